@@ -1,0 +1,329 @@
+"""Draining the queue: per account, paced workers sharing one limiter.
+
+Each account gets an :class:`AccountDrain`: ``workers`` coroutines that loop
+*claim → send → settle* until nothing runnable is left, the account is stopped,
+the ``--limit`` budget is spent or a shutdown is asked for. Accounts drain in
+parallel and know nothing of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from runner.client import CloudAgentClient, Reply
+from runner.config import AccountConfig, RetryConfig
+from runner.limiter import SAFETY_MARGIN, Pacer
+from runner.logs import get_logger
+from runner.numbers import mask_number
+from runner.policy import Action, Decision, backoff_delay, decide
+from runner.store import Claim, Job, Settlement, Store
+
+# Idle workers look again at least this often, whatever they wait for.
+MAX_IDLE_WAIT = 5.0
+
+
+class Budget:
+    """The ``--limit`` count of requests, shared by every account of a run."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.remaining = limit
+
+    def take(self) -> bool:
+        if self.remaining is None:
+            return True
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+    def refund(self) -> None:
+        if self.remaining is not None:
+            self.remaining += 1
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+class Shutdown:
+    """SIGINT/SIGTERM: the first stops claiming; the second abandons in-flight requests."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.forced = asyncio.Event()
+        self.signum: int | None = None
+
+    def request(self, signum: int) -> None:
+        if self.requested.is_set():
+            self.forced.set()
+        self.signum = self.signum or signum
+        self.requested.set()
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request, signum)
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when a shutdown is asked for."""
+        await wait_any([self.requested], seconds)
+
+
+async def wait_any(events: Sequence[asyncio.Event], seconds: float) -> None:
+    """Return when any of ``events`` is set or ``seconds`` have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@dataclass
+class AccountReport:
+    account: str
+    sent: int = 0
+    stopped: str | None = None  # why the account was stopped, if it was
+    blocked_jobs: list[str] = field(default_factory=list)
+
+
+class AccountDrain:
+    """The workers, pacer and bookkeeping of one account."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        account: AccountConfig,
+        client: CloudAgentClient,
+        jobs: Sequence[Job],
+        retry: RetryConfig,
+        workers: int,
+        pacer: Pacer,
+        budget: Budget,
+        shutdown: Shutdown,
+        rng: random.Random | None = None,
+        log_numbers: bool = False,
+    ) -> None:
+        self.store = store
+        self.account = account
+        self.client = client
+        self.retry = retry
+        self.workers = workers
+        self.pacer = pacer
+        self.budget = budget
+        self.shutdown = shutdown
+        self.rng = rng or random.Random()
+        self.report = AccountReport(account.name)
+        self._jobs = {job.id: job for job in jobs if job.state == "active"}
+        self._turn = 0
+        self._in_flight = 0
+        self._changed = asyncio.Event()  # set (and replaced) by every settled request
+        self._show = (lambda phone: phone) if log_numbers else mask_number
+        self.log = get_logger(account=account.name)
+
+    async def run(self) -> AccountReport:
+        if self._jobs:
+            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+        return self.report
+
+    # -- the worker loop ---------------------------------------------------
+
+    async def _worker(self) -> None:
+        while (claim := await self._next_claim()) is not None:
+            job = self._jobs[claim.job_id]
+            try:
+                reply = await self._send(job, claim)
+            except asyncio.CancelledError:
+                await asyncio.shield(self.store.release(claim, "abandoned"))
+                raise
+            # An answer we have is recorded even if we are being cancelled.
+            await asyncio.shield(self._settle(job, claim, reply))
+
+    async def _send(self, job: Job, claim: Claim) -> Reply:
+        """The request, abandoned (and the record released) on a forced stop."""
+        request = asyncio.ensure_future(self.client.delete(job.campaign, claim.phone, claim.name))
+        forced = asyncio.ensure_future(self.shutdown.forced.wait())
+        try:
+            await asyncio.wait({request, forced}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            forced.cancel()
+        if not request.done():
+            request.cancel()
+            raise asyncio.CancelledError
+        return request.result()
+
+    def _may_claim(self) -> bool:
+        return (
+            bool(self._jobs)
+            and self.report.stopped is None
+            and not self.shutdown.requested.is_set()
+            and not self.budget.spent
+        )
+
+    def _job_order(self) -> list[int]:
+        """Active jobs, starting one further each time, so jobs share the account fairly."""
+        ids = list(self._jobs)
+        self._turn = (self._turn + 1) % len(ids)
+        return ids[self._turn :] + ids[: self._turn]
+
+    async def _next_claim(self) -> Claim | None:
+        while self._may_claim():
+            await self.pacer.acquire()
+            if not self._may_claim() or not self.budget.take():
+                return None
+            claim = await self.store.claim(self._job_order(), self.account.name)
+            if claim is not None:
+                self._in_flight += 1
+                self.report.sent += 1
+                return claim
+            self.budget.refund()
+            if not await self._wait_for_work():
+                return None
+        return None
+
+    async def _wait_for_work(self) -> bool:
+        """Wait until a record may be due; False when no more work can come."""
+        changed = self._changed  # taken before looking, so no wake-up is missed
+        due = await self.store.next_due(list(self._jobs))
+        if due is None and self._in_flight == 0:
+            return False
+        timeout = MAX_IDLE_WAIT if due is None else min(MAX_IDLE_WAIT, due - time.time())
+        await wait_any([changed, self.shutdown.requested], timeout)
+        return True
+
+    # -- after the answer --------------------------------------------------
+
+    async def _settle(self, job: Job, claim: Claim, reply: Reply) -> None:
+        backoff = backoff_delay(
+            claim.attempts + 1,
+            self.retry.backoff_initial_seconds,
+            self.retry.backoff_max_seconds,
+            self.rng,
+        )
+        decision = decide(
+            reply.verdict, claim.attempts, self.retry.max_attempts, backoff, reply.retry_after
+        )
+        await self.store.settle(claim, self._settlement(job, reply, decision))
+        self._apply(job, claim, reply, decision)
+        self._in_flight -= 1
+        self._changed.set()  # wake idle workers: a retry may now be due
+        self._changed = asyncio.Event()
+
+    def _settlement(self, job: Job, reply: Reply, decision: Decision) -> Settlement:
+        now = time.time()
+        verdict = reply.verdict
+        return Settlement(
+            state=decision.state,
+            reason=decision.reason,
+            attempts=decision.attempts,
+            not_before=now + decision.delay,
+            http_status=reply.http_status,
+            outcome=verdict.reason,
+            message=verdict.message,
+            body=reply.body,
+            finished_at=now,
+            block_job_reason=(
+                f"{verdict.reason}: {verdict.message}"
+                if decision.action is Action.BLOCK_JOB
+                else None
+            ),
+            stop_account=(
+                (self.account.name, verdict.message)
+                if decision.action is Action.STOP_ACCOUNT
+                else None
+            ),
+        )
+
+    def _apply(self, job: Job, claim: Claim, reply: Reply, decision: Decision) -> None:
+        """In-memory effects and the log line of a settled request."""
+        verdict = reply.verdict
+        fields = {
+            "job": job.name,
+            "phone": self._show(claim.phone),
+            "reason": verdict.reason,
+            "message": verdict.message,
+            "http_status": reply.http_status,
+        }
+        if decision.action is Action.RATE_LIMITED:
+            self.pacer.pause(decision.delay)
+            self.log.warning("rate_limited", pause_seconds=round(decision.delay, 2), **fields)
+            return
+        self.pacer.recover()
+        if decision.action is Action.STOP_ACCOUNT and self.report.stopped is None:
+            self.report.stopped = f"auth: {verdict.message}"
+            self.log.error("account_stopped", **fields)
+        elif decision.action is Action.BLOCK_JOB and job.id in self._jobs:
+            del self._jobs[job.id]
+            self.report.blocked_jobs.append(job.name)
+            self.log.error("job_blocked", **fields)
+        elif decision.action is Action.RETRY:
+            self.log.info(
+                "retry", attempt=decision.attempts, delay=round(decision.delay, 2), **fields
+            )
+        elif decision.state == "failed":
+            self.log.warning("record_failed", attempts=decision.attempts, **fields)
+
+
+async def drain(
+    store: Store,
+    accounts: dict[str, AccountConfig],
+    api_keys: dict[str, str],
+    jobs: Sequence[Job],
+    *,
+    retry: RetryConfig,
+    workers: int,
+    budget: Budget,
+    shutdown: Shutdown,
+    log_numbers: bool = False,
+) -> list[AccountReport]:
+    """Drain every account that has jobs, in parallel, until nothing is runnable."""
+    async with contextlib.AsyncExitStack() as stack:
+        drains = []
+        for name in sorted({job.account for job in jobs}):
+            account = accounts[name]
+            client = await stack.enter_async_context(
+                CloudAgentClient(
+                    account.base_url,
+                    api_keys[name],
+                    account.user_name,
+                    account.timeout_seconds,
+                    connections=workers,
+                )
+            )
+            drains.append(
+                AccountDrain(
+                    store=store,
+                    account=account,
+                    client=client,
+                    jobs=[job for job in jobs if job.account == name],
+                    retry=retry,
+                    workers=workers,
+                    pacer=await seeded_pacer(store, account, shutdown),
+                    budget=budget,
+                    shutdown=shutdown,
+                    log_numbers=log_numbers,
+                )
+            )
+        return list(await asyncio.gather(*(d.run() for d in drains)))
+
+
+async def seeded_pacer(store: Store, account: AccountConfig, shutdown: Shutdown) -> Pacer:
+    """A pacer that remembers the account's latest requests, even from a previous run."""
+    rate = account.rate_limit
+    window = rate.period_seconds * (1.0 + SAFETY_MARGIN)
+    wall_now, mono_now = time.time(), time.monotonic()
+    starts = await store.recent_starts(account.name, wall_now - window, rate.count)
+    history = [mono_now - (wall_now - started) for started in starts]
+    return Pacer(rate.count, rate.period_seconds, history=history, sleep=shutdown.sleep)

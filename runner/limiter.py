@@ -1,0 +1,105 @@
+"""Pacing requests under a strict sliding-window limit, with no start-up burst.
+
+``aiolimiter.AsyncLimiter(100, 60)`` is a leaky bucket that starts empty and
+lets 100 requests through at once (../shared/PITFALLS.md), which the API's
+"100 a minute" counts against us. :class:`Pacer` instead hands out start times:
+
+* evenly spaced, ``period / count`` apart (times a small safety margin), so
+  there is never a burst;
+* never more than ``count`` in any window of ``period`` (plus the margin),
+  checked against the last ``count`` starts, which are seeded from the
+  database at start-up so that a restart cannot double the rate;
+* paused and slowed after a rate-limit answer, recovering step by step.
+
+Reservations are made without awaiting in between, so the workers of one
+account can share a pacer without a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+# Spacing and windows are stretched by this fraction: network jitter can squeeze
+# the gaps the server sees, and a window that counts both of its ends would
+# otherwise hold count + 1 evenly spaced starts. 0.5 % keeps 99.5 % of the rate.
+SAFETY_MARGIN = 0.005
+# After a rate-limit answer the spacing doubles, up to this factor...
+MAX_SLOWDOWN = 8.0
+# ...and each request that is not rate-limited takes back this share of it.
+RECOVERY_STEP = 0.9
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pacer:
+    """Start times for at most ``count`` requests in any ``period`` seconds."""
+
+    def __init__(
+        self,
+        count: int,
+        period: float,
+        *,
+        history: Iterable[float] = (),
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        margin: float = SAFETY_MARGIN,
+    ) -> None:
+        if count < 1 or period <= 0:
+            raise ValueError("a rate needs count >= 1 and period > 0")
+        self.count = count
+        self.period = period
+        self._window = period * (1.0 + margin)
+        self._interval = self._window / count
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque(sorted(history)[-count:], maxlen=count)
+        self._next = self._starts[-1] + self._interval if self._starts else float("-inf")
+        self._paused_until = float("-inf")
+        self._slowdown = 1.0
+
+    @property
+    def slowdown(self) -> float:
+        """The current spacing factor: 1.0 is full speed."""
+        return self._slowdown
+
+    def reserve(self) -> float:
+        """Book the earliest allowed start time (on this pacer's clock) and return it."""
+        slot = max(self._clock(), self._next, self._paused_until)
+        if len(self._starts) == self.count:
+            slot = max(slot, self._starts[0] + self._window)
+        self._starts.append(slot)
+        self._next = slot + self._interval * self._slowdown
+        return slot
+
+    async def acquire(self) -> float:
+        """Wait for a start slot; returns the slot's time.
+
+        A pause imposed while we slept (a 429 seen by another worker) sends us
+        back for a later slot; the one we held stays booked, which only errs on
+        the slow side. The injected ``sleep`` may return early to abort a wait
+        (a shutdown); the slot is then returned before its time and the caller
+        must not use it.
+        """
+        while True:
+            slot = self.reserve()
+            delay = slot - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+                if self._clock() < slot:
+                    return slot  # woken early: the caller is stopping
+            if self._paused_until <= slot:
+                return slot
+
+    def pause(self, seconds: float) -> None:
+        """After a rate-limit answer: start nothing for ``seconds``, then go slower."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._slowdown = min(self._slowdown * 2.0, MAX_SLOWDOWN)
+
+    def recover(self) -> None:
+        """A request went through: move back towards the full rate."""
+        if self._slowdown > 1.0:
+            self._slowdown = max(1.0, self._slowdown * RECOVERY_STEP)

@@ -1,0 +1,52 @@
+"""Turning the jobs of a config into queued records, idempotently and in batches.
+
+Parsing lives in :mod:`runner.inputs`; this module only feeds its rows to the
+store, a batch at a time, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from runner.config import Config, JobConfig
+from runner.inputs import InvalidRow, Row, read_rows
+from runner.store import INSERT_BATCH, LoadCounts, Store
+
+
+@dataclass(frozen=True, slots=True)
+class JobLoad:
+    job: str
+    counts: LoadCounts
+    unchanged: bool = False  # the input was already loaded and has not changed since
+
+
+def check_inputs(config: Config) -> None:
+    """Fail early (InputError, exit 2) on an input that cannot be read, before any job loads."""
+    for job in config.jobs:
+        read_rows(job.input, job.phone_column, job.name_column)  # opens, checks the header
+
+
+def batches(rows: Iterator[Row | InvalidRow], size: int) -> Iterator[list[Row | InvalidRow]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+async def load_job(store: Store, job: JobConfig) -> JobLoad:
+    """Enqueue one job's input; an input loaded before and unchanged is not read again."""
+    job_id = await store.ensure_job(job.name, job.account, job.campaign)
+    source_id, unchanged = await store.source(job_id, job.input)
+    if unchanged:
+        return JobLoad(job.name, LoadCounts(), unchanged=True)
+    counts = LoadCounts()
+    rows = read_rows(job.input, job.phone_column, job.name_column)
+    for batch in batches(rows, INSERT_BATCH):
+        counts += await store.insert_rows(job_id, source_id, batch)
+    await store.mark_loaded(source_id, job.input)
+    return JobLoad(job.name, counts)
+
+
+async def load_jobs(store: Store, config: Config) -> list[JobLoad]:
+    check_inputs(config)
+    return [await load_job(store, job) for job in config.jobs]

@@ -1,0 +1,89 @@
+"""Structured logs: JSON lines off a terminal, readable lines on one.
+
+Two safety rules: the API key is masked wherever it would appear in an event,
+and tracebacks never carry local variables (structlog's default would show
+them, key included: ../shared/PITFALLS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "***"
+
+
+class Redactor:
+    """A structlog processor replacing secret strings anywhere in an event."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        if secret:
+            self.secrets.add(secret)
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, dict):
+            return {key: self.scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.scrub(item) for item in value)
+        return value
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if not self.secrets:
+            return event
+        return {key: self.scrub(value) for key, value in event.items()}
+
+
+redactor = Redactor()
+
+
+def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[str] = ()) -> None:
+    """Set up structlog once at start-up. ``verbosity``: -1 quiet, 0 normal, 1 debug."""
+    for secret in secrets:
+        redactor.add(secret)
+    if log_format == "auto":
+        log_format = "console" if sys.stderr.isatty() else "json"
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    # aiosqlite logs SQL parameters at DEBUG: never let it.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if log_format == "json":
+        processors += [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            redactor,
+            structlog.processors.JSONRenderer(),
+        ]
+    else:
+        processors += [
+            structlog.processors.format_exc_info,
+            redactor,
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    return structlog.get_logger("runner").bind(**context)

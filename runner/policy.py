@@ -1,0 +1,102 @@
+"""What to do with a record after an answer: pure decisions, no I/O.
+
+Kept apart from the drain loop so that every rule of SPEC §1 (which answers are
+final, which are retried, which use up an attempt) is a plain function to test.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+from runner.classify import Outcome, Verdict
+
+
+class Action(StrEnum):
+    FINAL = "final"  # the record reaches a final state
+    RETRY = "retry"  # back to pending after a backoff, one attempt used
+    RATE_LIMITED = "rate_limited"  # back to pending, no attempt used; slow the account
+    STOP_ACCOUNT = "stop_account"  # back to pending, no attempt used; stop the account
+    BLOCK_JOB = "block_job"  # back to pending, no attempt used; block the job
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    state: str  # the record's next state
+    reason: str | None
+    attempts: int  # attempts used after this answer
+    delay: float = 0.0  # seconds before the record may be sent again
+
+
+# A Retry-After we cannot read, or none at all, still slows us down this long.
+DEFAULT_RATE_LIMIT_PAUSE = 5.0
+# A server asking for a pause longer than this is capped: the run must go on.
+MAX_RATE_LIMIT_PAUSE = 600.0
+
+
+def decide(
+    verdict: Verdict,
+    attempts_before: int,
+    max_attempts: int,
+    backoff: float,
+    retry_after: float | None = None,
+) -> Decision:
+    """The next state of a record given the verdict on its latest request.
+
+    ``backoff`` is the delay to use if the answer is retried (see :func:`backoff_delay`).
+    """
+    outcome = verdict.outcome
+    if outcome in (Outcome.DELETED, Outcome.NOT_FOUND):
+        return Decision(Action.FINAL, outcome.value, None, attempts_before + 1)
+    if outcome is Outcome.FAILED:
+        return Decision(Action.FINAL, "failed", verdict.reason, attempts_before + 1)
+    if outcome is Outcome.AUTH:
+        return Decision(Action.STOP_ACCOUNT, "pending", None, attempts_before)
+    if outcome is Outcome.INVALID_CAMPAIGN:
+        return Decision(Action.BLOCK_JOB, "pending", None, attempts_before)
+    if outcome is Outcome.RATE_LIMITED:
+        pause = rate_limit_pause(retry_after)
+        return Decision(Action.RATE_LIMITED, "pending", None, attempts_before, pause)
+    attempts = attempts_before + 1
+    if attempts >= max_attempts:
+        reason = "unexpected_response" if outcome is Outcome.UNEXPECTED else "exhausted_retries"
+        return Decision(Action.FINAL, "failed", reason, attempts)
+    return Decision(Action.RETRY, "pending", None, attempts, backoff)
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(maximum, initial·2^(attempt-1))].
+
+    Full jitter spreads the retries of many records failing together, so they
+    do not come back as one burst (AWS architecture blog, "Exponential Backoff
+    And Jitter").
+    """
+    ceiling = min(maximum, initial * 2.0 ** max(attempt - 1, 0))
+    return rng.uniform(0.0, ceiling)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def rate_limit_pause(retry_after: float | None) -> float:
+    """How long to pause an account after a rate-limit answer."""
+    if retry_after is None:
+        return DEFAULT_RATE_LIMIT_PAUSE
+    return min(retry_after, MAX_RATE_LIMIT_PAUSE)

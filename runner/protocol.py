@@ -1,0 +1,40 @@
+"""The wire contract of CloudAgent's deleteCampaignData API (SPEC §1).
+
+Shared by the client, the response classifier and the sandbox, so that the
+simulator answers exactly what the runner is built to understand.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+PATH: Final = "/ca_apis/deleteCampaignData"
+
+# Body fields of one request.
+CAMPAIGN: Final = "campaignName"
+PHONE: Final = "phoneNumber"
+USER: Final = "userName"
+NAME: Final = "name"
+
+# Header carrying the account's key.
+API_KEY_HEADER: Final = "apiKey"
+
+# Documented answers: (status, message).
+DELETED: Final = ("Success", "Deleted Successfully")
+NOT_FOUND: Final = ("Error", "No Record Found")
+KEY_MISSING: Final = ("false", "Api Key Should Not be Null or Empty.")
+INVALID_USER: Final = ("false", "Invalid User Details")
+USER_MISSING: Final = ("false", "Username Should Not be Null or Empty.")
+CAMPAIGN_MISSING: Final = ("Error", "Campaign should not be null are empty")
+CAMPAIGN_INVALID: Final = ("Error", "Passed campaign are invalid")
+PHONE_MISSING: Final = ("Error", "PhoneNumber should not be null are empty")
+INVALID_JSON: Final = ("false", "Invalid Json Pass Valid Json")
+RATE_LIMITED: Final = ("error", "Max limit exceeded")
+BUSY: Final = ("false", "Already one process is running please try after some time")
+
+
+def response_body(answer: tuple[str, str]) -> str:
+    """The JSON text the API sends for a documented (status, message) answer."""
+    status, message = answer
+    return json.dumps({"status": status, "message": message})

@@ -1,0 +1,522 @@
+"""The SQLite queue: jobs, records, and the audit trail of every request.
+
+One writer connection in autocommit mode; every write is one
+``BEGIN IMMEDIATE … COMMIT`` taken under an ``asyncio.Lock``, because
+coroutines sharing an aiosqlite connection share its transaction
+(../shared/PITFALLS.md). WAL with ``synchronous=NORMAL`` keeps every commit
+through a process crash. A result is committed before the record counts as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from runner.errors import ConfigError, RunnerError
+from runner.inputs import InvalidRow, Row
+
+# How much of a response body the audit trail keeps.
+BODY_LIMIT = 2000
+# Rows sent to SQLite per executemany while loading.
+INSERT_BATCH = 5000
+
+MIGRATION_NAME = re.compile(r"^(\d+)_.*\.sql$")
+
+
+class StoreError(RunnerError):
+    """The database cannot be used: corrupt, too new, read-only, full."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    name: str
+    account: str
+    campaign: str
+    state: str
+    blocked_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A record taken for one request, with the audit row of that request."""
+
+    record_id: int
+    request_id: int
+    job_id: int
+    phone: str
+    name: str | None
+    attempts: int
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Everything one answer changes, written in one transaction."""
+
+    state: str
+    reason: str | None
+    attempts: int
+    not_before: float
+    http_status: int | None
+    outcome: str
+    message: str
+    body: str
+    finished_at: float
+    block_job_reason: str | None = None
+    stop_account: tuple[str, str] | None = None  # (account, message)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadCounts:
+    new: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+
+    def __add__(self, other: LoadCounts) -> LoadCounts:
+        return LoadCounts(
+            self.new + other.new,
+            self.duplicate + other.duplicate,
+            self.invalid + other.invalid,
+        )
+
+
+def migrations_dir() -> Path:
+    """``runner/migrations`` in an installed wheel, ``migrations/`` in a checkout."""
+    packaged = Path(__file__).with_name("migrations")
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "migrations"
+
+
+def read_migrations(folder: Path) -> list[tuple[int, str]]:
+    """Numbered migration scripts, in order: [(version, sql), ...]."""
+    found = []
+    for path in folder.iterdir():
+        match = MIGRATION_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"{folder}: migrations must be numbered 1..n without gaps: {versions}")
+    return found
+
+
+def describe(error: sqlite3.Error, database: Path | str) -> str:
+    """A one-line explanation of an SQLite failure, with what to do about it."""
+    text = str(error)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        hint = "the file is corrupt or not a runner database; restore it or move it aside"
+    elif "readonly" in lowered or "read-only" in lowered:
+        hint = "the database (or its folder) is read-only; fix its permissions"
+    elif "full" in lowered:
+        hint = "the disk is full; free space and run again: results recorded so far are kept"
+    elif "locked" in lowered or "busy" in lowered:
+        hint = "another program holds the database; stop it and run again"
+    elif "unable to open" in lowered:
+        hint = "cannot open the file; check that its folder exists and is writable"
+    else:
+        hint = "SQLite error"
+    return f"{database}: {hint} ({text})"
+
+
+class Store:
+    """The queue behind an interface: loading, claiming, settling, reporting."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
+        self._conn = conn
+        self.path = path
+        self._write_lock: asyncio.Lock | None = None  # made inside the running loop
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path | str, *, create: bool = True) -> Store:
+        """Open (and create or migrate) the database at ``path``; ``":memory:"`` works too."""
+        if not create and str(path) != ":memory:" and not Path(path).exists():
+            raise StoreError(f"{path}: no database here (run `runner load` or `runner run` first)")
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(describe(error, path)) from None
+        store = cls(conn, path)
+        try:
+            await store._configure()
+            await store._migrate(read_migrations(migrations_dir()))
+        except sqlite3.Error as error:
+            await conn.close()
+            raise StoreError(describe(error, path)) from None
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _configure(self) -> None:
+        await self._conn.execute("PRAGMA busy_timeout = 5000")
+        await self._conn.execute("PRAGMA journal_mode = WAL")
+        await self._conn.execute("PRAGMA synchronous = NORMAL")
+        await self._conn.execute("PRAGMA foreign_keys = ON")
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self, migrations: Sequence[tuple[int, str]]) -> None:
+        current = await self.schema_version()
+        latest = migrations[-1][0] if migrations else 0
+        if current > latest:
+            raise StoreError(
+                f"{self.path}: database schema version {current} is newer than this runner "
+                f"knows ({latest}); upgrade runner"
+            )
+        for version, sql in migrations:
+            if version > current:
+                # executescript commits first; the script runs in its own transaction.
+                await self._conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+                )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time on the shared writer connection."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    # -- jobs and loading --------------------------------------------------
+
+    async def ensure_job(self, name: str, account: str, campaign: str) -> int:
+        """The id of job ``name``, created if new; its account and campaign may not change."""
+        row = await self._fetchone("SELECT id, account, campaign FROM jobs WHERE name = ?", (name,))
+        if row is not None:
+            if (row[1], row[2]) != (account, campaign):
+                raise ConfigError(
+                    f"job {name!r} is already in {self.path} with account {row[1]!r} and "
+                    f"campaign {row[2]!r}; a job's name is its identity: give the new one "
+                    "another name"
+                )
+            return int(row[0])
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO jobs (name, account, campaign, created_at) VALUES (?, ?, ?, ?)",
+                (name, account, campaign, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
+        """(source id, already fully loaded unchanged) for an input file of a job."""
+        stat = path.stat()
+        row = await self._fetchone(
+            "SELECT id, size, mtime_ns, loaded_at FROM sources WHERE job_id = ? AND path = ?",
+            (job_id, str(path)),
+        )
+        if row is not None:
+            unchanged = (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns)
+            return int(row[0]), unchanged and row[3] is not None
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (?, ?, ?, ?)",
+                (job_id, str(path), stat.st_size, stat.st_mtime_ns),
+            )
+            return int(cursor.lastrowid or 0), False
+
+    async def mark_loaded(self, source_id: int, path: Path) -> None:
+        stat = path.stat()
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE sources SET size = ?, mtime_ns = ?, loaded_at = ? WHERE id = ?",
+                (stat.st_size, stat.st_mtime_ns, time.time(), source_id),
+            )
+
+    async def insert_rows(
+        self, job_id: int, source_id: int, rows: Sequence[Row | InvalidRow]
+    ) -> LoadCounts:
+        """Enqueue one batch of parsed rows; rows already present are counted, not added."""
+        valid = [(job_id, source_id, r.line, r.phone, r.name) for r in rows if isinstance(r, Row)]
+        invalid = [
+            (job_id, source_id, r.line, r.raw, r.reason) for r in rows if isinstance(r, InvalidRow)
+        ]
+        async with self._transaction() as conn:
+            before = conn.total_changes
+            await conn.executemany(
+                "INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name) "
+                "VALUES (?, ?, ?, ?, ?)",
+                valid,
+            )
+            new = conn.total_changes - before
+            await conn.executemany(
+                "INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason) "
+                "VALUES (?, ?, ?, ?, 'invalid', ?)",
+                invalid,
+            )
+        return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
+
+    async def jobs(self, *, account: str | None = None) -> list[Job]:
+        sql = "SELECT id, name, account, campaign, state, blocked_reason FROM jobs"
+        params: tuple[Any, ...] = ()
+        if account is not None:
+            sql += " WHERE account = ?"
+            params = (account,)
+        return [Job(*row) for row in await self._fetchall(sql + " ORDER BY id", params)]
+
+    # -- running -----------------------------------------------------------
+
+    async def recover_in_flight(self) -> int:
+        """Records left ``in_flight`` by a run that died go back to pending (SPEC §5.2)."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE requests SET outcome = 'interrupted' WHERE finished_at IS NULL "
+                "AND outcome IS NULL"
+            )
+            cursor = await conn.execute(
+                "UPDATE records SET state = 'pending' WHERE state = 'in_flight'"
+            )
+            return cursor.rowcount
+
+    async def clear_account_stops(self) -> None:
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM account_stops")
+
+    async def recent_starts(self, account: str, since: float, limit: int) -> list[float]:
+        """Start times of the latest requests of an account, oldest first."""
+        rows = await self._fetchall(
+            "SELECT started_at FROM requests WHERE account = ? AND started_at >= ? "
+            "ORDER BY started_at DESC LIMIT ?",
+            (account, since, limit),
+        )
+        return sorted(float(row[0]) for row in rows)
+
+    async def claim(self, job_ids: Iterable[int], account: str) -> Claim | None:
+        """Take the next due record of the first job that has one, and open its audit row.
+
+        Due retries go before fresh records, so a retry is not starved by a
+        week-long queue; fresh records go in file order.
+        """
+        async with self._transaction() as conn:
+            now = time.time()
+            for job_id in job_ids:
+                async with conn.execute(
+                    "UPDATE records SET state = 'in_flight' WHERE id = ("
+                    "  SELECT id FROM records WHERE job_id = ? AND state = 'pending'"
+                    "  AND not_before <= ? ORDER BY not_before DESC, id LIMIT 1"
+                    ") RETURNING id, job_id, phone, name, attempts",
+                    (job_id, now),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    break
+            else:
+                return None
+            cursor = await conn.execute(
+                "INSERT INTO requests (record_id, account, started_at) VALUES (?, ?, ?)",
+                (row[0], account, now),
+            )
+            return Claim(
+                record_id=row[0],
+                request_id=int(cursor.lastrowid or 0),
+                job_id=row[1],
+                phone=row[2],
+                name=row[3],
+                attempts=row[4],
+                started_at=now,
+            )
+
+    async def next_due(self, job_ids: Sequence[int]) -> float | None:
+        """When the earliest pending record of these jobs may be sent, or None if none is."""
+        if not job_ids:
+            return None
+        marks = ",".join("?" * len(job_ids))
+        row = await self._fetchone(
+            f"SELECT MIN(not_before) FROM records WHERE state = 'pending' AND job_id IN ({marks})",
+            tuple(job_ids),
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def settle(self, claim: Claim, s: Settlement) -> None:
+        """Record the answer to one request: the record, its audit row, and any stop."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?, "
+                "last_http_status = ?, last_message = ?, finished_at = ? WHERE id = ?",
+                (
+                    s.state,
+                    s.reason,
+                    s.attempts,
+                    s.not_before,
+                    s.http_status,
+                    s.message,
+                    s.finished_at if s.state != "pending" else None,
+                    claim.record_id,
+                ),
+            )
+            await conn.execute(
+                "UPDATE requests SET finished_at = ?, http_status = ?, outcome = ?, "
+                "message = ?, body = ? WHERE id = ?",
+                (
+                    s.finished_at,
+                    s.http_status,
+                    s.outcome,
+                    s.message,
+                    s.body[:BODY_LIMIT],
+                    claim.request_id,
+                ),
+            )
+            if s.block_job_reason is not None:
+                await conn.execute(
+                    "UPDATE jobs SET state = 'blocked', blocked_reason = ? WHERE id = ?",
+                    (s.block_job_reason, claim.job_id),
+                )
+            if s.stop_account is not None:
+                await conn.execute(
+                    "INSERT OR REPLACE INTO account_stops (account, reason, message, stopped_at) "
+                    "VALUES (?, 'auth', ?, ?)",
+                    (s.stop_account[0], s.stop_account[1], s.finished_at),
+                )
+
+    async def release(self, claim: Claim, why: str) -> None:
+        """Give a claimed record back unsent or unanswered (shutdown): no attempt used."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE records SET state = 'pending' WHERE id = ? AND state = 'in_flight'",
+                (claim.record_id,),
+            )
+            await conn.execute(
+                "UPDATE requests SET outcome = ? WHERE id = ? AND finished_at IS NULL",
+                (why, claim.request_id),
+            )
+
+    # -- operator commands -------------------------------------------------
+
+    async def retry(self, job_name: str | None = None) -> tuple[int, int]:
+        """Failed records and blocked jobs back to pending: (records, jobs) changed."""
+        job_filter = (
+            "" if job_name is None else " AND job_id = (SELECT id FROM jobs WHERE name = ?)"
+        )
+        params: tuple[Any, ...] = () if job_name is None else (job_name,)
+        async with self._transaction() as conn:
+            records = await conn.execute(
+                "UPDATE records SET state = 'pending', reason = NULL, attempts = 0, "
+                "not_before = 0, finished_at = NULL WHERE state = 'failed'" + job_filter,
+                params,
+            )
+            jobs = await conn.execute(
+                "UPDATE jobs SET state = 'active', blocked_reason = NULL WHERE state = 'blocked'"
+                + ("" if job_name is None else " AND name = ?"),
+                params,
+            )
+            return records.rowcount, jobs.rowcount
+
+    # -- reporting ---------------------------------------------------------
+
+    async def state_counts(self) -> dict[int, dict[str, int]]:
+        """{job id: {state: count}} — served by the (job_id, state) index."""
+        counts: dict[int, dict[str, int]] = {}
+        for job_id, state, count in await self._fetchall(
+            "SELECT job_id, state, COUNT(*) FROM records GROUP BY job_id, state"
+        ):
+            counts.setdefault(job_id, {})[state] = count
+        return counts
+
+    async def failure_reasons(self) -> dict[int, dict[str, int]]:
+        """{job id: {reason: count}} over failed records."""
+        reasons: dict[int, dict[str, int]] = {}
+        for job_id, reason, count in await self._fetchall(
+            "SELECT job_id, COALESCE(reason, 'unknown'), COUNT(*) FROM records "
+            "WHERE state = 'failed' GROUP BY job_id, reason"
+        ):
+            reasons.setdefault(job_id, {})[reason] = count
+        return reasons
+
+    async def recent_activity(self, since: float) -> dict[int, tuple[int, float]]:
+        """{job id: (requests answered since ``since``, first start among them)}."""
+        rows = await self._fetchall(
+            "SELECT r.job_id, COUNT(*), MIN(q.started_at) FROM requests q "
+            "JOIN records r ON r.id = q.record_id "
+            "WHERE q.started_at >= ? AND q.finished_at IS NOT NULL GROUP BY r.job_id",
+            (since,),
+        )
+        return {int(job_id): (int(count), float(first)) for job_id, count, first in rows}
+
+    async def last_activity(self) -> dict[int, float]:
+        """{job id: time of its latest request start}."""
+        rows = await self._fetchall(
+            "SELECT r.job_id, MAX(q.started_at) FROM requests q "
+            "JOIN records r ON r.id = q.record_id GROUP BY r.job_id"
+        )
+        return {int(job_id): float(at) for job_id, at in rows}
+
+    async def account_stops(self) -> dict[str, tuple[str, str | None, float]]:
+        rows = await self._fetchall(
+            "SELECT account, reason, message, stopped_at FROM account_stops"
+        )
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+    async def export_rows(
+        self, job_name: str | None = None, state: str | None = None
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """One tuple per record, in job and file order (see EXPORT_COLUMNS)."""
+        sql = (
+            "SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempts, "
+            "r.last_http_status, r.last_message, r.finished_at FROM records r "
+            "JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if job_name is not None:
+            sql += " AND j.name = ?"
+            params.append(job_name)
+        if state is not None:
+            sql += " AND r.state = ?"
+            params.append(state)
+        async with self._conn.execute(sql + " ORDER BY r.job_id, r.id", params) as cursor:
+            async for row in cursor:
+                yield tuple(row)
+
+
+EXPORT_COLUMNS = (
+    "job",
+    "campaign",
+    "file",
+    "line",
+    "phone",
+    "state",
+    "reason",
+    "attempts",
+    "last_http_status",
+    "last_message",
+    "finished_at",
+)

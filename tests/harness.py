@@ -1,0 +1,176 @@
+"""Real parts for integration tests: the sandbox as a process, the CLI as a process.
+
+Nothing here sleeps and hopes: waits poll a condition (a sandbox counter, a
+process exit) with a deadline, and fail loudly when it passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+API_KEY = "sandbox-key"
+USER = "sandbox"
+KEY_ENV = "RUNNER_TEST_API_KEY"
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "runner", *args]
+
+
+def cli_env(api_key: str = API_KEY, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[KEY_ENV] = api_key
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Sandbox:
+    """A `runner sandbox` process on a free loopback port."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+    @classmethod
+    def start(cls, *options: str) -> Sandbox:
+        process = subprocess.Popen(
+            cli_command("sandbox", "--port", "0", *options),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("sandbox listening on "):
+            process.kill()
+            raise RuntimeError(f"sandbox did not start: {line!r} {process.stderr.read()!r}")
+        return cls(process, line.split()[-1])
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.load(response)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.get("/_sandbox/stats"))
+
+    def deleted(self) -> set[str]:
+        return {phone for phones in self.get("/_sandbox/deleted").values() for phone in phones}
+
+    def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(self.stats()):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"sandbox never reached the condition: {self.stats()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Project:
+    """A folder with a jobs.yaml, its inputs and its database."""
+
+    root: Path
+    sandbox_url: str
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    account: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "jobs.yaml"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "runner.db"
+
+    def add_job(self, name: str, numbers: Iterable[str], campaign: str = "Sales",
+                **extra: Any) -> Path:
+        path = self.root / f"{name}.txt"
+        path.write_text("".join(f"{n}\n" for n in numbers))
+        self.jobs.append({"name": name, "campaign": campaign, "input": path.name, **extra})
+        return path
+
+    def write(self) -> Path:
+        account = {
+            "base_url": self.sandbox_url,
+            "api_key_env": KEY_ENV,
+            "user_name": USER,
+            "rate_limit": "50/s",
+            "timeout_seconds": 5,
+        } | self.account
+        config = {
+            "database": "runner.db",
+            "accounts": {"main": account},
+            "workers": 4,
+            "retry": {"max_attempts": 8, "backoff_initial_seconds": 0.01,
+                      "backoff_max_seconds": 0.05},
+            "jobs": self.jobs,
+        } | self.settings
+        self.config.write_text(yaml.safe_dump(config, sort_keys=False))
+        return self.config
+
+    def run(self, *args: str, api_key: str = API_KEY, timeout: float = 120) -> Result:
+        return run_cli(*args, cwd=self.root, api_key=api_key, timeout=timeout)
+
+    def start(self, *args: str, api_key: str = API_KEY) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            cli_command(*args), cwd=self.root, env=cli_env(api_key),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def status(self) -> dict[str, Any]:
+        result = self.run("status", "--json")
+        assert result.code == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    def job_status(self, name: str) -> dict[str, Any]:
+        return next(job for job in self.status()["jobs"] if job["name"] == name)
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path, api_key: str = API_KEY, timeout: float = 120) -> Result:
+    done = subprocess.run(
+        cli_command(*args), cwd=cwd, env=cli_env(api_key), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def numbers(count: int, start: int = 9_800_000_000) -> list[str]:
+    return [str(start + i) for i in range(count)]
+
+
+def log_events(stderr: str) -> list[dict[str, Any]]:
+    """The JSON log lines a run wrote to stderr."""
+    events = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events

@@ -1,0 +1,258 @@
+"""The real CLI against the real sandbox on loopback, with a real SQLite file."""
+
+from __future__ import annotations
+
+import fcntl
+import signal
+import sqlite3
+from collections.abc import Callable
+
+from harness import Project, Sandbox, log_events, numbers
+
+from runner.sandbox import number_present
+
+
+def present(phones: list[str], campaign: str = "Sales", ratio: float = 0.5) -> set[str]:
+    return {p for p in phones if number_present(campaign, p, ratio)}
+
+
+def test_purge_deletes_exactly_the_present_numbers(project: Project, sandbox: Sandbox) -> None:
+    phones = numbers(60)
+    project.add_job("purge", phones)
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    assert sandbox.deleted() == present(phones)
+    job = project.job_status("purge")
+    assert job["state"] == "done"
+    assert job["deleted"] == len(present(phones))
+    assert job["deleted"] + job["not_found"] == 60
+    assert sandbox.stats()["requests"] == 60
+
+
+def test_a_rerun_sends_nothing(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(20))
+    project.write()
+    assert project.run("run").code == 0
+    sent = sandbox.stats()["requests"]
+
+    again = project.run("run")
+
+    assert again.code == 0, again.stderr
+    assert sandbox.stats()["requests"] == sent
+
+
+def test_limit_sends_at_most_n_and_the_rest_waits(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(30))
+    project.write()
+
+    result = project.run("run", "--limit", "7")
+
+    assert result.code == 0, result.stderr
+    assert sandbox.stats()["requests"] == 7
+    assert project.job_status("purge")["pending"] == 23
+    assert project.run("run").code == 0
+    assert sandbox.stats()["requests"] == 30
+
+
+def test_wrong_key_stops_the_account_and_keeps_records_pending(
+    project: Project, sandbox: Sandbox
+) -> None:
+    project.add_job("purge", numbers(40))
+    project.write()
+
+    result = project.run("run", api_key="not-the-key")
+
+    assert result.code == 3, result.stderr
+    job = project.job_status("purge")
+    assert job["pending"] == 40
+    assert job["deleted"] == job["failed"] == 0
+    # Stopped at once: at most the requests already started by the workers.
+    assert sandbox.stats()["requests"] <= 4
+    assert project.status()["accounts"][0]["reason"] == "auth"
+    assert "not-the-key" not in result.stderr
+
+
+def test_unknown_campaign_blocks_only_its_job(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--campaign", "Sales")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project.add_job("good", numbers(10), campaign="Sales")
+    project.add_job("bad", numbers(10, start=9_900_000_000), campaign="Nope")
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 1, result.stderr
+    bad, good = project.job_status("bad"), project.job_status("good")
+    assert bad["state"] == "blocked"
+    assert bad["blocked_reason"].startswith("invalid_campaign")
+    assert bad["pending"] == 10
+    assert good["state"] == "done"
+    assert good["deleted"] == 10
+    blocked = [e for e in log_events(result.stderr) if e["event"] == "job_blocked"]
+    assert blocked and blocked[0]["job"] == "bad"
+
+
+def test_server_errors_are_retried_until_everything_is_done(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--error-rate", "0.4", "--seed", "3")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    phones = numbers(40)
+    project.add_job("purge", phones)
+    project.settings = {"retry": {"max_attempts": 30, "backoff_initial_seconds": 0.01,
+                                  "backoff_max_seconds": 0.02}}
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    stats = sandbox.stats()
+    assert stats["errors"] > 0
+    assert sandbox.deleted() == set(phones)
+    assert project.job_status("purge")["deleted"] == 40
+
+
+def test_429s_are_retried_without_using_attempts(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    # The server allows 10 per second; the runner is told it may send 40.
+    sandbox = sandbox_factory("--rate-limit", "10/s")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project.add_job("purge", numbers(30))
+    project.account = {"rate_limit": "40/s"}
+    project.settings = {"retry": {"max_attempts": 1}}  # one 429 counted would fail a record
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    assert sandbox.stats()["rate_limited"] > 0
+    job = project.job_status("purge")
+    assert job["deleted"] == 30 and job["failed"] == 0
+
+
+def test_runner_paced_at_the_servers_limit_sees_no_429(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--rate-limit", "20/s")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project.add_job("purge", numbers(70))
+    project.account = {"rate_limit": "20/s"}
+    project.write()
+
+    # Stopped by --limit and restarted at once: the pace holds across the restart.
+    assert project.run("run", "--limit", "30").code == 0
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    stats = sandbox.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["max_in_window_overall"] <= 20
+    assert stats["requests"] == 70
+
+
+def test_a_second_runner_exits_4_and_sends_nothing(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(10))
+    project.write()
+    # Load first so the lock file and database exist, then hold the lock as a runner would.
+    assert project.run("load").code == 0
+    with open(project.database.with_name("runner.db.lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+
+        result = project.run("run")
+
+    assert result.code == 4
+    assert "another runner holds this database" in result.stderr
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_a_second_runner_is_refused_while_one_runs(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory()
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project.add_job("purge", numbers(40))
+    project.account = {"rate_limit": "10/s"}
+    project.write()
+    first = project.start("run")
+    sandbox.wait_for(lambda s: s["requests"] >= 2)
+
+    second = project.run("run")
+
+    assert second.code == 4
+    assert project.status()["runner"]["active"] is True
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 143
+
+
+def test_sigint_stops_gracefully_and_the_next_run_resumes(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--latency-ms", "50")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    phones = numbers(60)
+    project.add_job("purge", phones)
+    project.account = {"rate_limit": "20/s"}
+    project.write()
+    process = project.start("run")
+    sandbox.wait_for(lambda s: s["requests"] >= 10)
+
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=30) == 130
+    job = project.job_status("purge")
+    assert job["in_flight"] == 0  # every started request was finished and recorded
+    assert 0 < job["deleted"] < 60
+    sent_before = sandbox.stats()["requests"]
+    assert job["deleted"] + job["pending"] == 60
+
+    assert project.run("run").code == 0
+    assert sandbox.deleted() == set(phones)
+    stats = sandbox.stats()
+    assert stats["duplicate_deletes"] == 0  # nothing was sent twice
+    assert stats["requests"] == 60 and sent_before < 60
+
+
+def test_hangs_past_the_timeout_are_retried(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--hang-rate", "0.15", "--seed", "5")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    phones = numbers(30)
+    project.add_job("purge", phones)
+    project.account = {"timeout_seconds": 0.3}
+    project.settings = {"workers": 8}
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    assert sandbox.stats()["hangs"] > 0
+    assert sandbox.deleted() == set(phones)
+
+
+def test_the_api_key_is_never_written(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(20))
+    project.write()
+    result = project.run("run", "-v")
+    assert result.code == 0
+    for path in project.root.iterdir():
+        if path.name.startswith("runner.db"):
+            assert b"sandbox-key" not in path.read_bytes(), path
+    assert "sandbox-key" not in result.stderr + result.stdout
+
+
+def test_every_request_is_in_the_audit_trail(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(15))
+    project.write()
+    assert project.run("run").code == 0
+    with sqlite3.connect(project.database) as db:
+        rows = db.execute("SELECT outcome, http_status, finished_at FROM requests").fetchall()
+    assert len(rows) == sandbox.stats()["requests"] == 15
+    assert all(status == 200 and finished for _, status, finished in rows)
+    assert {outcome for outcome, _, _ in rows} <= {"deleted", "not_found"}

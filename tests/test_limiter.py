@@ -1,0 +1,126 @@
+"""The pacer's promises, checked on the start times it hands out (no wall clock)."""
+
+from __future__ import annotations
+
+import bisect
+
+import pytest
+
+from runner.limiter import MAX_SLOWDOWN, Pacer
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps, and always forward."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 1e-9)
+
+
+def most_in_window(times: list[float], period: float) -> int:
+    """The most starts in any closed window [t, t + period] (both ends count)."""
+    times = sorted(times)
+    return max(bisect.bisect_right(times, t + period) - i for i, t in enumerate(times))
+
+
+def slots(pacer: Pacer, n: int) -> list[float]:
+    return [pacer.reserve() for _ in range(n)]
+
+
+def test_no_start_up_burst() -> None:
+    clock = FakeClock()
+    times = slots(Pacer(100, 60.0, clock=clock), 300)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.6  # evenly spaced from the first request
+    assert most_in_window(times, 60.0) <= 100
+
+
+def test_sustains_at_least_99_percent() -> None:
+    clock = FakeClock()
+    times = slots(Pacer(100, 60.0, clock=clock), 1001)
+    rate = 1000 / (times[-1] - times[0]) * 60.0
+    assert 99.0 <= rate <= 100.0
+
+
+def test_history_from_a_previous_run_is_respected() -> None:
+    clock = FakeClock(start=1000.0)
+    # A burst of 100 requests in the second before we started (say, an old version).
+    history = [999.0 + i / 100 for i in range(100)]
+    times = slots(Pacer(100, 60.0, history=history, clock=clock), 200)
+    assert times[0] >= history[0] + 60.0
+    assert most_in_window(history + times, 60.0) <= 100
+
+
+def test_evenly_spaced_history_continues_without_a_gap() -> None:
+    clock = FakeClock(start=1000.0)
+    pacer = Pacer(10, 10.0, clock=clock)
+    first = slots(pacer, 10)
+    clock.now = first[-1]
+    restarted = Pacer(10, 10.0, history=first, clock=clock)
+    nxt = restarted.reserve()
+    assert nxt == pytest.approx(first[-1] + (first[1] - first[0]))
+    assert most_in_window([*first, nxt, *slots(restarted, 30)], 10.0) <= 10
+
+
+def test_only_the_last_count_starts_of_history_matter() -> None:
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(2, 10.0, history=[-100.0, -50.0, -9.0, -8.0], clock=clock)
+    assert pacer.reserve() >= -9.0 + 10.0
+
+
+async def test_acquire_sleeps_until_the_slot() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    times = [await pacer.acquire() for _ in range(5)]
+    assert times[0] == 1000.0  # the first request goes at once
+    assert clock.now == pytest.approx(times[-1])
+    assert all(s == pytest.approx(0.1005) for s in clock.sleeps)
+
+
+async def test_pause_holds_everything_then_slows_and_recovers() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    await pacer.acquire()
+    pacer.pause(5.0)
+    resumed = await pacer.acquire()
+    assert resumed >= 1005.0
+    assert pacer.slowdown == 2.0
+    after = await pacer.acquire()
+    assert after - resumed == pytest.approx(2 * 0.1005)
+    for _ in range(50):
+        pacer.recover()
+    assert pacer.slowdown == 1.0
+
+
+def test_slowdown_is_capped() -> None:
+    pacer = Pacer(10, 1.0, clock=FakeClock())
+    for _ in range(20):
+        pacer.pause(0.0)
+    assert pacer.slowdown == MAX_SLOWDOWN
+
+
+async def test_a_pause_during_a_wait_sends_the_waiter_back() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1, 1.0, clock=clock)
+
+    async def sleep_then_429(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if len(clock.sleeps) == 1:
+            pacer.pause(30.0)  # another worker saw a 429 while we slept
+
+    pacer._sleep = sleep_then_429
+    pacer.reserve()
+    slot = await pacer.acquire()
+    assert slot >= 1000.0 + 30.0
+
+
+def test_rejects_a_meaningless_rate() -> None:
+    with pytest.raises(ValueError):
+        Pacer(0, 60.0)
