@@ -201,7 +201,7 @@ async def _run(
     code = exit_code(shutdown.signum, reports, mine)
     log.info(
         "run_finished",
-        exit_code=code,
+        exit_code=int(code),
         sent=sum(r.sent for r in reports),
         deleted=sum(j["deleted"] for j in mine),
         not_found=sum(j["not_found"] for j in mine),

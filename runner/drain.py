@@ -269,7 +269,7 @@ class AccountDrain:
             self.report.blocked_jobs.append(job.name)
             self.log.error("job_blocked", **fields)
         elif decision.action is Action.RETRY:
-            self.log.info(
+            self.log.debug(
                 "retry", attempt=decision.attempts, delay=round(decision.delay, 2), **fields
             )
         elif decision.state == "failed":

@@ -8,10 +8,12 @@ while a run is going, after it, and after a restart.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -123,43 +125,63 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+COLUMNS = (
+    "job",
+    "state",
+    "done",
+    "deleted",
+    "not found",
+    "failed",
+    "invalid",
+    "left",
+    "rate/min",
+    "ETA",
+    "last request",
+)
+
+
 def render(report: dict[str, Any]) -> Group:
     """The report as rich renderables: a table of jobs, then what needs attention."""
-    table = Table(title="runner status", title_justify="left")
-    for column in (
-        "job",
-        "account",
-        "state",
-        "done",
-        "deleted",
-        "not found",
-        "failed",
-        "invalid",
-        "pending",
-        "rate/min",
-        "ETA",
-        "last activity",
-    ):
+    table = Table(
+        title="runner status", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True
+    )
+    # Rich squeezes no_wrap columns from the left: keep the job names readable.
+    longest = max((len(job["name"]) for job in report["jobs"]), default=3)
+    for column in COLUMNS:
         table.add_column(
-            column, justify="left" if column in ("job", "account", "state") else "right"
+            column,
+            justify="left" if column in ("job", "state") else "right",
+            no_wrap=True,
+            min_width=min(longest, 40) if column == "job" else None,
         )
+    several_accounts = len({job["account"] for job in report["jobs"]}) > 1
     for job in report["jobs"]:
+        left = job["pending"] + job["in_flight"]
+        where = f"{job['campaign']} @ {job['account']}" if several_accounts else job["campaign"]
         table.add_row(
-            f"{job['name']}\n[dim]{job['campaign']}[/dim]",
-            job["account"],
+            f"{job['name']}\n[dim]{where}[/dim]",
             _styled_state(job["state"]),
-            f"{job['total'] - job['pending'] - job['in_flight']}/{job['total']} "
-            f"({job['percent_done']:.1f}%)",
+            f"{job['total'] - left}/{job['total']} {job['percent_done']:.0f}%",
             str(job["deleted"]),
             str(job["not_found"]),
             str(job["failed"]),
             str(job["invalid"]),
-            str(job["pending"] + job["in_flight"]),
-            "—" if job["rate_per_minute"] is None else f"{job['rate_per_minute']:.1f}",
-            duration(job["eta_seconds"]),
-            (job["last_activity"] or "—").replace("T", " ").replace("+00:00", "Z"),
+            str(left),
+            "—" if job["rate_per_minute"] is None else f"{job['rate_per_minute']:.0f}",
+            duration(job["eta_seconds"]) if left else "—",
+            _ago(job["last_activity"], report["generated_at"]),
         )
     return Group(table, *_notes(report))
+
+
+def _ago(timestamp: str | None, now: str) -> str:
+    """How long ago an ISO time was, relative to the report's own time: '42s ago'."""
+    if timestamp is None:
+        return "—"
+    seconds = (
+        datetime.fromisoformat(now).timestamp() - datetime.fromisoformat(timestamp).timestamp()
+    )
+    return f"{duration(max(seconds, 0.0))} ago"
 
 
 def _styled_state(state: str) -> Text:
@@ -215,7 +237,10 @@ def _notes(report: dict[str, Any]) -> list[Text]:
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(render(report))
+    if console is None:
+        # Off a terminal (cron mail, a pipe) rich would squeeze the table into 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=132)
+    console.print(render(report))
 
 
 def to_json(report: dict[str, Any]) -> str:
