@@ -1,0 +1,40 @@
+"""Errors the user sees, and the exit codes of SPEC §4.
+
+Every error meant for an operator derives from :class:`RunnerError`: its message is
+one line that says what is wrong and where, and its class says how the process exits.
+The CLI prints the message and exits with ``exit_code``; no traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (SPEC §4); scripts and cron wrappers rely on them."""
+
+    OK = 0
+    FAILURES = 1
+    USAGE = 2
+    AUTH = 3
+    LOCKED = 4
+    SIGINT = 130
+    SIGTERM = 143
+
+
+class RunnerError(Exception):
+    """An error reported to the operator as a single line, without a traceback."""
+
+    exit_code: int = ExitCode.FAILURES
+
+
+class ConfigError(RunnerError):
+    """``jobs.yaml`` (or a key it points to) is unusable; nothing has been sent."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(RunnerError):
+    """An input file cannot be read at all (missing, unknown type, bad CSV header)."""
+
+    exit_code = ExitCode.USAGE

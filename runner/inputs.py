@@ -1,0 +1,325 @@
+"""Streaming readers of input files: every line becomes a Row or an InvalidRow.
+
+Formats, by extension (case-insensitive):
+
+- ``.csv``: a header row, then one record a line; the phone column (and the name
+  column when configured) must be in the header, matched exactly after stripping
+  whitespace and a BOM. Comma-separated, ``"`` quoting.
+- ``.txt``: one number a line; lines starting with ``#`` are comments.
+- ``.jsonl``: one JSON object a line; the number is a string or a JSON integer;
+  the name key may be absent or null.
+
+Blank lines are skipped in all three. Encoding: a UTF-8 BOM means UTF-8, a UTF-16
+BOM means UTF-16 (what Excel's "Unicode text" writes); otherwise UTF-8 when the first
+64 KiB decode as UTF-8, else Windows-1252 (Excel's "CSV" on Western Windows). Bytes
+that do not decode become U+FFFD, so they turn the row invalid instead of stopping
+the load.
+
+A file is read one physical line at a time (``\\n``, ``\\r\\n`` or a lone ``\\r``
+ends a line) and a CSV line is parsed on its own, so a stray quote can never swallow
+the rest of the file; the price is that quoted fields spanning lines are not
+supported. Memory does not grow with the file: a line longer than
+:data:`MAX_LINE_CHARS` becomes one ``line_too_long`` InvalidRow and is skipped
+without being held.
+
+Every physical line except the CSV header, blank lines and ``.txt`` comments yields
+exactly one Row or InvalidRow, numbered with its 1-based physical line number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, NamedTuple, TextIO
+
+from runner.errors import InputError
+from runner.numbers import InvalidNumber, clean_number
+
+SUPPORTED_SUFFIXES: Final = (".csv", ".txt", ".jsonl")
+
+# Longest line read; longer ones are reported and skipped. Real rows are < 1 KiB.
+MAX_LINE_CHARS: Final = 64 * 1024
+# Characters of a rejected value kept in InvalidRow.raw.
+RAW_LIMIT: Final = 200
+# Bytes looked at to choose between UTF-8 and Windows-1252.
+SNIFF_BYTES: Final = 64 * 1024
+# Characters decoded per read.
+_CHUNK_CHARS: Final = 64 * 1024
+_LINE_END: Final = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A record to enqueue: the number as it will be sent, and the optional name."""
+
+    line: int
+    phone: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A rejected line, kept so the operator can fix the file.
+
+    ``raw`` is the rejected phone value when the line could be parsed that far,
+    otherwise the line itself; cut to :data:`RAW_LIMIT` characters. ``reason`` is
+    one line starting with a slug: ``"scientific_notation: ..."``.
+    """
+
+    line: int
+    raw: str
+    reason: str
+
+
+class _Line(NamedTuple):
+    number: int
+    text: str  # without its line ending; only the start when too_long
+    too_long: bool
+
+
+# Parses one non-blank line; None: the line is not a record (a .txt comment).
+_Parser = Callable[[int, str], Row | InvalidRow | None]
+
+
+def read_rows(
+    path: Path, phone_column: str, name_column: str | None = None
+) -> Iterator[Row | InvalidRow]:
+    """The rows of ``path``, streamed.
+
+    Raises InputError now (not on first iteration) when the extension is unknown,
+    the file cannot be opened or the CSV header lacks a column; later, only if the
+    disk fails mid-file. Content never raises: bad lines become InvalidRow.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(f"{path}: unknown file type {path.suffix!r} (use .csv, .txt or .jsonl)")
+    rows = _rows(path, suffix, phone_column, name_column)
+    first = next(rows, None)  # opens the file and reads the header
+    return iter(()) if first is None else itertools.chain((first,), rows)
+
+
+def _rows(
+    path: Path, suffix: str, phone_column: str, name_column: str | None
+) -> Iterator[Row | InvalidRow]:
+    """Lines of the file through the parser of its format."""
+    try:
+        with _open_text(path) as stream:
+            lines = _physical_lines(stream)
+            parse = _parser(path, suffix, lines, phone_column, name_column)
+            for line in lines:
+                if line.too_long:
+                    yield InvalidRow(line.number, line.text, _TOO_LONG)
+                elif line.text.strip() and (row := parse(line.number, line.text)) is not None:
+                    yield row
+    except OSError as exc:
+        raise InputError(f"{path}: read failed: {exc.strerror or exc}") from None
+
+
+_TOO_LONG: Final = (
+    f"line_too_long: longer than {MAX_LINE_CHARS} characters; skipped (is this an input file?)"
+)
+
+
+def _parser(
+    path: Path, suffix: str, lines: Iterator[_Line], phone_column: str, name_column: str | None
+) -> _Parser:
+    """The per-line parser of a format; for CSV, after reading the header from ``lines``."""
+    if suffix == ".txt":
+        return _txt_line
+    if suffix == ".jsonl":
+        return lambda number, text: _jsonl_line(number, text, phone_column, name_column)
+    phone_index, name_index = _csv_header(path, lines, phone_column, name_column)
+    return lambda number, text: _csv_line(number, text, phone_index, name_index)
+
+
+# ---------------------------------------------------------------- reading lines
+
+
+def _open_text(path: Path) -> TextIO:
+    """``path`` as text in its detected encoding, line endings untouched."""
+    try:
+        binary = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    try:
+        encoding = _detect_encoding(binary.read(SNIFF_BYTES))
+        binary.seek(0)
+    except OSError as exc:
+        binary.close()
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
+
+
+def _detect_encoding(head: bytes) -> str:
+    """The codec for a file starting with ``head`` (rules in the module docstring)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        # A character cut at the end of a full sniff buffer is not an error.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _physical_lines(stream: TextIO) -> Iterator[_Line]:
+    """Lines of ``stream``, each held only up to MAX_LINE_CHARS.
+
+    Splits decoded chunks itself rather than using readline(limit): that could cut
+    between the ``\\r`` and ``\\n`` of a line ending and count one line twice.
+    """
+    number, kept, too_long, after_cr = 0, "", False, False
+    while chunk := stream.read(_CHUNK_CHARS):
+        if after_cr and chunk.startswith("\n"):  # the rest of a \r\n split by the read
+            chunk = chunk[1:]
+        start = 0
+        for end in _LINE_END.finditer(chunk):
+            kept, too_long = _append(kept, too_long, chunk[start : end.start()])
+            number += 1
+            yield _Line(number, kept, too_long)
+            kept, too_long, start = "", False, end.end()
+        kept, too_long = _append(kept, too_long, chunk[start:])
+        after_cr = chunk.endswith("\r")
+    if kept or too_long:
+        yield _Line(number + 1, kept, too_long)
+
+
+def _append(kept: str, too_long: bool, piece: str) -> tuple[str, bool]:
+    """Add ``piece`` to the line so far, keeping only its start once it is too long."""
+    if too_long:
+        return kept, True
+    if len(kept) + len(piece) > MAX_LINE_CHARS:
+        return (kept + piece[:RAW_LIMIT])[:RAW_LIMIT], True
+    return kept + piece, False
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _phone_row(number: int, raw: str, name: str | None) -> Row | InvalidRow:
+    """A Row for a valid number, else an InvalidRow with the cleaning's reason."""
+    try:
+        phone = clean_number(raw)
+    except InvalidNumber as exc:
+        return InvalidRow(number, raw[:RAW_LIMIT], str(exc))
+    return Row(number, phone, name)
+
+
+def _name(raw: str | None) -> str | None:
+    """A name as sent: stripped, and None when there is none."""
+    name = (raw or "").strip()
+    return name or None
+
+
+def _txt_line(number: int, text: str) -> Row | InvalidRow | None:
+    """One number a line; ``#`` starts a comment line."""
+    stripped = text.strip()
+    return None if stripped.startswith("#") else _phone_row(number, stripped, None)
+
+
+def _csv_header(
+    path: Path, lines: Iterator[_Line], phone_column: str, name_column: str | None
+) -> tuple[int, int | None]:
+    """Indexes of the phone and name columns in the header (first non-blank line)."""
+    header = next((line for line in lines if line.too_long or line.text.strip()), None)
+    if header is None:
+        raise InputError(f"{path}: empty file (a CSV file starts with a header row)")
+    if header.too_long:
+        raise InputError(f"{path}:{header.number}: header line is too long")
+    try:
+        fields = _csv_fields(header.text)
+    except csv.Error as exc:
+        raise InputError(f"{path}:{header.number}: unreadable header: {exc}") from None
+    columns = [field.strip().lstrip("\ufeff").strip() for field in fields]
+
+    def index(column: str) -> int:
+        if column in columns:
+            return columns.index(column)
+        hint = "; the file must be comma-separated" if len(columns) == 1 else ""
+        listed = ", ".join(columns)
+        raise InputError(f"{path}:{header.number}: no column {column!r} (columns: {listed}){hint}")
+
+    return index(phone_column), None if name_column is None else index(name_column)
+
+
+def _csv_fields(text: str) -> list[str]:
+    """The fields of one CSV line; csv.Error propagates."""
+    return next(csv.reader([text]), [])
+
+
+def _csv_line(number: int, text: str, phone_index: int, name_index: int | None) -> Row | InvalidRow:
+    """One CSV record; a row without the needed fields is ``missing_field``."""
+    try:
+        fields = _csv_fields(text)
+    except csv.Error as exc:
+        return InvalidRow(number, text[:RAW_LIMIT], f"bad_csv: {exc}")
+    needed = 1 + max(phone_index, -1 if name_index is None else name_index)
+    if len(fields) < needed:
+        return InvalidRow(
+            number, text[:RAW_LIMIT], f"missing_field: {len(fields)} of the {needed} fields needed"
+        )
+    name = None if name_index is None else _name(fields[name_index])
+    return _phone_row(number, fields[phone_index], name)
+
+
+def _jsonl_line(
+    number: int, text: str, phone_column: str, name_column: str | None
+) -> Row | InvalidRow:
+    """One JSON object; the number a string or integer, the name a string, null or absent."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested deep
+        return InvalidRow(number, text[:RAW_LIMIT], f"bad_json: {_json_problem(exc)}")
+    if not isinstance(record, dict):
+        return InvalidRow(number, text[:RAW_LIMIT], "not_an_object: the line is not a JSON object")
+    if phone_column not in record:
+        return InvalidRow(number, text[:RAW_LIMIT], f"missing_field: no key {phone_column!r}")
+    fields = {phone_column: record[phone_column]}
+    if name_column is not None:
+        fields[name_column] = record.get(name_column)
+    for key, value in fields.items():
+        if value is not None and not _is_json_text(value):
+            kind = _JSON_KINDS.get(type(value), type(value).__name__)
+            return InvalidRow(
+                number,
+                json.dumps(value)[:RAW_LIMIT],
+                f"wrong_type: {key!r} is a JSON {kind}; write it as a string",
+            )
+    name = None if name_column is None else _name(_json_text(fields[name_column]))
+    return _phone_row(number, _json_text(fields[phone_column]) or "", name)
+
+
+_JSON_KINDS: Final[dict[type, str]] = {
+    float: "non-integer number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+}
+
+
+def _is_json_text(value: object) -> bool:
+    """A string, or an integer that stands for its digits (bool is not one)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _json_text(value: object) -> str | None:
+    """A JSON string or integer as text; None for null or absent."""
+    return None if value is None else str(value)
+
+
+def _json_problem(exc: Exception) -> str:
+    """A short description of why a line is not JSON."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)

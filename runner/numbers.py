@@ -1,0 +1,124 @@
+"""Phone numbers: the one rule that turns a cell of an input file into what is sent.
+
+SPEC §3: a number is sent as it stands in the file after trimming whitespace and
+removing the separators `` -().``; a leading ``+`` is kept and nothing else changes
+(no country code is added, no leading zero removed). A record's identity is the
+cleaned number, so this function decides what counts as a duplicate.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+# Digits of a number as sent, a leading "+" not counted. 15 is the E.164 maximum
+# (country code included); 7 is the shortest subscriber number still in use in
+# some numbering plans. Outside these bounds a row is a typo or a merged cell, and
+# sending it would only earn "No Record Found".
+MIN_DIGITS: Final = 7
+MAX_DIGITS: Final = 15
+
+SEPARATORS: Final = " -()."
+_SEPARATOR_TABLE: Final = str.maketrans("", "", SEPARATORS)
+_ASCII_DIGITS: Final = frozenset("0123456789")
+
+# What Excel writes for a number column it was not told to keep as text:
+# 9.18E+11, 9,18E+11 (decimal comma locales), 1.2e10, 5E7.
+_SCIENTIFIC: Final = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
+
+# Characters of a rejected value quoted back in a reason, so a reason stays one short line.
+_QUOTE_LIMIT: Final = 40
+
+# Characters kept in clear at each end by mask_number.
+_MASK_KEEP: Final = 2
+# A shorter value is masked entirely: keeping 2 + 2 of it would reveal most of it.
+_MASK_MIN_LENGTH: Final = 2 * _MASK_KEEP + 3
+
+
+class Reason(StrEnum):
+    """Why a value is not a number that can be sent; stored with invalid records."""
+
+    EMPTY = "empty"
+    SCIENTIFIC_NOTATION = "scientific_notation"
+    NOT_A_NUMBER = "not_a_number"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+
+
+class InvalidNumber(ValueError):
+    """A value rejected by :func:`clean_number`.
+
+    ``reason`` is the machine-friendly slug (a :class:`Reason`), ``detail`` the
+    human explanation; ``str()`` gives ``"<reason>: <detail>"``, one line.
+    """
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def clean_number(raw: str) -> str:
+    """The number as it will be sent, or :class:`InvalidNumber` saying why not.
+
+    Excel notation is checked before cleaning because removing the ``.`` of
+    ``9.18E+11`` would otherwise hide what went wrong behind "not_a_number".
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidNumber(Reason.EMPTY, "no phone number")
+    if _SCIENTIFIC.fullmatch(text):
+        raise InvalidNumber(
+            Reason.SCIENTIFIC_NOTATION,
+            f"{_quote(text)} looks like Excel scientific notation; format the column as text",
+        )
+    number = text.translate(_SEPARATOR_TABLE)
+    digits = number.removeprefix("+")
+    _check_characters(digits)
+    _check_length(digits)
+    return number
+
+
+def mask_number(phone: str) -> str:
+    """``phone`` for a log line: a leading ``+``, the first and last 2 characters, stars between.
+
+    Logs go to places the input files do not (terminals, cron mail), so numbers
+    in them are masked; a value too short to mask partly is masked entirely.
+    """
+    sign = "+" if phone.startswith("+") else ""
+    body = phone.removeprefix("+")
+    if len(body) < _MASK_MIN_LENGTH:
+        return sign + "*" * len(body)
+    hidden = len(body) - 2 * _MASK_KEEP
+    return f"{sign}{body[:_MASK_KEEP]}{'*' * hidden}{body[-_MASK_KEEP:]}"
+
+
+def _check_characters(digits: str) -> None:
+    """Reject anything but ASCII digits (Unicode digits included: the API wants ASCII)."""
+    if not digits:
+        raise InvalidNumber(Reason.NOT_A_NUMBER, "no digits")
+    bad = next((char for char in digits if char not in _ASCII_DIGITS), None)
+    if bad == "+":
+        raise InvalidNumber(Reason.NOT_A_NUMBER, "'+' is allowed only at the start")
+    if bad is not None:
+        raise InvalidNumber(Reason.NOT_A_NUMBER, f"unexpected character {bad!r}")
+
+
+def _check_length(digits: str) -> None:
+    """Reject digit counts no real number has (bounds above)."""
+    if len(digits) < MIN_DIGITS:
+        raise InvalidNumber(
+            Reason.TOO_SHORT, f"{len(digits)} digits; at least {MIN_DIGITS} are needed"
+        )
+    if len(digits) > MAX_DIGITS:
+        raise InvalidNumber(
+            Reason.TOO_LONG, f"{len(digits)} digits; at most {MAX_DIGITS} are allowed"
+        )
+
+
+def _quote(text: str) -> str:
+    """``text`` cut to a length that keeps a reason on one short line."""
+    if len(text) <= _QUOTE_LIMIT:
+        return text
+    return text[:_QUOTE_LIMIT] + "…"
