@@ -36,6 +36,14 @@ def request_body(campaign: str, phone: str, user_name: str, name: str | None) ->
     return json.dumps(record).encode()
 
 
+async def read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body; ``read(n)`` alone stops at the first chunk."""
+    raw = b""
+    while len(raw) < limit and (more := await stream.read(limit - len(raw))):
+        raw += more
+    return raw
+
+
 class CloudAgentClient:
     """Sends ``DELETE deleteCampaignData`` for one account.
 
@@ -82,8 +90,9 @@ class CloudAgentClient:
         data = request_body(campaign, phone, self._user_name, name)
         try:
             async with self._session.delete(self.url, data=data, headers=self._headers) as resp:
-                raw = await resp.content.read(MAX_BODY_BYTES)
-                body = raw.decode("utf-8", errors="replace")
+                body = (await read_limited(resp.content, MAX_BODY_BYTES)).decode(
+                    "utf-8", errors="replace"
+                )
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 return Reply(classify(resp.status, body), resp.status, body, retry_after)
         except TimeoutError:

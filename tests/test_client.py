@@ -1,0 +1,335 @@
+"""Unit tests of runner.client.CloudAgentClient against aioresponses mocks.
+
+aioresponses 0.7.9 needs the shim of ``aioresponses_compat`` on aiohttp >= 3.14;
+every mocked answer below passes ``response_class=CompatClientResponse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from email.utils import formatdate
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.client_proto import ResponseHandler
+from aioresponses import aioresponses
+from aioresponses_compat import CompatClientResponse
+from yarl import URL
+
+from runner import client as client_module
+from runner import protocol
+from runner.classify import Outcome
+from runner.client import MAX_BODY_BYTES, CloudAgentClient, Reply
+
+BASE = "https://api.example.test"
+URL_ = BASE + "/ca_apis/deleteCampaignData"
+API_KEY = "SECRET-api-key-7f3a9c"
+USER = "admin_user"
+
+
+@pytest.fixture
+def mock() -> Iterator[aioresponses]:
+    with aioresponses() as mocked:
+        yield mocked
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[CloudAgentClient]:
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0) as opened:
+        yield opened
+
+
+def answer(mock: aioresponses, status: int = 200, body: str | bytes = "", **options: Any) -> None:
+    """Mock one answer of deleteCampaignData."""
+    options.setdefault("response_class", CompatClientResponse)
+    mock.delete(URL_, status=status, body=body, **options)
+
+
+def documented(answer_: tuple[str, str]) -> str:
+    return protocol.response_body(answer_)
+
+
+def only_call(mock: aioresponses) -> tuple[str, URL, dict[str, Any]]:
+    """The one request the mock saw: (method, url, kwargs)."""
+    calls = [(key, call) for key, calls in mock.requests.items() for call in calls]
+    assert len(calls) == 1, calls
+    (method, url), call = calls[0]
+    return method, url, call.kwargs
+
+
+# ---------------------------------------------------------------- the request
+
+
+@pytest.mark.parametrize("base_url", [BASE, BASE + "/"])
+async def test_sends_one_delete_to_the_exact_url(mock: aioresponses, base_url: str) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    async with CloudAgentClient(base_url, API_KEY, USER, 5.0) as api:
+        assert api.url == URL_
+        await api.delete("Outbound_Sales", "8123456789")
+    method, url, _ = only_call(mock)
+    assert method == "DELETE"
+    assert str(url) == URL_
+
+
+async def test_sends_api_key_and_json_content_type(
+    mock: aioresponses, client: CloudAgentClient
+) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    await client.delete("Outbound_Sales", "8123456789")
+    _, _, kwargs = only_call(mock)
+    headers = dict(kwargs["headers"])
+    assert headers == {"apiKey": API_KEY, "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected_extra"),
+    [("Asha Rao", {"name": "Asha Rao"}), (None, {}), ("", {})],
+    ids=["with-name", "name-none", "name-empty"],
+)
+async def test_sends_exact_json_body(
+    mock: aioresponses,
+    client: CloudAgentClient,
+    name: str | None,
+    expected_extra: dict[str, str],
+) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    await client.delete("Outbound_Sales", "+918123456789", name)
+    _, _, kwargs = only_call(mock)
+    sent = json.loads(kwargs["data"])
+    assert sent == {
+        "campaignName": "Outbound_Sales",
+        "phoneNumber": "+918123456789",
+        "userName": USER,
+        **expected_extra,
+    }
+
+
+# ---------------------------------------------------------------- the answers
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome", "reason"),
+    [
+        (200, documented(protocol.DELETED), Outcome.DELETED, "deleted"),
+        (200, documented(protocol.NOT_FOUND), Outcome.NOT_FOUND, "not_found"),
+        (200, documented(protocol.INVALID_USER), Outcome.AUTH, "auth"),
+        (200, documented(protocol.CAMPAIGN_INVALID), Outcome.INVALID_CAMPAIGN, "invalid_campaign"),
+        (200, documented(protocol.RATE_LIMITED), Outcome.RATE_LIMITED, "rate_limited"),
+    ],
+    ids=["deleted", "not-found", "auth", "invalid-campaign", "max-limit-200"],
+)
+async def test_verdict_of_documented_answers(
+    mock: aioresponses,
+    client: CloudAgentClient,
+    status: int,
+    body: str,
+    outcome: Outcome,
+    reason: str,
+) -> None:
+    answer(mock, status=status, body=body)
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is outcome
+    assert reply.verdict.reason == reason
+    assert reply.http_status == status
+    assert reply.body == body
+    assert reply.retry_after is None
+
+
+async def test_429_with_retry_after_seconds(mock: aioresponses, client: CloudAgentClient) -> None:
+    answer(mock, status=429, body="Too Many Requests", headers={"Retry-After": "7"})
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.RATE_LIMITED
+    assert reply.http_status == 429
+    assert reply.retry_after == 7.0
+
+
+async def test_429_with_retry_after_http_date(
+    mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_764_000_000.0
+    monkeypatch.setattr(client_module, "time", SimpleNamespace(time=lambda: now))
+    header = formatdate(now + 30, usegmt=True)
+    answer(mock, status=429, body="", headers={"Retry-After": header})
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.RATE_LIMITED
+    assert reply.retry_after == pytest.approx(30.0)
+
+
+async def test_503_html_page_is_transient(mock: aioresponses, client: CloudAgentClient) -> None:
+    page = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+    answer(mock, status=503, body=page, content_type="text/html")
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.TRANSIENT
+    assert reply.verdict.reason == "http_503"
+    assert reply.http_status == 503
+    assert reply.body == page
+
+
+# ---------------------------------------------------------------- no answer
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TimeoutError(),
+        aiohttp.ServerTimeoutError("read timeout"),
+        aiohttp.ConnectionTimeoutError("connect timeout"),
+    ],
+    ids=["TimeoutError", "ServerTimeoutError", "ConnectionTimeoutError"],
+)
+async def test_timeout_becomes_transient_timeout(
+    mock: aioresponses, client: CloudAgentClient, error: Exception
+) -> None:
+    answer(mock, exception=error)
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.TRANSIENT
+    assert reply.verdict.reason == "timeout"
+    assert reply.http_status is None
+    assert reply.retry_after is None
+
+
+async def test_real_timeout_of_a_silent_server() -> None:
+    """The configured per-request timeout really applies (no mock: a server that never answers)."""
+    release = asyncio.Event()
+
+    async def silent(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="{}")
+
+    app = web.Application()
+    app.router.add_delete(protocol.PATH, silent)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with CloudAgentClient(f"http://127.0.0.1:{port}", API_KEY, USER, 0.05) as api:
+            reply = await api.delete("Outbound_Sales", "8123456789")
+    finally:
+        release.set()
+        await runner.cleanup()
+    assert reply.verdict.outcome is Outcome.TRANSIENT
+    assert reply.verdict.reason == "timeout"
+
+
+async def test_connection_error_is_transient_and_keeps_the_key_out(
+    mock: aioresponses, client: CloudAgentClient
+) -> None:
+    answer(mock, exception=aiohttp.ClientConnectionError("Cannot connect to host api.example.test"))
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.TRANSIENT
+    assert reply.verdict.reason == "connection_error"
+    assert reply.http_status is None
+    assert "ClientConnectionError" in reply.verdict.message
+    assert API_KEY not in repr(reply)
+
+
+async def test_refused_connection_is_transient_and_keeps_the_key_out() -> None:
+    """A real refused connection (a loopback port nobody listens on), not a mock."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with CloudAgentClient(f"http://127.0.0.1:{port}", API_KEY, USER, 5.0) as api:
+        reply = await api.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.TRANSIENT
+    assert reply.verdict.reason == "connection_error"
+    assert str(port) in reply.verdict.message
+    assert API_KEY not in repr(reply)
+
+
+# ---------------------------------------------------------------- the body
+
+
+async def test_large_body_is_truncated(mock: aioresponses, client: CloudAgentClient) -> None:
+    # Over the limit, but under the 2 x 64 KiB that aioresponses' own stream can buffer.
+    answer(mock, status=502, body=b"x" * (MAX_BODY_BYTES + 4096), content_type="text/html")
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.body == "x" * MAX_BODY_BYTES
+    assert reply.verdict.reason == "http_502"
+
+
+async def test_truncation_inside_a_multibyte_character_does_not_raise(
+    mock: aioresponses, client: CloudAgentClient
+) -> None:
+    # "é" is two bytes in UTF-8; after one "a" the cut falls in the middle of one.
+    answer(mock, status=500, body=("a" + "é" * (MAX_BODY_BYTES // 2 + 100)).encode())
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.body.startswith("aé")
+    assert reply.body.endswith("\ufffd")
+    assert len(reply.body.encode("utf-8", errors="replace")) <= MAX_BODY_BYTES + 2
+
+
+class _TwoSegmentReader(aiohttp.StreamReader):
+    """A body stream that gets the second half of the body one loop turn after the first,
+    the way a body split over two TCP segments or two HTTP chunks arrives."""
+
+    def feed_data(self, data: bytes, size: int = 0) -> bool:
+        half = len(data) // 2
+        super().feed_data(data[:half])
+        asyncio.get_running_loop().call_soon(self._feed_later, data[half:])
+        return False
+
+    def _feed_later(self, data: bytes) -> None:
+        super().feed_data(data)
+
+    def feed_eof(self) -> None:
+        asyncio.get_running_loop().call_soon(self._eof_later)
+
+    def _eof_later(self) -> None:
+        super().feed_eof()
+
+
+class _OpenConnection(ResponseHandler):
+    """The protocol of a connection that is still open, so a reader may wait for more."""
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+
+class _TwoSegmentResponse(CompatClientResponse):
+    """aioresponses assigns ``content`` then feeds the whole body into it at once."""
+
+    @property  # type: ignore[override]
+    def content(self) -> aiohttp.StreamReader:
+        return self._two_segments
+
+    @content.setter
+    def content(self, _ignored: aiohttp.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        self._two_segments = _TwoSegmentReader(_OpenConnection(loop), 2**16, loop=loop)
+
+
+async def test_body_arriving_in_two_segments_is_read_whole(
+    mock: aioresponses, client: CloudAgentClient
+) -> None:
+    body = documented(protocol.DELETED)
+    answer(mock, body=body, response_class=_TwoSegmentResponse)
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.body == body
+    assert reply.verdict.outcome is Outcome.DELETED
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+async def test_delete_outside_async_with_raises() -> None:
+    api = CloudAgentClient(BASE, API_KEY, USER, 5.0)
+    with pytest.raises(RuntimeError, match="async context manager"):
+        await api.delete("Outbound_Sales", "8123456789")
+
+
+async def test_delete_after_async_with_raises(mock: aioresponses) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0) as api:
+        first = await api.delete("Outbound_Sales", "8123456789")
+    assert isinstance(first, Reply)
+    with pytest.raises(RuntimeError):
+        await api.delete("Outbound_Sales", "8123456789")
