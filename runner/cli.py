@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,6 +70,10 @@ def reports_errors(command: F) -> F:
         except RunnerError as error:
             click.echo(f"runner: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except (OSError, sqlite3.Error) as error:
+            # The environment failed us (a disk, a permission): say so in one line.
+            click.echo(f"runner: error: {type(error).__name__}: {error}", err=True)
+            sys.exit(ExitCode.FAILURES)
 
     return wrapper  # type: ignore[return-value]
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from runner.client import CloudAgentClient, Reply
 from runner.config import AccountConfig, RetryConfig
-from runner.limiter import SAFETY_MARGIN, Pacer
+from runner.errors import RunnerError
+from runner.limiter import Pacer
 from runner.logs import get_logger
 from runner.numbers import mask_number
 from runner.policy import Action, Decision, backoff_delay, decide
@@ -26,6 +27,8 @@ from runner.store import Claim, Job, Settlement, Store
 
 # Idle workers look again at least this often, whatever they wait for.
 MAX_IDLE_WAIT = 5.0
+# A record is claimed this long before its start slot: time for the claim's commit.
+CLAIM_LEAD = 0.05
 
 
 class Budget:
@@ -126,7 +129,8 @@ class AccountDrain:
         self.shutdown = shutdown
         self.rng = rng or random.Random()
         self.report = AccountReport(account.name)
-        self._jobs = {job.id: job for job in jobs if job.state == "active"}
+        self._all_jobs = {job.id: job for job in jobs}
+        self._jobs = {job.id: job for job in jobs if job.state == "active"}  # still runnable
         self._turn = 0
         self._in_flight = 0
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
@@ -134,15 +138,17 @@ class AccountDrain:
         self.log = get_logger(account=account.name)
 
     async def run(self) -> AccountReport:
-        if self._jobs:
-            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+        # A TaskGroup: if one worker fails (the disk is full), the others are cancelled.
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self.workers if self._jobs else 0):
+                workers.create_task(self._worker())
         return self.report
 
     # -- the worker loop ---------------------------------------------------
 
     async def _worker(self) -> None:
         while (claim := await self._next_claim()) is not None:
-            job = self._jobs[claim.job_id]
+            job = self._all_jobs[claim.job_id]
             try:
                 reply = await self._send(job, claim)
             except asyncio.CancelledError:
@@ -164,12 +170,12 @@ class AccountDrain:
             raise asyncio.CancelledError
         return request.result()
 
-    def _may_claim(self) -> bool:
+    def _active(self) -> bool:
+        """False once the account is stopped, out of jobs, or shutting down."""
         return (
             bool(self._jobs)
             and self.report.stopped is None
             and not self.shutdown.requested.is_set()
-            and not self.budget.spent
         )
 
     def _job_order(self) -> list[int]:
@@ -179,18 +185,29 @@ class AccountDrain:
         return ids[self._turn :] + ids[: self._turn]
 
     async def _next_claim(self) -> Claim | None:
-        while self._may_claim():
-            await self.pacer.acquire()
-            if not self._may_claim() or not self.budget.take():
+        """The next record to send, returned at the moment its request may start."""
+        while self._active() and not self.budget.spent:
+            slot = self.pacer.reserve()
+            # Claim shortly before the slot (the audit row records the slot as the
+            # start), then send at the slot itself.
+            await self.shutdown.sleep(slot - CLAIM_LEAD - time.monotonic())
+            if not self._active() or not self.budget.take():
                 return None
-            claim = await self.store.claim(self._job_order(), self.account.name)
-            if claim is not None:
-                self._in_flight += 1
-                self.report.sent += 1
-                return claim
-            self.budget.refund()
-            if not await self._wait_for_work():
-                return None
+            started_at = time.time() + (slot - time.monotonic())
+            claim = await self.store.claim(self._job_order(), self.account.name, started_at)
+            if claim is None:
+                self.budget.refund()
+                if not await self._wait_for_work():
+                    return None
+                continue
+            usable = await self.pacer.wait(slot)
+            if not usable or not self._active() or claim.job_id not in self._jobs:
+                self.budget.refund()
+                await self.store.release(claim, "not_sent")
+                continue
+            self._in_flight += 1
+            self.report.sent += 1
+            return claim
         return None
 
     async def _wait_for_work(self) -> bool:
@@ -316,14 +333,32 @@ async def drain(
                     log_numbers=log_numbers,
                 )
             )
-        return list(await asyncio.gather(*(d.run() for d in drains)))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(d.run()) for d in drains]
+        except BaseExceptionGroup as failure:
+            raise first_error(failure) from None
+        return [task.result() for task in tasks]
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group: an operator-facing one if there is one."""
+    errors: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            errors.append(error)
+    return next((e for e in errors if isinstance(e, RunnerError)), errors[0])
 
 
 async def seeded_pacer(store: Store, account: AccountConfig, shutdown: Shutdown) -> Pacer:
     """A pacer that remembers the account's latest requests, even from a previous run."""
     rate = account.rate_limit
-    window = rate.period_seconds * (1.0 + SAFETY_MARGIN)
+    pacer = Pacer(rate.count, rate.period_seconds, sleep=shutdown.sleep)
     wall_now, mono_now = time.time(), time.monotonic()
-    starts = await store.recent_starts(account.name, wall_now - window, rate.count)
-    history = [mono_now - (wall_now - started) for started in starts]
-    return Pacer(rate.count, rate.period_seconds, history=history, sleep=shutdown.sleep)
+    starts = await store.recent_starts(account.name, wall_now - pacer.window, rate.count)
+    pacer.remember(mono_now - (wall_now - started) for started in starts)
+    return pacer

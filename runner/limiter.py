@@ -11,6 +11,11 @@ lets 100 requests through at once (../shared/PITFALLS.md), which the API's
   database at start-up so that a restart cannot double the rate;
 * paused and slowed after a rate-limit answer, recovering step by step.
 
+Callers reserve a slot first and do their bookkeeping while they wait for
+it, so that the request itself leaves at the slot, not a database commit later:
+the server counts arrivals, and every millisecond between slot and send eats
+into the safety margin.
+
 Reservations are made without awaiting in between, so the workers of one
 account can share a pacer without a lock.
 """
@@ -22,10 +27,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-# Spacing and windows are stretched by this fraction: network jitter can squeeze
-# the gaps the server sees, and a window that counts both of its ends would
-# otherwise hold count + 1 evenly spaced starts. 0.5 % keeps 99.5 % of the rate.
+# Spacing and windows are stretched by this fraction, and by at least
+# MIN_MARGIN_SECONDS: scheduling jitter (ours, and the server's in stamping
+# arrivals) can squeeze the gaps the server sees, and a window that counts both
+# of its ends would otherwise hold count + 1 evenly spaced starts. At 100/min
+# the margin is 0.3 s and keeps 99.5 % of the rate; a 50 ms floor was needed
+# for periods of a few seconds on a loaded 2-core machine (measured: a few 429s
+# in 2000 requests at 200/2s with a 10 ms margin, none with 50 ms).
 SAFETY_MARGIN = 0.005
+MIN_MARGIN_SECONDS = 0.05
 # After a rate-limit answer the spacing doubles, up to this factor...
 MAX_SLOWDOWN = 8.0
 # ...and each request that is not rate-limited takes back this share of it.
@@ -47,19 +57,29 @@ class Pacer:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         margin: float = SAFETY_MARGIN,
+        min_margin: float = MIN_MARGIN_SECONDS,
     ) -> None:
         if count < 1 or period <= 0:
             raise ValueError("a rate needs count >= 1 and period > 0")
         self.count = count
         self.period = period
-        self._window = period * (1.0 + margin)
-        self._interval = self._window / count
+        self.window = period + max(period * margin, min_margin)
+        self._interval = self.window / count
         self._clock = clock
         self._sleep = sleep
-        self._starts: deque[float] = deque(sorted(history)[-count:], maxlen=count)
-        self._next = self._starts[-1] + self._interval if self._starts else float("-inf")
+        self._starts: deque[float] = deque(maxlen=count)
+        self._next = float("-inf")
         self._paused_until = float("-inf")
         self._slowdown = 1.0
+        self.remember(history)
+
+    def remember(self, starts: Iterable[float]) -> None:
+        """Count earlier starts (e.g. a previous run's, read from the database)."""
+        merged = sorted([*self._starts, *starts])[-self.count :]
+        self._starts.clear()
+        self._starts.extend(merged)
+        if self._starts:
+            self._next = max(self._next, self._starts[-1] + self._interval)
 
     @property
     def slowdown(self) -> float:
@@ -70,28 +90,31 @@ class Pacer:
         """Book the earliest allowed start time (on this pacer's clock) and return it."""
         slot = max(self._clock(), self._next, self._paused_until)
         if len(self._starts) == self.count:
-            slot = max(slot, self._starts[0] + self._window)
+            slot = max(slot, self._starts[0] + self.window)
         self._starts.append(slot)
         self._next = slot + self._interval * self._slowdown
         return slot
 
-    async def acquire(self) -> float:
-        """Wait for a start slot; returns the slot's time.
+    async def wait(self, slot: float) -> bool:
+        """Sleep until ``slot``; False if the slot may no longer be used.
 
-        A pause imposed while we slept (a 429 seen by another worker) sends us
-        back for a later slot; the one we held stays booked, which only errs on
-        the slow side. The injected ``sleep`` may return early to abort a wait
-        (a shutdown); the slot is then returned before its time and the caller
-        must not use it.
+        That happens when a pause was imposed while we slept (a 429 seen by
+        another worker: the caller reserves again; the slot it held stays
+        booked, which only errs on the slow side), or when the injected
+        ``sleep`` returned early to abort the wait (a shutdown).
         """
+        delay = slot - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+            if self._clock() < slot:
+                return False
+        return self._paused_until <= slot
+
+    async def acquire(self) -> float:
+        """Reserve a slot and wait for it, reserving again after a pause."""
         while True:
             slot = self.reserve()
-            delay = slot - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-                if self._clock() < slot:
-                    return slot  # woken early: the caller is stopping
-            if self._paused_until <= slot:
+            if await self.wait(slot) or self._clock() < slot:
                 return slot
 
     def pause(self, seconds: float) -> None:

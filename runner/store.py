@@ -200,7 +200,7 @@ class Store:
         """One write transaction at a time on the shared writer connection."""
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
-        async with self._write_lock:
+        async with self._write_lock, self._errors_explained():
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -210,12 +210,20 @@ class Store:
                 raise
             await self._conn.execute("COMMIT")
 
+    @contextlib.asynccontextmanager
+    async def _errors_explained(self) -> AsyncIterator[None]:
+        """SQLite failures become a one-line StoreError naming the database and the cause."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise StoreError(describe(error, self.path)) from None
+
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cursor:
+        async with self._errors_explained(), self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
+        async with self._errors_explained(), self._conn.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
     # -- jobs and loading --------------------------------------------------
@@ -321,14 +329,19 @@ class Store:
         )
         return sorted(float(row[0]) for row in rows)
 
-    async def claim(self, job_ids: Iterable[int], account: str) -> Claim | None:
+    async def claim(
+        self, job_ids: Iterable[int], account: str, started_at: float | None = None
+    ) -> Claim | None:
         """Take the next due record of the first job that has one, and open its audit row.
 
         Due retries go before fresh records, so a retry is not starved by a
-        week-long queue; fresh records go in file order.
+        week-long queue; fresh records go in file order. ``started_at`` is when
+        the request will start (default: now): the rate limit of a later run
+        starts from these times.
         """
         async with self._transaction() as conn:
             now = time.time()
+            started_at = now if started_at is None else started_at
             for job_id in job_ids:
                 async with conn.execute(
                     "UPDATE records SET state = 'in_flight' WHERE id = ("
@@ -344,7 +357,7 @@ class Store:
                 return None
             cursor = await conn.execute(
                 "INSERT INTO requests (record_id, account, started_at) VALUES (?, ?, ?)",
-                (row[0], account, now),
+                (row[0], account, started_at),
             )
             return Claim(
                 record_id=row[0],
@@ -353,7 +366,7 @@ class Store:
                 phone=row[2],
                 name=row[3],
                 attempts=row[4],
-                started_at=now,
+                started_at=started_at,
             )
 
     async def next_due(self, job_ids: Sequence[int]) -> float | None:
@@ -502,7 +515,10 @@ class Store:
         if state is not None:
             sql += " AND r.state = ?"
             params.append(state)
-        async with self._conn.execute(sql + " ORDER BY r.job_id, r.id", params) as cursor:
+        async with (
+            self._errors_explained(),
+            self._conn.execute(sql + " ORDER BY r.job_id, r.id", params) as cursor,
+        ):
             async for row in cursor:
                 yield tuple(row)
 

@@ -104,8 +104,9 @@ class Project:
     def database(self) -> Path:
         return self.root / "runner.db"
 
-    def add_job(self, name: str, numbers: Iterable[str], campaign: str = "Sales",
-                **extra: Any) -> Path:
+    def add_job(
+        self, name: str, numbers: Iterable[str], campaign: str = "Sales", **extra: Any
+    ) -> Path:
         path = self.root / f"{name}.txt"
         path.write_text("".join(f"{n}\n" for n in numbers))
         self.jobs.append({"name": name, "campaign": campaign, "input": path.name, **extra})
@@ -123,8 +124,11 @@ class Project:
             "database": "runner.db",
             "accounts": {"main": account},
             "workers": 4,
-            "retry": {"max_attempts": 8, "backoff_initial_seconds": 0.01,
-                      "backoff_max_seconds": 0.05},
+            "retry": {
+                "max_attempts": 8,
+                "backoff_initial_seconds": 0.01,
+                "backoff_max_seconds": 0.05,
+            },
             "jobs": self.jobs,
         } | self.settings
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -135,8 +139,12 @@ class Project:
 
     def start(self, *args: str, api_key: str = API_KEY) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            cli_command(*args), cwd=self.root, env=cli_env(api_key),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cli_command(*args),
+            cwd=self.root,
+            env=cli_env(api_key),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def status(self) -> dict[str, Any]:
@@ -157,9 +165,16 @@ class Result:
 
 def run_cli(*args: str, cwd: Path, api_key: str = API_KEY, timeout: float = 120) -> Result:
     done = subprocess.run(
-        cli_command(*args), cwd=cwd, env=cli_env(api_key), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        cli_command(*args),
+        cwd=cwd,
+        env=cli_env(api_key),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+    # Whatever happens, the operator never sees a traceback.
+    assert "Traceback" not in done.stderr, done.stderr
     return Result(done.returncode, done.stdout, done.stderr)
 
 

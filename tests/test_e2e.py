@@ -104,8 +104,9 @@ def test_server_errors_are_retried_until_everything_is_done(
     project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
     phones = numbers(40)
     project.add_job("purge", phones)
-    project.settings = {"retry": {"max_attempts": 30, "backoff_initial_seconds": 0.01,
-                                  "backoff_max_seconds": 0.02}}
+    project.settings = {
+        "retry": {"max_attempts": 30, "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02}
+    }
     project.write()
 
     result = project.run("run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import pytest
 
@@ -37,7 +38,7 @@ def slots(pacer: Pacer, n: int) -> list[float]:
 def test_no_start_up_burst() -> None:
     clock = FakeClock()
     times = slots(Pacer(100, 60.0, clock=clock), 300)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.6  # evenly spaced from the first request
     assert most_in_window(times, 60.0) <= 100
 
@@ -81,7 +82,8 @@ async def test_acquire_sleeps_until_the_slot() -> None:
     times = [await pacer.acquire() for _ in range(5)]
     assert times[0] == 1000.0  # the first request goes at once
     assert clock.now == pytest.approx(times[-1])
-    assert all(s == pytest.approx(0.1005) for s in clock.sleeps)
+    assert all(s == pytest.approx(pacer.window / 10) for s in clock.sleeps)
+    assert pacer.window == pytest.approx(1.05)  # the 50 ms floor of the margin
 
 
 async def test_pause_holds_everything_then_slows_and_recovers() -> None:
@@ -93,7 +95,7 @@ async def test_pause_holds_everything_then_slows_and_recovers() -> None:
     assert resumed >= 1005.0
     assert pacer.slowdown == 2.0
     after = await pacer.acquire()
-    assert after - resumed == pytest.approx(2 * 0.1005)
+    assert after - resumed == pytest.approx(2 * pacer.window / 10)
     for _ in range(50):
         pacer.recover()
     assert pacer.slowdown == 1.0
@@ -119,6 +121,33 @@ async def test_a_pause_during_a_wait_sends_the_waiter_back() -> None:
     pacer.reserve()
     slot = await pacer.acquire()
     assert slot >= 1000.0 + 30.0
+
+
+async def test_wait_refuses_a_slot_overtaken_by_a_pause() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1, 1.0, clock=clock, sleep=clock.sleep)
+    pacer.reserve()
+    slot = pacer.reserve()
+    pacer.pause(30.0)
+    assert await pacer.wait(slot) is False
+
+
+async def test_wait_refuses_a_slot_when_woken_early() -> None:
+    clock = FakeClock()
+
+    async def interrupted(seconds: float) -> None:
+        clock.now += seconds / 2  # a shutdown cut the sleep short
+
+    pacer = Pacer(1, 1.0, clock=clock, sleep=interrupted)
+    pacer.reserve()
+    assert await pacer.wait(pacer.reserve()) is False
+
+
+def test_remember_merges_history_and_keeps_the_latest() -> None:
+    clock = FakeClock(start=100.0)
+    pacer = Pacer(3, 10.0, history=[91.0, 93.0], clock=clock)
+    pacer.remember([92.0, 50.0])  # 50.0 is older than the last 3 and is dropped
+    assert pacer.reserve() == pytest.approx(91.0 + pacer.window)
 
 
 def test_rejects_a_meaningless_rate() -> None:

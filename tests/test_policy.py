@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -86,8 +86,15 @@ def test_backoff_is_full_jitter_under_a_doubling_ceiling() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(None, None), ("", None), ("5", 5.0), (" 2.5 ", 2.5), ("-3", 0.0), ("soon", None),
-     ("nan", None)],
+    [
+        (None, None),
+        ("", None),
+        ("5", 5.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("nan", None),
+    ],
 )
 def test_parse_retry_after_seconds(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=1000.0) == expected
