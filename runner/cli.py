@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,13 +18,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from runner import __version__, export, status
+from runner import __version__, export, progress, status
 from runner.config import Config, load_config
 from runner.drain import AccountReport, Budget, Shutdown, drain
 from runner.errors import ExitCode, RunnerError
 from runner.loader import JobLoad, check_inputs, load_jobs
 from runner.lock import RunLock, holder_pid
 from runner.logs import configure, get_logger
+from runner.progress import Progress
 from runner.sandbox import sandbox_command
 from runner.store import Store
 
@@ -134,6 +137,13 @@ def print_loads(loads: Sequence[JobLoad], console: Console | None = None) -> Non
 @click.option(
     "--dry-run", is_flag=True, help="Validate and count; send nothing, write no database."
 )
+@click.option(
+    "--summary-interval",
+    type=click.FloatRange(1),
+    default=60.0,
+    show_default=True,
+    help="Off a terminal, log a progress line this often (seconds).",
+)
 @log_options
 @reports_errors
 def run(
@@ -141,6 +151,7 @@ def run(
     workers: int | None,
     limit: int | None,
     dry_run: bool,
+    summary_interval: float,
     log_format: str,
     verbose: bool,
     quiet: bool,
@@ -149,25 +160,37 @@ def run(
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
     config = load_config(config_path)
     api_keys = {name: config.accounts[name].api_key() for name in config_accounts_in_use(config)}
-    configure(log_format, -1 if quiet else int(verbose), secrets=api_keys.values())
+    log_format = configure(log_format, -1 if quiet else int(verbose), secrets=api_keys.values())
     check_inputs(config)
     if dry_run:
         asyncio.run(_dry_run(config))
         return
+    options = RunOptions(
+        workers=workers or config.workers,
+        budget=Budget(limit),
+        log_numbers=log_numbers,
+        live=log_format == "console" and sys.stderr.isatty() and not quiet,
+        summary_interval=summary_interval,
+    )
     with RunLock(config.database):
-        code = asyncio.run(
-            _run(config, api_keys, workers or config.workers, Budget(limit), log_numbers)
-        )
+        code = asyncio.run(_run(config, api_keys, options))
     sys.exit(code)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    workers: int
+    budget: Budget
+    log_numbers: bool
+    live: bool  # a live progress table on the terminal, rather than summary log lines
+    summary_interval: float
 
 
 def config_accounts_in_use(config: Config) -> list[str]:
     return sorted({job.account for job in config.jobs})
 
 
-async def _run(
-    config: Config, api_keys: dict[str, str], workers: int, budget: Budget, log_numbers: bool
-) -> int:
+async def _run(config: Config, api_keys: dict[str, str], options: RunOptions) -> int:
     log = get_logger()
     async with await Store.open(config.database) as store:
         for item in await load_jobs(store, config):
@@ -185,8 +208,12 @@ async def _run(
         await store.clear_account_stops()
         names = {job.name for job in config.jobs}
         jobs = [job for job in await store.jobs() if job.name in names]
+        tracker = Progress(jobs, await store.state_counts())
         shutdown = Shutdown()
         shutdown.install()
+        display = asyncio.create_task(
+            progress.show(tracker, live=options.live, interval=options.summary_interval)
+        )
         try:
             reports = await drain(
                 store,
@@ -194,12 +221,16 @@ async def _run(
                 api_keys,
                 jobs,
                 retry=config.retry,
-                workers=workers,
-                budget=budget,
+                workers=options.workers,
+                budget=options.budget,
                 shutdown=shutdown,
-                log_numbers=log_numbers,
+                log_numbers=options.log_numbers,
+                progress=tracker,
             )
         finally:
+            display.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await display
             shutdown.uninstall()
         report = await status.collect(store, runner_pid=None)
     mine = [job for job in report["jobs"] if job["name"] in names]

@@ -22,7 +22,8 @@ from runner.errors import RunnerError
 from runner.limiter import Pacer
 from runner.logs import get_logger
 from runner.numbers import mask_number
-from runner.policy import Action, Decision, backoff_delay, decide
+from runner.policy import Action, CircuitBreaker, Decision, backoff_delay, decide
+from runner.progress import Progress
 from runner.store import Claim, Job, Settlement, Store
 
 # Idle workers look again at least this often, whatever they wait for.
@@ -117,6 +118,8 @@ class AccountDrain:
         budget: Budget,
         shutdown: Shutdown,
         rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
+        progress: Progress | None = None,
         log_numbers: bool = False,
     ) -> None:
         self.store = store
@@ -128,6 +131,8 @@ class AccountDrain:
         self.budget = budget
         self.shutdown = shutdown
         self.rng = rng or random.Random()
+        self.breaker = breaker or CircuitBreaker()
+        self.progress = progress
         self.report = AccountReport(account.name)
         self._all_jobs = {job.id: job for job in jobs}
         self._jobs = {job.id: job for job in jobs if job.state == "active"}  # still runnable
@@ -234,6 +239,8 @@ class AccountDrain:
         )
         await self.store.settle(claim, self._settlement(job, reply, decision))
         self._apply(job, claim, reply, decision)
+        if self.progress is not None:
+            self.progress.settled(job.id, decision.state)
         self._in_flight -= 1
         self._changed.set()  # wake idle workers: a retry may now be due
         self._changed = asyncio.Event()
@@ -278,6 +285,15 @@ class AccountDrain:
             self.log.warning("rate_limited", pause_seconds=round(decision.delay, 2), **fields)
             return
         self.pacer.recover()
+        cooldown = self.breaker.record(verdict.outcome)
+        if cooldown is not None:
+            self.pacer.hold(cooldown)
+            self.log.warning(
+                "circuit_open",
+                failures_in_a_row=self.breaker.threshold,
+                cooldown_seconds=cooldown,
+                **fields,
+            )
         if decision.action is Action.STOP_ACCOUNT and self.report.stopped is None:
             self.report.stopped = f"auth: {verdict.message}"
             self.log.error("account_stopped", **fields)
@@ -304,6 +320,7 @@ async def drain(
     budget: Budget,
     shutdown: Shutdown,
     log_numbers: bool = False,
+    progress: Progress | None = None,
 ) -> list[AccountReport]:
     """Drain every account that has jobs, in parallel, until nothing is runnable."""
     async with contextlib.AsyncExitStack() as stack:
@@ -331,6 +348,7 @@ async def drain(
                     budget=budget,
                     shutdown=shutdown,
                     log_numbers=log_numbers,
+                    progress=progress,
                 )
             )
         try:

@@ -117,9 +117,13 @@ class Pacer:
             if await self.wait(slot) or self._clock() < slot:
                 return slot
 
+    def hold(self, seconds: float) -> None:
+        """Start nothing for ``seconds`` (a circuit breaker's cool-down)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
     def pause(self, seconds: float) -> None:
         """After a rate-limit answer: start nothing for ``seconds``, then go slower."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self.hold(seconds)
         self._slowdown = min(self._slowdown * 2.0, MAX_SLOWDOWN)
 
     def recover(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -49,8 +49,11 @@ class Redactor:
 redactor = Redactor()
 
 
-def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[str] = ()) -> None:
-    """Set up structlog once at start-up. ``verbosity``: -1 quiet, 0 normal, 1 debug."""
+def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[str] = ()) -> str:
+    """Set up structlog once at start-up; returns the format chosen (json or console).
+
+    ``verbosity``: -1 quiet, 0 normal, 1 debug.
+    """
     for secret in secrets:
         redactor.add(secret)
     if log_format == "auto":
@@ -80,9 +83,24 @@ def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[st
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _Stderr())),
         cache_logger_on_first_use=False,
     )
+    return log_format
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the moment of writing.
+
+    rich's live display swaps ``sys.stderr`` to print log lines above the table;
+    a logger holding the original stream would draw over it.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def get_logger(**context: Any) -> Any:

@@ -100,3 +100,38 @@ def rate_limit_pause(retry_after: float | None) -> float:
     if retry_after is None:
         return DEFAULT_RATE_LIMIT_PAUSE
     return min(retry_after, MAX_RATE_LIMIT_PAUSE)
+
+
+class CircuitBreaker:
+    """Pauses an account whose server keeps failing, instead of burning every record's attempts.
+
+    After ``threshold`` transient failures in a row the breaker trips and asks
+    for a cool-down, doubling with every trip up to ``max_cooldown``. Any
+    answer that shows the server working (deleted, not found, a permanent
+    refusal) closes it again; rate-limit answers are the pacer's business and
+    change nothing here.
+    """
+
+    def __init__(
+        self, threshold: int = 10, cooldown: float = 30.0, max_cooldown: float = 600.0
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.streak = 0  # transient failures in a row
+        self.trips = 0  # times tripped since the server last worked
+
+    def record(self, outcome: Outcome) -> float | None:
+        """Count one answer; returns the cool-down in seconds when the breaker trips."""
+        if outcome is Outcome.RATE_LIMITED:
+            return None
+        if outcome not in (Outcome.TRANSIENT, Outcome.UNEXPECTED):
+            self.streak = self.trips = 0
+            return None
+        self.streak += 1
+        if self.streak < self.threshold:
+            return None
+        self.streak = 0
+        pause = min(self.max_cooldown, self.cooldown * 2.0**self.trips)
+        self.trips += 1
+        return pause

@@ -257,3 +257,25 @@ def test_every_request_is_in_the_audit_trail(project: Project, sandbox: Sandbox)
     assert len(rows) == sandbox.stats()["requests"] == 15
     assert all(status == 200 and finished for _, status, finished in rows)
     assert {outcome for outcome, _, _ in rows} <= {"deleted", "not_found"}
+
+
+def test_off_a_terminal_progress_is_logged_as_json_lines(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory()
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project.add_job("purge", numbers(30))
+    project.account = {"rate_limit": "10/s"}
+    project.write()
+
+    result = project.run("run", "--summary-interval", "1")
+
+    assert result.code == 0, result.stderr
+    lines = [e for e in log_events(result.stderr) if e["event"] == "progress"]
+    assert len(lines) >= 2
+    first, last = lines[0]["jobs"][0], lines[-1]["jobs"][0]
+    assert first["job"] == "purge" and first["total"] == 30
+    assert 0 < first["done"] <= last["done"] <= 30
+    assert last["rate_per_minute"] > 0
+    finished = [e for e in log_events(result.stderr) if e["event"] == "run_finished"]
+    assert finished[-1]["deleted"] + finished[-1]["not_found"] == 30

@@ -1,0 +1,138 @@
+"""Progress of a run as it goes: counts per job, the current rate and the ETA.
+
+The drain calls :meth:`Progress.settled` after each answer is committed; the
+CLI shows the numbers as a live table on a terminal, or logs them as a summary
+line at a steady interval off one (cron, pipes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from runner.logs import get_logger
+from runner.status import duration
+from runner.store import Job
+
+# The rate is measured over this many seconds of answers.
+RATE_WINDOW = 60.0
+FINAL_STATES = ("deleted", "not_found", "failed")
+# How often the live table is redrawn, in seconds.
+LIVE_REFRESH = 0.5
+
+
+@dataclass
+class JobProgress:
+    name: str
+    total: int
+    counts: dict[str, int]
+    answers: deque[float] = field(default_factory=deque)  # times of recent answers
+    finals: deque[float] = field(default_factory=deque)  # times of recent final answers
+
+    @property
+    def left(self) -> int:
+        return self.counts.get("pending", 0) + self.counts.get("in_flight", 0)
+
+
+class Progress:
+    """Counts that follow the run, seeded from the database at its start."""
+
+    def __init__(
+        self,
+        jobs: Iterable[Job],
+        counts: Mapping[int, Mapping[str, int]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._started = clock()
+        self._jobs = {
+            job.id: JobProgress(
+                job.name, sum(counts.get(job.id, {}).values()), dict(counts.get(job.id, {}))
+            )
+            for job in jobs
+        }
+
+    def settled(self, job_id: int, state: str) -> None:
+        """One answer was recorded; ``state`` is the record's new state."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        now = self._clock()
+        job.answers.append(now)
+        if state in FINAL_STATES:
+            job.counts[state] = job.counts.get(state, 0) + 1
+            job.counts["pending"] = job.counts.get("pending", 0) - 1
+            job.finals.append(now)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per job: counts, requests per minute and seconds left (None: unknown)."""
+        now = self._clock()
+        elapsed = min(max(now - self._started, 1.0), RATE_WINDOW)
+        rows = []
+        for job in self._jobs.values():
+            for times in (job.answers, job.finals):
+                while times and times[0] < now - RATE_WINDOW:
+                    times.popleft()
+            finals_per_second = len(job.finals) / elapsed
+            rows.append(
+                {
+                    "job": job.name,
+                    "total": job.total,
+                    "done": job.total - job.left,
+                    **{state: job.counts.get(state, 0) for state in (*FINAL_STATES, "invalid")},
+                    "left": job.left,
+                    "rate_per_minute": round(len(job.answers) / elapsed * 60.0, 1),
+                    "eta_seconds": (
+                        round(job.left / finals_per_second)
+                        if finals_per_second
+                        else (0 if not job.left else None)
+                    ),
+                }
+            )
+        return rows
+
+
+def render(rows: list[dict[str, Any]]) -> Table:
+    """The live table of a run on a terminal."""
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
+    for column in ("job", "done", "deleted", "not found", "failed", "left", "rate/min", "ETA"):
+        table.add_column(column, justify="left" if column == "job" else "right", no_wrap=True)
+    for row in rows:
+        percent = 100.0 * row["done"] / row["total"] if row["total"] else 100.0
+        table.add_row(
+            row["job"],
+            f"{row['done']}/{row['total']} {percent:.0f}%",
+            str(row["deleted"]),
+            str(row["not_found"]),
+            str(row["failed"]),
+            str(row["left"]),
+            f"{row['rate_per_minute']:.0f}",
+            duration(row["eta_seconds"]) if row["left"] else "—",
+        )
+    return table
+
+
+async def show(progress: Progress, *, live: bool, interval: float) -> None:
+    """Until cancelled: a live table on a terminal, else a ``progress`` log line every
+    ``interval`` seconds."""
+    if live:
+        console = Console(stderr=True)
+        with Live(
+            render(progress.rows()), console=console, redirect_stderr=True, auto_refresh=False
+        ) as display:
+            while True:
+                await asyncio.sleep(LIVE_REFRESH)
+                display.update(render(progress.rows()), refresh=True)
+    log = get_logger()
+    while True:
+        await asyncio.sleep(interval)
+        log.info("progress", jobs=progress.rows())
