@@ -13,8 +13,9 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.client import CloudAgentClient, Reply
 from runner.config import AccountConfig, RetryConfig
@@ -82,6 +83,21 @@ class Shutdown:
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when a shutdown is asked for."""
         await wait_any([self.requested], seconds)
+
+
+async def finish_even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even if we are cancelled meanwhile, then let the cancel go on.
+
+    A bare ``asyncio.shield`` would let the work run on unawaited after the store
+    is closed; here the cancelled task waits for it first.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 async def wait_any(events: Sequence[asyncio.Event], seconds: float) -> None:
@@ -157,10 +173,10 @@ class AccountDrain:
             try:
                 reply = await self._send(job, claim)
             except asyncio.CancelledError:
-                await asyncio.shield(self.store.release(claim, "abandoned"))
+                await finish_even_if_cancelled(self.store.release(claim, "abandoned"))
                 raise
             # An answer we have is recorded even if we are being cancelled.
-            await asyncio.shield(self._settle(job, claim, reply))
+            await finish_even_if_cancelled(self._settle(job, claim, reply))
 
     async def _send(self, job: Job, claim: Claim) -> Reply:
         """The request, abandoned (and the record released) on a forced stop."""

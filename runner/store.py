@@ -204,11 +204,12 @@ class Store:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                await self._conn.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
+                # Also when COMMIT itself failed (a full disk): never leave it open.
+                with contextlib.suppress(sqlite3.Error, ValueError):
                     await self._conn.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
     async def _errors_explained(self) -> AsyncIterator[None]:
