@@ -279,3 +279,23 @@ def test_off_a_terminal_progress_is_logged_as_json_lines(
     assert last["rate_per_minute"] > 0
     finished = [e for e in log_events(result.stderr) if e["event"] == "run_finished"]
     assert finished[-1]["deleted"] + finished[-1]["not_found"] == 30
+
+
+def test_logs_mask_numbers_unless_asked(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+) -> None:
+    sandbox = sandbox_factory("--error-rate", "0.5", "--seed", "1")
+    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    phones = numbers(20)
+    project.add_job("purge", phones)
+    project.write()
+
+    masked = project.run("run", "-v", "--limit", "10")
+    shown = project.run("run", "-v", "--log-numbers")
+
+    masked_events = [e for e in log_events(masked.stderr) if "phone" in e]
+    shown_events = [e for e in log_events(shown.stderr) if "phone" in e]
+    assert masked_events and shown_events
+    assert not any(phone in masked.stderr for phone in phones)
+    assert all("*" in e["phone"] for e in masked_events)
+    assert all(e["phone"] in phones for e in shown_events)
