@@ -33,3 +33,16 @@ def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 @pytest.fixture
 def project(tmp_path: Path, sandbox: Sandbox) -> Project:
     return Project(tmp_path, sandbox.url)
+
+
+@pytest.fixture
+def sandbox_project(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> Callable[..., tuple[Project, Sandbox]]:
+    """A project in tmp_path talking to a sandbox started with the given options."""
+
+    def make(*options: str) -> tuple[Project, Sandbox]:
+        sandbox = sandbox_factory(*options)
+        return Project(tmp_path, sandbox.url), sandbox
+
+    return make

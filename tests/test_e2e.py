@@ -76,10 +76,9 @@ def test_wrong_key_stops_the_account_and_keeps_records_pending(
 
 
 def test_unknown_campaign_blocks_only_its_job(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--campaign", "Sales")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, _sandbox = sandbox_project("--campaign", "Sales")
     project.add_job("good", numbers(10), campaign="Sales")
     project.add_job("bad", numbers(10, start=9_900_000_000), campaign="Nope")
     project.write()
@@ -98,10 +97,9 @@ def test_unknown_campaign_blocks_only_its_job(
 
 
 def test_server_errors_are_retried_until_everything_is_done(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--error-rate", "0.4", "--seed", "3")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project("--error-rate", "0.4", "--seed", "3")
     phones = numbers(40)
     project.add_job("purge", phones)
     project.settings = {
@@ -119,11 +117,10 @@ def test_server_errors_are_retried_until_everything_is_done(
 
 
 def test_429s_are_retried_without_using_attempts(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
     # The server allows 10 per second; the runner is told it may send 40.
-    sandbox = sandbox_factory("--rate-limit", "10/s")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project("--rate-limit", "10/s")
     project.add_job("purge", numbers(30))
     project.account = {"rate_limit": "40/s"}
     project.settings = {"retry": {"max_attempts": 1}}  # one 429 counted would fail a record
@@ -138,10 +135,9 @@ def test_429s_are_retried_without_using_attempts(
 
 
 def test_runner_paced_at_the_servers_limit_sees_no_429(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--rate-limit", "20/s")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project("--rate-limit", "20/s")
     project.add_job("purge", numbers(70))
     project.account = {"rate_limit": "20/s"}
     project.write()
@@ -173,10 +169,9 @@ def test_a_second_runner_exits_4_and_sends_nothing(project: Project, sandbox: Sa
 
 
 def test_a_second_runner_is_refused_while_one_runs(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory()
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project()
     project.add_job("purge", numbers(40))
     project.account = {"rate_limit": "10/s"}
     project.write()
@@ -192,10 +187,9 @@ def test_a_second_runner_is_refused_while_one_runs(
 
 
 def test_sigint_stops_gracefully_and_the_next_run_resumes(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--latency-ms", "50")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project("--latency-ms", "50")
     phones = numbers(60)
     project.add_job("purge", phones)
     project.account = {"rate_limit": "20/s"}
@@ -220,10 +214,9 @@ def test_sigint_stops_gracefully_and_the_next_run_resumes(
 
 
 def test_hangs_past_the_timeout_are_retried(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--hang-rate", "0.15", "--seed", "5")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, sandbox = sandbox_project("--hang-rate", "0.15", "--seed", "5")
     phones = numbers(30)
     project.add_job("purge", phones)
     project.account = {"timeout_seconds": 0.3}
@@ -260,10 +253,9 @@ def test_every_request_is_in_the_audit_trail(project: Project, sandbox: Sandbox)
 
 
 def test_off_a_terminal_progress_is_logged_as_json_lines(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory()
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, _sandbox = sandbox_project()
     project.add_job("purge", numbers(30))
     project.account = {"rate_limit": "10/s"}
     project.write()
@@ -282,10 +274,9 @@ def test_off_a_terminal_progress_is_logged_as_json_lines(
 
 
 def test_logs_mask_numbers_unless_asked(
-    sandbox_factory: Callable[..., Sandbox], tmp_path: object
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    sandbox = sandbox_factory("--error-rate", "0.5", "--seed", "1")
-    project = Project(tmp_path, sandbox.url)  # type: ignore[arg-type]
+    project, _sandbox = sandbox_project("--error-rate", "0.5", "--seed", "1")
     phones = numbers(20)
     project.add_job("purge", phones)
     project.write()
