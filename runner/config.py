@@ -18,7 +18,9 @@ import difflib
 import ipaddress
 import os
 import re
+import string
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
@@ -41,6 +43,7 @@ from pydantic_core import ErrorDetails
 from runner import protocol
 from runner.errors import ConfigError
 from runner.inputs import SUPPORTED_SUFFIXES
+from runner.numbers import PhoneFormat, is_supported_region
 
 # ---------------------------------------------------------------- rate limits
 
@@ -130,6 +133,13 @@ def _base_dir(info: ValidationInfo) -> Path:
     context = info.context if isinstance(info.context, dict) else {}
     base = context.get("base_dir")
     return base if isinstance(base, Path) else Path.cwd()
+
+
+def _today(info: ValidationInfo) -> date:
+    """The date ``{date}`` in job names stands for: load_config's ``today``, else today."""
+    context = info.context if isinstance(info.context, dict) else {}
+    today = context.get("today")
+    return today if isinstance(today, date) else date.today()
 
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
@@ -285,6 +295,68 @@ class RetryConfig(_Model):
         return self
 
 
+# ---------------------------------------------------------------- job names
+
+_DATE_FIELD: Final = "date"
+_DEFAULT_DATE_FORMAT: Final = "%Y-%m-%d"
+
+
+def expand_date(template: str, today: date) -> str:
+    """``template`` with each ``{date}`` (``YYYY-MM-DD``) or ``{date:%Y%m%d}`` filled in.
+
+    A job's name is its identity, so a nightly batch needs a new name every night;
+    this lets one jobs.yaml serve every night from cron. ``{{`` and ``}}`` are literal
+    braces. Raises ValueError for unbalanced braces, any other placeholder, and a
+    format with no ``%`` code (``{date:YYYYMMDD}`` would be a constant name).
+    """
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:
+        raise ValueError(
+            f"{template!r} has an unbalanced {{ or }} (write {{{{ or }}}} for a literal brace)"
+        ) from None
+    expanded = []
+    for literal, field, spec, conversion in parts:
+        expanded.append(literal)
+        if field is not None:
+            expanded.append(_date_text(template, field, spec, conversion, today))
+    return "".join(expanded)
+
+
+def _date_text(
+    template: str, field: str, spec: str | None, conversion: str | None, today: date
+) -> str:
+    """What one placeholder of ``template`` stands for, or ValueError."""
+    if field != _DATE_FIELD or conversion is not None:
+        shown = field + (f"!{conversion}" if conversion else "")
+        raise ValueError(
+            f"{template!r}: unknown placeholder {{{shown}}}; only {{date}} and "
+            "{date:FORMAT} (e.g. {date:%Y%m%d}) are expanded"
+        )
+    if spec and "%" not in spec:
+        raise ValueError(
+            f"{template!r}: {{date:{spec}}} has no strftime % code (e.g. {{date:%Y%m%d}})"
+        )
+    return today.strftime(spec or _DEFAULT_DATE_FORMAT)
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class NotFoundGuard(_Model):
+    """The setting of a job's not-found guard (``not_found_guard:``).
+
+    When nearly every answer is "No Record Found" the numbers are almost surely
+    spelled differently from the campaign's (a country code too many or too few):
+    the job would finish "successfully" having deleted nothing. The guard stops
+    such a job when more than ``max_ratio`` of its first ``sample`` answers are
+    not_found, so the operator can check the phone format.
+    """
+
+    sample: int = Field(200, ge=1, strict=True)
+    max_ratio: float = Field(0.9, gt=0, le=1, strict=True, allow_inf_nan=False)
+
+
 class JobConfig(_Model):
     """One input file to delete from one campaign of one account."""
 
@@ -294,14 +366,65 @@ class JobConfig(_Model):
     input: Path
     phone_column: Text = "phoneNumber"
     name_column: Text | None = None
+    phone_format: PhoneFormat = PhoneFormat.AS_IS
+    default_region: str | None = None
+    not_found_guard: NotFoundGuard | None = None
 
     @field_validator("name")
     @classmethod
-    def _trimmed_name(cls, value: str) -> str:
+    def _expanded_name(cls, value: str, info: ValidationInfo) -> str:
+        name = expand_date(value, _today(info))
         # A job's name is its identity in the database: " x" and "x" must not both exist.
-        if value != value.strip():
-            raise ValueError(f"{value!r} has spaces around it")
-        return value
+        if name != name.strip():
+            raise ValueError(f"{name!r} has spaces around it")
+        return name
+
+    @field_validator("phone_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: Any) -> Any:
+        """``E164`` means ``e164``: nobody should fail on case."""
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        """An ISO 3166 code phonenumbers has data for, upper-cased (``in`` is ``IN``)."""
+        if value is None:
+            return None
+        if not is_supported_region(value.upper()):
+            raise ValueError(
+                f"{value!r} is not a region with phone numbering data; use an ISO 3166 "
+                "two-letter code such as IN, US or GB"
+            )
+        return value.upper()
+
+    @field_validator("not_found_guard", mode="before")
+    @classmethod
+    def _guard_switch(cls, value: Any) -> Any:
+        """``true`` is the guard with its defaults; ``false`` (like absent) is no guard."""
+        if isinstance(value, bool):
+            return {} if value else None
+        if value is None or isinstance(value, dict | NotFoundGuard):
+            return value
+        raise ValueError(
+            f"expected true, false or a mapping of sample and max_ratio (got {_shown(value)})"
+        )
+
+    @model_validator(mode="after")
+    def _region_for_format(self) -> JobConfig:
+        """A region exactly when the format needs one: as_is would silently ignore it."""
+        needs_region = self.phone_format is not PhoneFormat.AS_IS
+        if needs_region and self.default_region is None:
+            raise _Located(
+                ("default_region",), f"required with phone_format {self.phone_format} (e.g. IN)"
+            )
+        if not needs_region and self.default_region is not None:
+            raise _Located(
+                ("default_region",),
+                "has no effect with phone_format as_is; set phone_format to national or "
+                "e164, or leave default_region out",
+            )
+        return self
 
     @field_validator("input")
     @classmethod
@@ -414,8 +537,11 @@ def _jobs_with_account(jobs: list[Any], accounts: list[str]) -> list[Any]:
 # ---------------------------------------------------------------- loading
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate jobs.yaml; ConfigError (one line, with file and line) if unusable."""
+def load_config(path: Path, *, today: date | None = None) -> Config:
+    """Read and validate jobs.yaml; ConfigError (one line, with file and line) if unusable.
+
+    ``today`` is the local date ``{date}`` in job names stands for (tests fix it).
+    """
     display = str(path)
     text = _read_config_text(path, display)
     root, data = _parse_yaml(text, display)
@@ -434,9 +560,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(_located(display, root, ("path",), _unknown_key(("path",))))
     absolute = path.expanduser().resolve()
     try:
-        return Config.model_validate(
-            {**data, "path": absolute}, context={"base_dir": absolute.parent}
-        )
+        context = {"base_dir": absolute.parent, "today": date.today() if today is None else today}
+        return Config.model_validate({**data, "path": absolute}, context=context)
     except ValidationError as exc:
         raise ConfigError(_validation_message(display, root, exc.errors()[0])) from None
 
@@ -455,7 +580,7 @@ def _read_config_text(path: Path, display: str) -> str:
 
 def _parse_yaml(text: str, display: str) -> tuple[yaml.Node | None, Any]:
     """The node tree (for line numbers) and the data, from one safe parse."""
-    loader = yaml.SafeLoader(text)
+    loader = _yaml_loader(text, display)
     try:
         root = loader.get_single_node()
         return root, None if root is None else loader.construct_document(root)
@@ -465,9 +590,21 @@ def _parse_yaml(text: str, display: str) -> tuple[yaml.Node | None, Any]:
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{display}: invalid YAML: {' '.join(str(exc).split())}") from None
     finally:
         loader.dispose()
+
+
+def _yaml_loader(text: str, display: str) -> yaml.SafeLoader:
+    """A loader for ``text``; PyYAML refuses control characters when it is created."""
+    try:
+        return yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, int(exc.position)) + 1
+        raise ConfigError(
+            f"{display}:{line}: invalid YAML: control character U+{int(exc.character):04X} "
+            "(is this a text file?)"
+        ) from None
 
 
 def _find_duplicate_key(
@@ -620,6 +757,8 @@ def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
             model = RetryConfig
         case ("jobs", int()):
             model = JobConfig
+        case ("jobs", int(), "not_found_guard"):
+            model = NotFoundGuard
         case _:
             return []
     hidden = _FILLED_IN.get(model, frozenset())

@@ -23,7 +23,9 @@ supported. Memory does not grow with the file: a line longer than
 without being held.
 
 Every physical line except the CSV header, blank lines and ``.txt`` comments yields
-exactly one Row or InvalidRow, numbered with its 1-based physical line number.
+exactly one Row or InvalidRow, numbered with its 1-based physical line number. A
+job's phone format is applied here, after cleaning, so that a number it rejects is
+an InvalidRow like any other and that property still holds.
 """
 
 from __future__ import annotations
@@ -86,12 +88,21 @@ class _Line(NamedTuple):
 
 # Parses one non-blank line; None: the line is not a record (a .txt comment).
 _Parser = Callable[[int, str], Row | InvalidRow | None]
+# Turns a phone cell into the number as sent; InvalidNumber rejects the row.
+PhoneRule = Callable[[str], str]
 
 
 def read_rows(
-    path: Path, phone_column: str, name_column: str | None = None
+    path: Path,
+    phone_column: str,
+    name_column: str | None = None,
+    formatter: PhoneRule | None = None,
 ) -> Iterator[Row | InvalidRow]:
     """The rows of ``path``, streamed.
+
+    ``formatter`` rewrites each number after :func:`~runner.numbers.clean_number`
+    (a job's phone format, e.g. ``functools.partial(format_number, ...)``); when it
+    raises InvalidNumber the row is an InvalidRow with its reason.
 
     Raises InputError now (not on first iteration) when the extension is unknown,
     the file cannot be opened or the CSV header lacks a column; later, only if the
@@ -100,19 +111,26 @@ def read_rows(
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path}: unknown file type {path.suffix!r} (use .csv, .txt or .jsonl)")
-    rows = _rows(path, suffix, phone_column, name_column)
+    rows = _rows(path, suffix, phone_column, name_column, _phone_rule(formatter))
     first = next(rows, None)  # opens the file and reads the header
     return iter(()) if first is None else itertools.chain((first,), rows)
 
 
+def _phone_rule(formatter: PhoneRule | None) -> PhoneRule:
+    """Cleaning, then the formatter if there is one."""
+    if formatter is None:
+        return clean_number
+    return lambda raw: formatter(clean_number(raw))
+
+
 def _rows(
-    path: Path, suffix: str, phone_column: str, name_column: str | None
+    path: Path, suffix: str, phone_column: str, name_column: str | None, to_phone: PhoneRule
 ) -> Iterator[Row | InvalidRow]:
     """Lines of the file through the parser of its format."""
     try:
         with _open_text(path) as stream:
             lines = _physical_lines(stream)
-            parse = _parser(path, suffix, lines, phone_column, name_column)
+            parse = _parser(path, suffix, lines, phone_column, name_column, to_phone)
             for line in lines:
                 if line.too_long:
                     yield InvalidRow(line.number, line.text, _TOO_LONG)
@@ -128,15 +146,20 @@ _TOO_LONG: Final = (
 
 
 def _parser(
-    path: Path, suffix: str, lines: Iterator[_Line], phone_column: str, name_column: str | None
+    path: Path,
+    suffix: str,
+    lines: Iterator[_Line],
+    phone_column: str,
+    name_column: str | None,
+    to_phone: PhoneRule,
 ) -> _Parser:
     """The per-line parser of a format; for CSV, after reading the header from ``lines``."""
     if suffix == ".txt":
-        return _txt_line
+        return lambda number, text: _txt_line(number, text, to_phone)
     if suffix == ".jsonl":
-        return lambda number, text: _jsonl_line(number, text, phone_column, name_column)
+        return lambda number, text: _jsonl_line(number, text, phone_column, name_column, to_phone)
     phone_index, name_index = _csv_header(path, lines, phone_column, name_column)
-    return lambda number, text: _csv_line(number, text, phone_index, name_index)
+    return lambda number, text: _csv_line(number, text, phone_index, name_index, to_phone)
 
 
 # ---------------------------------------------------------------- reading lines
@@ -205,10 +228,10 @@ def _append(kept: str, too_long: bool, piece: str) -> tuple[str, bool]:
 # ---------------------------------------------------------------- formats
 
 
-def _phone_row(number: int, raw: str, name: str | None) -> Row | InvalidRow:
-    """A Row for a valid number, else an InvalidRow with the cleaning's reason."""
+def _phone_row(number: int, raw: str, name: str | None, to_phone: PhoneRule) -> Row | InvalidRow:
+    """A Row for a valid number, else an InvalidRow with the cleaning's or format's reason."""
     try:
-        phone = clean_number(raw)
+        phone = to_phone(raw)
     except InvalidNumber as exc:
         return InvalidRow(number, raw[:RAW_LIMIT], str(exc))
     return Row(number, phone, name)
@@ -220,10 +243,10 @@ def _name(raw: str | None) -> str | None:
     return name or None
 
 
-def _txt_line(number: int, text: str) -> Row | InvalidRow | None:
+def _txt_line(number: int, text: str, to_phone: PhoneRule) -> Row | InvalidRow | None:
     """One number a line; ``#`` starts a comment line."""
     stripped = text.strip()
-    return None if stripped.startswith("#") else _phone_row(number, stripped, None)
+    return None if stripped.startswith("#") else _phone_row(number, stripped, None, to_phone)
 
 
 def _csv_header(
@@ -256,7 +279,9 @@ def _csv_fields(text: str) -> list[str]:
     return next(csv.reader([text]), [])
 
 
-def _csv_line(number: int, text: str, phone_index: int, name_index: int | None) -> Row | InvalidRow:
+def _csv_line(
+    number: int, text: str, phone_index: int, name_index: int | None, to_phone: PhoneRule
+) -> Row | InvalidRow:
     """One CSV record; a row without the needed fields is ``missing_field``."""
     try:
         fields = _csv_fields(text)
@@ -268,11 +293,11 @@ def _csv_line(number: int, text: str, phone_index: int, name_index: int | None) 
             number, text[:RAW_LIMIT], f"missing_field: {len(fields)} of the {needed} fields needed"
         )
     name = None if name_index is None else _name(fields[name_index])
-    return _phone_row(number, fields[phone_index], name)
+    return _phone_row(number, fields[phone_index], name, to_phone)
 
 
 def _jsonl_line(
-    number: int, text: str, phone_column: str, name_column: str | None
+    number: int, text: str, phone_column: str, name_column: str | None, to_phone: PhoneRule
 ) -> Row | InvalidRow:
     """One JSON object; the number a string or integer, the name a string, null or absent."""
     try:
@@ -295,7 +320,7 @@ def _jsonl_line(
                 f"wrong_type: {key!r} is a JSON {kind}; write it as a string",
             )
     name = None if name_column is None else _name(_json_text(fields[name_column]))
-    return _phone_row(number, _json_text(fields[phone_column]) or "", name)
+    return _phone_row(number, _json_text(fields[phone_column]) or "", name, to_phone)
 
 
 _JSON_KINDS: Final[dict[type, str]] = {

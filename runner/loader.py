@@ -6,12 +6,14 @@ store, a batch at a time, so memory does not grow with the file.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from runner.config import Config, JobConfig
 from runner.inputs import InvalidRow, Row, read_rows
+from runner.numbers import format_number
 from runner.store import INSERT_BATCH, LoadCounts, Store
 
 
@@ -25,7 +27,15 @@ class JobLoad:
 def check_inputs(config: Config) -> None:
     """Fail early (InputError, exit 2) on an input that cannot be read, before any job loads."""
     for job in config.jobs:
-        read_rows(job.input, job.phone_column, job.name_column)  # opens, checks the header
+        job_rows(job)  # opens the file, checks the header
+
+
+def job_rows(job: JobConfig) -> Iterator[Row | InvalidRow]:
+    """The rows of a job's input as they will be sent: its columns, its phone format."""
+    formatter = functools.partial(
+        format_number, phone_format=job.phone_format, region=job.default_region
+    )
+    return read_rows(job.input, job.phone_column, job.name_column, formatter)
 
 
 def batches(rows: Iterator[Row | InvalidRow], size: int) -> Iterator[list[Row | InvalidRow]]:
@@ -40,8 +50,7 @@ async def load_job(store: Store, job: JobConfig) -> JobLoad:
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
     counts = LoadCounts()
-    rows = read_rows(job.input, job.phone_column, job.name_column)
-    for batch in batches(rows, INSERT_BATCH):
+    for batch in batches(job_rows(job), INSERT_BATCH):
         counts += await store.insert_rows(job_id, source_id, batch)
     await store.mark_loaded(source_id, job.input)
     return JobLoad(job.name, counts)

@@ -1,9 +1,11 @@
-"""Phone numbers: the one rule that turns a cell of an input file into what is sent.
+"""Phone numbers: the rules that turn a cell of an input file into what is sent.
 
 SPEC §3: a number is sent as it stands in the file after trimming whitespace and
 removing the separators `` -().``; a leading ``+`` is kept and nothing else changes
-(no country code is added, no leading zero removed). A record's identity is the
-cleaned number, so this function decides what counts as a duplicate.
+(no country code is added, no leading zero removed) unless the job asks for a
+:class:`PhoneFormat`, which :func:`format_number` applies to the cleaned number. A
+record's identity is the number as sent, so these functions decide what counts as
+a duplicate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Final
+
+import phonenumbers
 
 # Digits of a number as sent, a leading "+" not counted. 15 is the E.164 maximum
 # (country code included); 7 is the shortest subscriber number still in use in
@@ -44,10 +48,20 @@ class Reason(StrEnum):
     NOT_A_NUMBER = "not_a_number"
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    UNPARSEABLE_NUMBER = "unparseable_number"
+    OTHER_COUNTRY = "other_country"
+
+
+class PhoneFormat(StrEnum):
+    """How a job's cleaned numbers are rewritten before they are sent (``phone_format``)."""
+
+    AS_IS = "as_is"
+    NATIONAL = "national"
+    E164 = "e164"
 
 
 class InvalidNumber(ValueError):
-    """A value rejected by :func:`clean_number`.
+    """A value rejected by :func:`clean_number` or :func:`format_number`.
 
     ``reason`` is the machine-friendly slug (a :class:`Reason`), ``detail`` the
     human explanation; ``str()`` gives ``"<reason>: <detail>"``, one line.
@@ -78,6 +92,73 @@ def clean_number(raw: str) -> str:
     _check_characters(digits)
     _check_length(digits)
     return number
+
+
+def format_number(cleaned: str, phone_format: PhoneFormat, region: str | None) -> str:
+    """``cleaned`` (from :func:`clean_number`) in ``phone_format``, or :class:`InvalidNumber`.
+
+    The campaign stores each number in one spelling, and a delete must use it: a file
+    mixing ``+91 98765 43210``, ``098765 43210`` and ``9876543210`` only matches one
+    of them as it stands. phonenumbers reads the number, ``region`` (ISO 3166, e.g.
+    ``IN``) supplying the country when the number has no ``+``:
+
+    - ``e164``: ``+`` country code national number, ``+919876543210``.
+    - ``national``: the national significant number, digits only: ``9876543210``,
+      with no trunk prefix (India's ``0``) but with a leading ``0`` that belongs to
+      the number itself (Italy's ``06...``). A number of another country code than
+      ``region``'s is refused (``other_country``): without its country code it
+      would name someone else's number.
+    - ``as_is``: ``cleaned`` unchanged, ``region`` unused.
+
+    A number phonenumbers cannot read, or whose length no number of its country
+    has, is ``unparseable_number``. ``region`` is required except for ``as_is``.
+    """
+    if phone_format is PhoneFormat.AS_IS:
+        return cleaned
+    if region is None:
+        raise ValueError(f"phone_format {phone_format} needs a region")
+    parsed = _parse(cleaned, region)
+    if phone_format is PhoneFormat.E164:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if parsed.country_code != phonenumbers.country_code_for_region(region):
+        raise InvalidNumber(
+            Reason.OTHER_COUNTRY,
+            f"{cleaned} has country code +{parsed.country_code}, not {region}'s; "
+            "in national format it would lose it",
+        )
+    return phonenumbers.national_significant_number(parsed)
+
+
+def is_supported_region(region: str) -> bool:
+    """True for an ISO 3166 code phonenumbers has numbering data for (``IN``, not ``in``)."""
+    return region in phonenumbers.SUPPORTED_REGIONS
+
+
+_ParseError = phonenumbers.NumberParseException
+_PARSE_PROBLEMS: Final = {
+    _ParseError.INVALID_COUNTRY_CODE: "no such country code",
+    _ParseError.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    _ParseError.TOO_SHORT_NSN: "too short",
+    _ParseError.TOO_LONG: "too long",
+}
+
+
+def _parse(cleaned: str, region: str) -> phonenumbers.PhoneNumber:
+    """``cleaned`` read as a number of ``region`` (unless it starts with ``+``), if possible."""
+    try:
+        parsed = phonenumbers.parse(cleaned, region)
+    except _ParseError as exc:
+        problem = _PARSE_PROBLEMS.get(exc.error_type, "not a phone number")
+        raise InvalidNumber(
+            Reason.UNPARSEABLE_NUMBER,
+            f"{cleaned} cannot be read as a phone number of {region}: {problem}",
+        ) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidNumber(
+            Reason.UNPARSEABLE_NUMBER,
+            f"{cleaned} has a length no +{parsed.country_code} number has",
+        )
+    return parsed
 
 
 def mask_number(phone: str) -> str:

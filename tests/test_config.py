@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,15 @@ from pydantic import ValidationError
 from runner.config import (
     AccountConfig,
     Config,
+    JobConfig,
+    NotFoundGuard,
     RateLimit,
     RetryConfig,
     load_config,
     parse_rate_limit,
 )
 from runner.errors import ConfigError, ExitCode
+from runner.numbers import PhoneFormat
 
 # Not a valid environment variable name, so pasting it into api_key_env is an error.
 SECRET = "s3cr3t-KEY/value=42"
@@ -127,6 +132,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert account.timeout_seconds == 30
     job = config.job("only")
     assert (job.account, job.phone_column, job.name_column) == ("main", "phoneNumber", None)
+    assert (job.phone_format, job.default_region) == (PhoneFormat.AS_IS, None)
+    assert job.not_found_guard is None
 
 
 def test_relative_paths_resolve_against_the_config_folder(
@@ -262,9 +269,13 @@ ERRORS: list[tuple[str, Edit, int, str, str]] = [
 def test_errors_name_file_line_key_and_problem(
     tmp_path: Path, edit: Edit, line: int, key_path: str, problem: str
 ) -> None:
-    path = write(tmp_path, edit(FULL))
+    assert_config_error(write(tmp_path, edit(FULL)), line, key_path, problem)
+
+
+def assert_config_error(path: Path, line: int, key_path: str, problem: str) -> None:
+    """Loading ``path`` fails with one safe ``file:line: key: problem`` line, exit 2."""
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, today=TODAY)
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}: {key_path}: "), message
     assert problem in message
@@ -283,8 +294,12 @@ def test_errors_name_file_line_key_and_problem(
         ("accounts: {}\njobs: [\n", ":3: invalid YAML: "),
         (FULL.replace("user_name: admin_user", "user_name: admin: user"), ":6: invalid YAML: "),
         (FULL.replace("workers: 8", "workers: !!python/name:os.system ''"), ":9: invalid YAML: "),
+        (
+            FULL.replace("workers: 8", "workers: 8\x1f"),
+            ":9: invalid YAML: control character U+001F",
+        ),
     ],
-    ids=["empty", "not a mapping", "unclosed list", "bad mapping", "unsafe tag"],
+    ids=["empty", "not a mapping", "unclosed list", "bad mapping", "unsafe tag", "control char"],
 )
 def test_unreadable_yaml(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path, text)
@@ -303,6 +318,154 @@ def test_missing_file(tmp_path: Path) -> None:
 def assert_one_safe_line(message: str) -> None:
     assert "\n" not in message
     assert SECRET not in message
+
+
+# ---------------------------------------------------------------- job settings
+
+TODAY = date(2027, 1, 5)  # not the day the tests run, so ignoring it fails
+JOB_KEYS_LINE = 10  # the first line of the keys job_with adds
+
+
+def job_with(keys: str) -> str:
+    """MINIMAL with more keys for its job (written flush left), from line 10."""
+    return MINIMAL + textwrap.indent(keys, "    ")
+
+
+def only_job(tmp_path: Path, text: str) -> JobConfig:
+    return load_config(write(tmp_path, text), today=TODAY).jobs[0]
+
+
+@pytest.mark.parametrize(
+    ("keys", "phone_format", "region"),
+    [
+        ("phone_format: as_is\n", PhoneFormat.AS_IS, None),
+        ("phone_format: e164\ndefault_region: IN\n", PhoneFormat.E164, "IN"),
+        ("phone_format: national\ndefault_region: GB\n", PhoneFormat.NATIONAL, "GB"),
+        ("phone_format: E164\ndefault_region: in\n", PhoneFormat.E164, "IN"),  # any case
+    ],
+)
+def test_phone_format(
+    tmp_path: Path, keys: str, phone_format: PhoneFormat, region: str | None
+) -> None:
+    job = only_job(tmp_path, job_with(keys))
+    assert (job.phone_format, job.default_region) == (phone_format, region)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ("not_found_guard: false\n", None),
+        ("not_found_guard:\n", None),
+        ("not_found_guard: true\n", (200, 0.9)),
+        ("not_found_guard: {}\n", (200, 0.9)),
+        ("not_found_guard: {sample: 50}\n", (50, 0.9)),
+        ("not_found_guard: {max_ratio: 0.5}\n", (200, 0.5)),
+        ("not_found_guard:\n  sample: 1\n  max_ratio: 1\n", (1, 1.0)),
+    ],
+    ids=["false", "null", "true", "empty mapping", "sample", "max_ratio", "both"],
+)
+def test_not_found_guard(tmp_path: Path, keys: str, expected: tuple[int, float] | None) -> None:
+    guard = only_job(tmp_path, job_with(keys)).not_found_guard
+    if expected is None:
+        assert guard is None
+    else:
+        assert isinstance(guard, NotFoundGuard)
+        assert (guard.sample, guard.max_ratio) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expanded"),
+    [
+        ("dnc-{date}", "dnc-2027-01-05"),
+        ("dnc-{date:%Y%m%d}", "dnc-20270105"),
+        ("'{date:%d.%m.%Y} nightly'", "05.01.2027 nightly"),
+        ("dnc-{date}-{date:%j}", "dnc-2027-01-05-005"),
+        ("dnc-{{x}}-{date}", "dnc-{x}-2027-01-05"),  # doubled braces are literal
+        ("dnc", "dnc"),
+    ],
+)
+def test_date_in_job_names(tmp_path: Path, name: str, expanded: str) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL.replace("name: only", f"name: {name}")), today=TODAY
+    )
+    assert config.jobs[0].name == expanded
+    assert config.job(expanded) is config.jobs[0]  # the expanded name is the job's name
+
+
+def test_date_defaults_to_the_local_date(tmp_path: Path) -> None:
+    before = date.today()
+    name = (
+        load_config(write(tmp_path, MINIMAL.replace("name: only", "name: d-{date}"))).jobs[0].name
+    )
+    assert name in {f"d-{before.isoformat()}", f"d-{date.today().isoformat()}"}
+
+
+def test_names_equal_once_expanded_are_duplicates(tmp_path: Path) -> None:
+    text = sub("name: dnc-2026-11-26", "name: dnc-{date}")(FULL)
+    text = sub("name: nightly", "name: dnc-2027-01-05")(text)
+    assert_config_error(
+        write(tmp_path, text), 21, "jobs[1].name", "duplicate job name 'dnc-2027-01-05'"
+    )
+
+
+# (id, jobs.yaml text, line, key path, words of the problem)
+JOB_ERRORS: list[tuple[str, str, int, str, str]] = [
+    ("format without region", job_with("phone_format: e164\n"), 7,
+     "jobs[0].default_region", "required with phone_format e164"),
+    ("region without format", job_with("default_region: IN\n"), 10,
+     "jobs[0].default_region", "has no effect with phone_format as_is"),
+    ("unknown format", job_with("phone_format: international\ndefault_region: IN\n"), 10,
+     "jobs[0].phone_format", "'as_is', 'national' or 'e164' (got 'international')"),
+    ("unknown region", job_with("phone_format: national\ndefault_region: XX\n"), 11,
+     "jobs[0].default_region", "'XX' is not a region"),
+    ("country name for region", job_with("phone_format: national\ndefault_region: India\n"), 11,
+     "jobs[0].default_region", "'India' is not a region"),
+    ("calling code for region", job_with("phone_format: e164\ndefault_region: '91'\n"), 11,
+     "jobs[0].default_region", "ISO 3166 two-letter code"),
+    ("Norway read as false", job_with("phone_format: e164\ndefault_region: NO\n"), 11,
+     "jobs[0].default_region", "YAML read False as bool; put the value in quotes"),
+    ("guard not a switch", job_with("not_found_guard: on please\n"), 10,
+     "jobs[0].not_found_guard", "expected true, false or a mapping"),
+    ("guard sample zero", job_with("not_found_guard: {sample: 0}\n"), 10,
+     "jobs[0].not_found_guard.sample", "greater than or equal to 1"),
+    ("guard sample fraction", job_with("not_found_guard:\n  sample: 2.5\n"), 11,
+     "jobs[0].not_found_guard.sample", "valid integer"),
+    ("guard ratio zero", job_with("not_found_guard:\n  sample: 10\n  max_ratio: 0\n"), 12,
+     "jobs[0].not_found_guard.max_ratio", "greater than 0"),
+    ("guard ratio above 1", job_with("not_found_guard:\n  max_ratio: 1.5\n"), 11,
+     "jobs[0].not_found_guard.max_ratio", "less than or equal to 1"),
+    ("guard ratio as text", job_with("not_found_guard:\n  max_ratio: '0.5'\n"), 11,
+     "jobs[0].not_found_guard.max_ratio", "valid number"),
+    ("guard key typo", job_with("not_found_guard: {sampel: 10}\n"), 10,
+     "jobs[0].not_found_guard.sampel", "unknown key 'sampel'; did you mean 'sample'?"),
+    ("unclosed brace", MINIMAL.replace("name: only", "name: dnc-{date"), 7,
+     "jobs[0].name", "unbalanced { or }"),
+    ("stray closing brace", MINIMAL.replace("name: only", "name: dnc-}"), 7,
+     "jobs[0].name", "unbalanced { or }"),
+    ("unknown placeholder", MINIMAL.replace("name: only", "name: dnc-{day}"), 7,
+     "jobs[0].name", "unknown placeholder {day}"),
+    ("empty placeholder", MINIMAL.replace("name: only", "name: dnc-{}"), 7,
+     "jobs[0].name", "unknown placeholder {}"),
+    ("conversion", MINIMAL.replace("name: only", "name: dnc-{date!r}"), 7,
+     "jobs[0].name", "unknown placeholder {date!r}"),
+    ("attribute", MINIMAL.replace("name: only", "name: dnc-{date.year}"), 7,
+     "jobs[0].name", "unknown placeholder {date.year}"),
+    ("format without % code", MINIMAL.replace("name: only", "name: dnc-{date:YYYYMMDD}"), 7,
+     "jobs[0].name", "{date:YYYYMMDD} has no strftime % code"),
+    ("placeholder first, unquoted", MINIMAL.replace("name: only", "name: {date}"), 7,
+     "jobs[0].name", "as mapping; put the value in quotes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key_path", "problem"),
+    [case[1:] for case in JOB_ERRORS],
+    ids=[case[0] for case in JOB_ERRORS],
+)
+def test_job_setting_errors(
+    tmp_path: Path, text: str, line: int, key_path: str, problem: str
+) -> None:
+    assert_config_error(write(tmp_path, text), line, key_path, problem)
 
 
 # ---------------------------------------------------------------- base_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import tracemalloc
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from runner.errors import InputError
 from runner.inputs import MAX_LINE_CHARS, RAW_LIMIT, InvalidRow, Row, read_rows
+from runner.numbers import InvalidNumber, PhoneFormat, Reason, format_number
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:
@@ -203,6 +205,43 @@ def test_deeply_nested_json_is_a_bad_row(tmp_path: Path) -> None:
     assert reasons(found) == [(1, "bad_json")]
 
 
+# ---------------------------------------------------------------- phone formats
+
+
+def test_formatter_gets_the_cleaned_number(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def formatter(cleaned: str) -> str:
+        seen.append(cleaned)
+        return f"<{cleaned}>"
+
+    path = write(tmp_path, "x.csv", "phoneNumber,name\n+91 (98765) 43210,A\nabc,B\n")
+    found = list(read_rows(path, "phoneNumber", "name", formatter))
+    assert found[0] == Row(2, "<+919876543210>", "A")
+    assert reasons(found) == [(3, "not_a_number")]  # cleaning rejects before formatting
+    assert seen == ["+919876543210"]
+
+
+def test_a_number_the_formatter_rejects_is_an_invalid_row_with_the_raw_cell(
+    tmp_path: Path,
+) -> None:
+    def formatter(cleaned: str) -> str:
+        raise InvalidNumber(Reason.UNPARSEABLE_NUMBER, f"{cleaned} is no good")
+
+    path = write(tmp_path, "x.jsonl", '{"phoneNumber": "98765 43210", "name": "A"}\n')
+    assert list(read_rows(path, "phoneNumber", "name", formatter)) == [
+        InvalidRow(1, "98765 43210", "unparseable_number: 9876543210 is no good")
+    ]
+
+
+def test_txt_with_a_job_format(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.txt", "# list\n098765 43210\n+1 555 123 4567\n12345678901234\n")
+    national = functools.partial(format_number, phone_format=PhoneFormat.NATIONAL, region="IN")
+    found = list(read_rows(path, "phoneNumber", None, national))
+    assert found[0] == Row(2, "9876543210", None)
+    assert reasons(found) == [(3, "other_country"), (4, "unparseable_number")]
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -294,15 +333,26 @@ def expected_lines(text: str, suffix: str) -> list[int]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), suffix=st.sampled_from([".csv", ".txt", ".jsonl"]),
-       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))  # fmt: skip
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+       phone_format=st.sampled_from([None, *PhoneFormat]))  # fmt: skip
 def test_every_line_yields_exactly_one_row(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, suffix: str, encoding: str
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+    suffix: str,
+    encoding: str,
+    phone_format: PhoneFormat | None,
 ) -> None:
     text = data.draw(file_text(suffix))
     path = tmp_path_factory.mktemp("property") / f"input{suffix}"
     path.write_bytes(text.encode(encoding))
+    formatter = (
+        None
+        if phone_format is None
+        else functools.partial(format_number, phone_format=phone_format, region="IN")
+    )
 
-    found = list(read_rows(path, "phoneNumber", "name" if suffix != ".txt" else None))
+    name_column = "name" if suffix != ".txt" else None
+    found = list(read_rows(path, "phoneNumber", name_column, formatter))
 
     assert [row.line for row in found] == expected_lines(text, suffix)
     assert all(isinstance(row, Row | InvalidRow) for row in found)

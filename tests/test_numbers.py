@@ -1,4 +1,4 @@
-"""clean_number and mask_number: the rule of SPEC §3 and every rejection reason."""
+"""clean_number, format_number and mask_number: SPEC §3, phone formats, every reason."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ from runner.numbers import (
     MIN_DIGITS,
     SEPARATORS,
     InvalidNumber,
+    PhoneFormat,
     Reason,
     clean_number,
+    format_number,
+    is_supported_region,
     mask_number,
 )
+
+AS_IS, NATIONAL, E164 = PhoneFormat.AS_IS, PhoneFormat.NATIONAL, PhoneFormat.E164
 
 
 @pytest.mark.parametrize(
@@ -109,6 +114,99 @@ def test_separators_anywhere_leave_the_digits(
     sent = clean_number(raw)
     assert sent == ("+" if plus else "") + digits
     assert clean_number(sent) == sent  # cleaning is idempotent
+
+
+# ---------------------------------------------------------------- phone formats
+
+# (cleaned number, format, default region, number as sent)
+FORMATTED: list[tuple[str, PhoneFormat, str | None, str]] = [
+    ("09876543210", AS_IS, None, "09876543210"),  # as_is changes nothing
+    ("919876543210", AS_IS, "IN", "919876543210"),  # ... and ignores a region
+    ("9876543210", E164, "IN", "+919876543210"),
+    ("09876543210", E164, "IN", "+919876543210"),  # trunk prefix dropped
+    ("919876543210", E164, "IN", "+919876543210"),  # country code without its +
+    ("00919876543210", E164, "IN", "+919876543210"),  # international prefix
+    ("+919876543210", E164, "US", "+919876543210"),  # a + overrides the region
+    ("+15551234567", E164, "IN", "+15551234567"),  # e164 keeps any country
+    ("02079460018", E164, "GB", "+442079460018"),
+    ("9876543210", NATIONAL, "IN", "9876543210"),
+    ("+919876543210", NATIONAL, "IN", "9876543210"),
+    ("09876543210", NATIONAL, "IN", "9876543210"),
+    ("00919876543210", NATIONAL, "IN", "9876543210"),
+    ("02079460018", NATIONAL, "GB", "2079460018"),  # the UK trunk 0 goes...
+    ("+390612345678", NATIONAL, "IT", "0612345678"),  # ...Italy's 0 is part of the number
+    ("+14165551234", NATIONAL, "US", "4165551234"),  # Canada shares +1 with the US
+]
+
+
+@pytest.mark.parametrize(("cleaned", "phone_format", "region", "sent"), FORMATTED)
+def test_format_number(
+    cleaned: str, phone_format: PhoneFormat, region: str | None, sent: str
+) -> None:
+    assert format_number(cleaned, phone_format, region) == sent
+    assert format_number(sent, phone_format, region) == sent  # formatting is idempotent
+
+
+# (cleaned number, format, default region, reason, words of the detail)
+UNFORMATTABLE: list[tuple[str, PhoneFormat, str, Reason, str]] = [
+    ("+999123456", E164, "IN", Reason.UNPARSEABLE_NUMBER, "no such country code"),
+    ("+999123456", NATIONAL, "IN", Reason.UNPARSEABLE_NUMBER, "no such country code"),
+    ("12345678901234", E164, "IN", Reason.UNPARSEABLE_NUMBER, "length no +91 number has"),
+    ("+198765432", NATIONAL, "US", Reason.UNPARSEABLE_NUMBER, "length no +1 number has"),
+    ("+15551234567", NATIONAL, "IN", Reason.OTHER_COUNTRY, "country code +1, not IN's"),
+    ("+919876543210", NATIONAL, "GB", Reason.OTHER_COUNTRY, "country code +91, not GB's"),
+]
+
+
+@pytest.mark.parametrize(("cleaned", "phone_format", "region", "reason", "words"), UNFORMATTABLE)
+def test_format_number_rejects(
+    cleaned: str, phone_format: PhoneFormat, region: str, reason: Reason, words: str
+) -> None:
+    with pytest.raises(InvalidNumber) as caught:
+        format_number(cleaned, phone_format, region)
+    assert caught.value.reason == reason
+    message = str(caught.value)
+    assert message.startswith(f"{reason}: {cleaned} ")
+    assert words in message
+    assert "\n" not in message
+
+
+def test_reason_slugs_of_formatting() -> None:
+    """Stored with invalid records and shown by status: the slugs are part of the contract."""
+    assert (Reason.UNPARSEABLE_NUMBER, Reason.OTHER_COUNTRY) == (
+        "unparseable_number",
+        "other_country",
+    )
+
+
+@pytest.mark.parametrize("phone_format", [NATIONAL, E164])
+def test_format_without_region_is_a_programming_error(phone_format: PhoneFormat) -> None:
+    """The config requires a region; reaching here without one must not look like a bad row."""
+    with pytest.raises(ValueError, match="needs a region") as caught:
+        format_number("9876543210", phone_format, None)
+    assert not isinstance(caught.value, InvalidNumber)
+
+
+@given(
+    subscriber=st.from_regex(r"[6-9][0-9]{9}", fullmatch=True),
+    prefix=st.sampled_from(["", "0", "91", "+91", "0091"]),
+)
+def test_every_spelling_of_an_indian_mobile_formats_alike(subscriber: str, prefix: str) -> None:
+    """What makes two spellings in one file a single record (a duplicate) after formatting."""
+    cleaned = clean_number(prefix + subscriber)
+    assert format_number(cleaned, E164, "IN") == "+91" + subscriber
+    assert format_number(cleaned, NATIONAL, "IN") == subscriber
+
+
+@pytest.mark.parametrize(
+    ("region", "supported"),
+    [("IN", True), ("GB", True), ("in", False), ("ZZ", False), ("001", False), ("", False)],
+)
+def test_is_supported_region(region: str, supported: bool) -> None:
+    assert is_supported_region(region) is supported
+
+
+# ---------------------------------------------------------------- masking
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,128 @@
+"""The loader: a job's phone format decides what is sent and so what is a duplicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.config import Config, JobConfig
+from runner.errors import InputError
+from runner.loader import check_inputs, load_job, load_jobs
+from runner.store import LoadCounts, Store
+
+# Four spellings of one Indian mobile, another country's number, and a number
+# of a length no Indian number has (but that cleaning alone accepts).
+NUMBERS = """\
++91 98765 43210
+098765-43210
+9876543210
+0091 98765 43210
++1 (555) 123-4567
+12345678901234
+"""
+
+
+def job(input_path: Path, **settings: object) -> JobConfig:
+    fields: dict[str, object] = {
+        "name": "dnc",
+        "account": "main",
+        "campaign": "Sales",
+        "input": input_path,
+    }
+    return JobConfig.model_validate(fields | settings)
+
+
+async def records(store: Store) -> list[tuple[int, str, str, str | None]]:
+    """(line, phone, state, reason slug) of every record, in file order."""
+    return [
+        (row[3], row[4], row[5], None if row[6] is None else row[6].split(":")[0])
+        async for row in store.export_rows("dnc")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "counts", "expected"),
+    [
+        (
+            {},
+            LoadCounts(new=6),
+            [
+                (1, "+919876543210", "pending", None),
+                (2, "09876543210", "pending", None),
+                (3, "9876543210", "pending", None),
+                (4, "00919876543210", "pending", None),
+                (5, "+15551234567", "pending", None),
+                (6, "12345678901234", "pending", None),
+            ],
+        ),
+        (
+            {"phone_format": "e164", "default_region": "IN"},
+            LoadCounts(new=2, duplicate=3, invalid=1),
+            [
+                (1, "+919876543210", "pending", None),
+                (5, "+15551234567", "pending", None),
+                (6, "12345678901234", "invalid", "unparseable_number"),
+            ],
+        ),
+        (
+            {"phone_format": "national", "default_region": "IN"},
+            LoadCounts(new=1, duplicate=3, invalid=2),
+            [
+                (1, "9876543210", "pending", None),
+                (5, "+1 (555) 123-4567", "invalid", "other_country"),
+                (6, "12345678901234", "invalid", "unparseable_number"),
+            ],
+        ),
+    ],
+    ids=["as_is", "e164", "national"],
+)
+async def test_spellings_of_one_number_are_one_record_after_formatting(
+    tmp_path: Path,
+    settings: dict[str, object],
+    counts: LoadCounts,
+    expected: list[tuple[int, str, str, str | None]],
+) -> None:
+    path = tmp_path / "numbers.txt"
+    path.write_text(NUMBERS, encoding="utf-8")
+    async with await Store.open(tmp_path / "db") as store:
+        loaded = await load_job(store, job(path, **settings))
+        assert loaded.counts == counts
+        assert await records(store) == expected
+
+
+async def test_formatted_numbers_match_across_files_of_a_job(tmp_path: Path) -> None:
+    """Identity is (job, number as sent): a later file in another spelling adds nothing."""
+    first, second = tmp_path / "first.txt", tmp_path / "second.csv"
+    first.write_text("+91 98765 43210\n", encoding="utf-8")
+    second.write_text("phoneNumber\n098765 43210\n", encoding="utf-8")
+    settings = {"phone_format": "e164", "default_region": "IN"}
+    async with await Store.open(tmp_path / "db") as store:
+        assert (await load_job(store, job(first, **settings))).counts == LoadCounts(new=1)
+        again = await load_job(store, job(second, **settings))
+        assert again.counts == LoadCounts(duplicate=1)
+        assert await records(store) == [(1, "+919876543210", "pending", None)]
+
+
+async def test_load_jobs_checks_every_input_before_loading_any(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.csv"
+    good.write_text("9876543210\n", encoding="utf-8")
+    bad.write_text("phone\n9876543211\n", encoding="utf-8")
+    config = Config.model_validate(
+        {
+            "path": tmp_path / "jobs.yaml",
+            "accounts": {
+                "main": {"base_url": "http://localhost:1", "api_key_env": "K", "user_name": "u"}
+            },
+            "jobs": [
+                {"name": "dnc", "campaign": "c", "input": good},
+                {"name": "other", "campaign": "c", "input": bad},
+            ],
+        }
+    )
+    with pytest.raises(InputError, match="no column 'phoneNumber'"):
+        check_inputs(config)
+    async with await Store.open(tmp_path / "db") as store:
+        with pytest.raises(InputError):
+            await load_jobs(store, config)
+        assert await records(store) == []
