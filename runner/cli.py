@@ -208,6 +208,7 @@ async def _run(config: Config, api_keys: dict[str, str], options: RunOptions) ->
         await store.clear_account_stops()
         names = {job.name for job in config.jobs}
         jobs = [job for job in await store.jobs() if job.name in names]
+        await warn_about_jobs_left_behind(store, names)
         tracker = Progress(jobs, await store.state_counts())
         shutdown = Shutdown()
         shutdown.install()
@@ -226,6 +227,7 @@ async def _run(config: Config, api_keys: dict[str, str], options: RunOptions) ->
                 shutdown=shutdown,
                 log_numbers=options.log_numbers,
                 progress=tracker,
+                guards={j.name: j.not_found_guard for j in config.jobs if j.not_found_guard},
             )
         finally:
             display.cancel()
@@ -247,6 +249,20 @@ async def _run(config: Config, api_keys: dict[str, str], options: RunOptions) ->
         stopped_accounts=[r.account for r in reports if r.stopped],
     )
     return code
+
+
+async def warn_about_jobs_left_behind(store: Store, names: set[str]) -> None:
+    """Jobs with work left that this config no longer names (yesterday's `dnc-{date}`)."""
+    counts = await store.state_counts()
+    for job in await store.jobs():
+        left = counts.get(job.id, {}).get("pending", 0)
+        if job.name not in names and left:
+            get_logger().warning(
+                "job_not_in_config",
+                job=job.name,
+                pending=left,
+                hint="it is not drained by this run; add it back to the config to finish it",
+            )
 
 
 def exit_code(

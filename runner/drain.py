@@ -13,17 +13,24 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.client import CloudAgentClient, Reply
-from runner.config import AccountConfig, RetryConfig
+from runner.config import AccountConfig, NotFoundGuard, RetryConfig
 from runner.errors import RunnerError
 from runner.limiter import Pacer
 from runner.logs import get_logger
 from runner.numbers import mask_number
-from runner.policy import Action, CircuitBreaker, Decision, backoff_delay, decide
+from runner.policy import (
+    Action,
+    CircuitBreaker,
+    Decision,
+    NotFoundWatch,
+    backoff_delay,
+    decide,
+)
 from runner.progress import Progress
 from runner.store import Claim, Job, Settlement, Store
 
@@ -136,6 +143,7 @@ class AccountDrain:
         rng: random.Random | None = None,
         breaker: CircuitBreaker | None = None,
         progress: Progress | None = None,
+        guards: Mapping[int, NotFoundWatch] | None = None,
         log_numbers: bool = False,
     ) -> None:
         self.store = store
@@ -149,6 +157,7 @@ class AccountDrain:
         self.rng = rng or random.Random()
         self.breaker = breaker or CircuitBreaker()
         self.progress = progress
+        self.guards = dict(guards or {})
         self.report = AccountReport(account.name)
         self._all_jobs = {job.id: job for job in jobs}
         self._jobs = {job.id: job for job in jobs if job.state == "active"}  # still runnable
@@ -159,6 +168,9 @@ class AccountDrain:
         self.log = get_logger(account=account.name)
 
     async def run(self) -> AccountReport:
+        for job_id, guard in self.guards.items():  # a judgement due before this run
+            if (reason := guard.judge()) is not None:
+                await self._block(self._all_jobs[job_id], reason)
         # A TaskGroup: if one worker fails (the disk is full), the others are cancelled.
         async with asyncio.TaskGroup() as workers:
             for _ in range(self.workers if self._jobs else 0):
@@ -255,6 +267,9 @@ class AccountDrain:
         )
         await self.store.settle(claim, self._settlement(job, reply, decision))
         self._apply(job, claim, reply, decision)
+        guard = self.guards.get(job.id)
+        if guard is not None and (reason := guard.record(decision.state)) is not None:
+            await self._block(job, reason)
         if self.progress is not None:
             self.progress.settled(job.id, decision.state)
         self._in_flight -= 1
@@ -313,16 +328,25 @@ class AccountDrain:
         if decision.action is Action.STOP_ACCOUNT and self.report.stopped is None:
             self.report.stopped = f"auth: {verdict.message}"
             self.log.error("account_stopped", **fields)
-        elif decision.action is Action.BLOCK_JOB and job.id in self._jobs:
-            del self._jobs[job.id]
-            self.report.blocked_jobs.append(job.name)
-            self.log.error("job_blocked", **fields)
+        elif decision.action is Action.BLOCK_JOB:
+            self._stop_job(job, **fields)
         elif decision.action is Action.RETRY:
             self.log.debug(
                 "retry", attempt=decision.attempts, delay=round(decision.delay, 2), **fields
             )
         elif decision.state == "failed":
             self.log.warning("record_failed", attempts=decision.attempts, **fields)
+
+    async def _block(self, job: Job, reason: str) -> None:
+        """Block a job for a reason found here (not in an answer), and say so."""
+        await self.store.block_job(job.id, reason)
+        self._stop_job(job, reason=reason)
+
+    def _stop_job(self, job: Job, **fields: Any) -> None:
+        if job.id in self._jobs:
+            del self._jobs[job.id]
+            self.report.blocked_jobs.append(job.name)
+            self.log.error("job_blocked", **{"job": job.name, **fields})
 
 
 async def drain(
@@ -337,8 +361,13 @@ async def drain(
     shutdown: Shutdown,
     log_numbers: bool = False,
     progress: Progress | None = None,
+    guards: Mapping[str, NotFoundGuard] | None = None,
 ) -> list[AccountReport]:
-    """Drain every account that has jobs, in parallel, until nothing is runnable."""
+    """Drain every account that has jobs, in parallel, until nothing is runnable.
+
+    ``guards`` maps job names to their not-found guard settings.
+    """
+    watches = await not_found_watches(store, jobs, guards or {})
     async with contextlib.AsyncExitStack() as stack:
         drains = []
         for name in sorted({job.account for job in jobs}):
@@ -365,6 +394,9 @@ async def drain(
                     shutdown=shutdown,
                     log_numbers=log_numbers,
                     progress=progress,
+                    guards={
+                        j.id: watches[j.id] for j in jobs if j.account == name and j.id in watches
+                    },
                 )
             )
         try:
@@ -373,6 +405,24 @@ async def drain(
         except BaseExceptionGroup as failure:
             raise first_error(failure) from None
         return [task.result() for task in tasks]
+
+
+async def not_found_watches(
+    store: Store, jobs: Sequence[Job], guards: Mapping[str, NotFoundGuard]
+) -> dict[int, NotFoundWatch]:
+    """A watch per guarded job, counting from its recorded answers."""
+    counts = await store.state_counts()
+    watches = {}
+    for job in jobs:
+        guard = guards.get(job.name)
+        if guard is None or job.guard_cleared:
+            continue
+        done = counts.get(job.id, {})
+        answered = done.get("deleted", 0) + done.get("not_found", 0)
+        watches[job.id] = NotFoundWatch(
+            guard.sample, guard.max_ratio, answered, done.get("not_found", 0)
+        )
+    return watches
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -38,6 +38,13 @@ def job_rows(job: JobConfig) -> Iterator[Row | InvalidRow]:
     return read_rows(job.input, job.phone_column, job.name_column, formatter)
 
 
+def number_format(job: JobConfig) -> str:
+    """How the job writes its numbers, as stored with the job: 'as_is', 'e164:IN', ..."""
+    if job.default_region is None:
+        return str(job.phone_format)
+    return f"{job.phone_format}:{job.default_region}"
+
+
 def batches(rows: Iterator[Row | InvalidRow], size: int) -> Iterator[list[Row | InvalidRow]]:
     while batch := list(itertools.islice(rows, size)):
         yield batch
@@ -45,7 +52,7 @@ def batches(rows: Iterator[Row | InvalidRow], size: int) -> Iterator[list[Row | 
 
 async def load_job(store: Store, job: JobConfig) -> JobLoad:
     """Enqueue one job's input; an input loaded before and unchanged is not read again."""
-    job_id = await store.ensure_job(job.name, job.account, job.campaign)
+    job_id = await store.ensure_job(job.name, job.account, job.campaign, number_format(job))
     source_id, unchanged = await store.source(job_id, job.input)
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)

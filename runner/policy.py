@@ -135,3 +135,42 @@ class CircuitBreaker:
         pause = min(self.max_cooldown, self.cooldown * 2.0**self.trips)
         self.trips += 1
         return pause
+
+
+class NotFoundWatch:
+    """A job's not-found guard: judges its first ``sample`` answers, once.
+
+    When more than ``max_ratio`` of them are "No Record Found" the numbers are
+    almost surely written differently from the campaign's, and the job would
+    "succeed" having deleted nothing: :meth:`record` then returns the reason to
+    block it with. Counts start from the job's recorded answers, so a restart
+    neither resets nor repeats the judgement.
+    """
+
+    def __init__(self, sample: int, max_ratio: float, answered: int = 0, not_found: int = 0):
+        self.sample = sample
+        self.max_ratio = max_ratio
+        self.answered = answered
+        self.not_found = not_found
+        self.armed = True
+
+    def record(self, state: str) -> str | None:
+        """Count a record's final state; returns a block reason when the guard trips."""
+        if self.armed and state in ("deleted", "not_found"):
+            self.answered += 1
+            self.not_found += state == "not_found"
+        return self.judge()
+
+    def judge(self) -> str | None:
+        """The block reason once ``sample`` answers are in and too many were not found."""
+        if not self.armed or self.answered < self.sample:
+            return None
+        self.armed = False
+        ratio = self.not_found / self.answered
+        if ratio <= self.max_ratio:
+            return None
+        return (
+            f"not_found_guard: {self.not_found} of the first {self.answered} answers "
+            f"({ratio:.0%}) were No Record Found; the numbers are probably not written the "
+            "way the campaign stores them (see phone_format)"
+        )

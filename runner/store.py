@@ -44,6 +44,8 @@ class Job:
     campaign: str
     state: str
     blocked_reason: str | None
+    number_format: str = "as_is"
+    guard_cleared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,21 +231,31 @@ class Store:
 
     # -- jobs and loading --------------------------------------------------
 
-    async def ensure_job(self, name: str, account: str, campaign: str) -> int:
-        """The id of job ``name``, created if new; its account and campaign may not change."""
-        row = await self._fetchone("SELECT id, account, campaign FROM jobs WHERE name = ?", (name,))
+    async def ensure_job(
+        self, name: str, account: str, campaign: str, number_format: str = "as_is"
+    ) -> int:
+        """The id of job ``name``, created if new.
+
+        Its account, campaign and number format may not change: records already
+        queued were made for them.
+        """
+        wanted = (account, campaign, number_format)
+        row = await self._fetchone(
+            "SELECT id, account, campaign, number_format FROM jobs WHERE name = ?", (name,)
+        )
         if row is not None:
-            if (row[1], row[2]) != (account, campaign):
+            if tuple(row[1:]) != wanted:
                 raise ConfigError(
-                    f"job {name!r} is already in {self.path} with account {row[1]!r} and "
-                    f"campaign {row[2]!r}; a job's name is its identity: give the new one "
-                    "another name"
+                    f"job {name!r} is already in {self.path} with account {row[1]!r}, "
+                    f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
+                    "identity: give the changed job another name"
                 )
             return int(row[0])
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO jobs (name, account, campaign, created_at) VALUES (?, ?, ?, ?)",
-                (name, account, campaign, time.time()),
+                "INSERT INTO jobs (name, account, campaign, number_format, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, *wanted, time.time()),
             )
             return int(cursor.lastrowid or 0)
 
@@ -296,7 +308,10 @@ class Store:
         return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
 
     async def jobs(self, *, account: str | None = None) -> list[Job]:
-        sql = "SELECT id, name, account, campaign, state, blocked_reason FROM jobs"
+        sql = (
+            "SELECT id, name, account, campaign, state, blocked_reason, number_format, "
+            "guard_cleared FROM jobs"
+        )
         params: tuple[Any, ...] = ()
         if account is not None:
             sql += " WHERE account = ?"
@@ -422,6 +437,13 @@ class Store:
                     (s.stop_account[0], s.stop_account[1], s.finished_at),
                 )
 
+    async def block_job(self, job_id: int, reason: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET state = 'blocked', blocked_reason = ? WHERE id = ?",
+                (reason, job_id),
+            )
+
     async def release(self, claim: Claim, why: str) -> None:
         """Give a claimed record back unsent or unanswered (shutdown): no attempt used."""
         async with self._transaction() as conn:
@@ -446,6 +468,13 @@ class Store:
             records = await conn.execute(
                 "UPDATE records SET state = 'pending', reason = NULL, attempts = 0, "
                 "not_before = 0, finished_at = NULL WHERE state = 'failed'" + job_filter,
+                params,
+            )
+            # The operator has looked at a job the not-found guard stopped: let it run.
+            await conn.execute(
+                "UPDATE jobs SET guard_cleared = 1 WHERE state = 'blocked' "
+                "AND blocked_reason LIKE 'not_found_guard%'"
+                + ("" if job_name is None else " AND name = ?"),
                 params,
             )
             jobs = await conn.execute(

@@ -290,3 +290,59 @@ def test_logs_mask_numbers_unless_asked(
     assert not any(phone in masked.stderr for phone in phones)
     assert all("*" in e["phone"] for e in masked_events)
     assert all(e["phone"] in phones for e in shown_events)
+
+
+def test_not_found_guard_blocks_a_job_of_unknown_numbers_until_retry(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project("--present-ratio", "0.02")  # nearly nothing exists
+    project.add_job("wrong-format", numbers(200), not_found_guard={"sample": 20, "max_ratio": 0.9})
+    project.write()
+
+    blocked = project.run("run")
+
+    assert blocked.code == 1, blocked.stderr
+    job = project.job_status("wrong-format")
+    assert job["state"] == "blocked"
+    assert job["blocked_reason"].startswith("not_found_guard: ")
+    assert sandbox.stats()["requests"] <= 20 + 4  # the sample, and what was in flight
+    status = project.run("status")
+    assert "phone_format" in status.stdout
+
+    assert project.run("retry").code == 0  # the operator has looked: let it go on
+    finished = project.run("run")
+    assert finished.code == 0, finished.stderr
+    assert project.job_status("wrong-format")["pending"] == 0
+
+
+def test_a_changed_phone_format_is_refused_for_a_loaded_job(
+    project: Project, sandbox: Sandbox
+) -> None:
+    project.add_job("purge", numbers(3))
+    project.write()
+    assert project.run("load").code == 0
+    project.jobs[0].update({"phone_format": "e164", "default_region": "IN"})
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 2
+    assert "phone format" in result.stderr and "another name" in result.stderr
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_unfinished_jobs_missing_from_the_config_are_reported(
+    project: Project, sandbox: Sandbox
+) -> None:
+    project.add_job("dnc-yesterday", numbers(10))
+    project.write()
+    assert project.run("load").code == 0
+    project.jobs = []
+    project.add_job("dnc-today", numbers(5, start=9_700_000_000))
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    (warning,) = [e for e in log_events(result.stderr) if e["event"] == "job_not_in_config"]
+    assert (warning["job"], warning["pending"]) == ("dnc-yesterday", 10)

@@ -13,6 +13,8 @@ from runner.policy import (
     DEFAULT_RATE_LIMIT_PAUSE,
     MAX_RATE_LIMIT_PAUSE,
     Action,
+    CircuitBreaker,
+    NotFoundWatch,
     backoff_delay,
     decide,
     parse_retry_after,
@@ -104,3 +106,49 @@ def test_parse_retry_after_http_date() -> None:
     now = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
     header = format_datetime(datetime(2026, 11, 26, 12, 0, 30, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(header, now.timestamp()) == pytest.approx(30.0)
+
+
+def test_breaker_trips_after_threshold_in_a_row_with_growing_cooldowns() -> None:
+    breaker = CircuitBreaker(threshold=3, cooldown=10.0, max_cooldown=25.0)
+    trips = [breaker.record(Outcome.TRANSIENT) for _ in range(12)]
+    assert trips == [None, None, 10.0, None, None, 20.0, None, None, 25.0, None, None, 25.0]
+
+
+def test_breaker_resets_when_the_server_works_and_ignores_429s() -> None:
+    breaker = CircuitBreaker(threshold=3, cooldown=10.0)
+    for outcome in (Outcome.TRANSIENT, Outcome.UNEXPECTED, Outcome.RATE_LIMITED):
+        assert breaker.record(outcome) is None
+    assert breaker.record(Outcome.TRANSIENT) == 10.0  # the 429 neither counted nor reset
+    breaker.record(Outcome.TRANSIENT)
+    breaker.record(Outcome.NOT_FOUND)  # the server answers again
+    assert (breaker.streak, breaker.trips) == (0, 0)
+    assert [breaker.record(Outcome.TRANSIENT) for _ in range(3)][-1] == 10.0
+
+
+def test_not_found_watch_blocks_when_nearly_all_first_answers_are_not_found() -> None:
+    watch = NotFoundWatch(sample=10, max_ratio=0.8)
+    verdicts = [watch.record("not_found") for _ in range(9)]
+    assert verdicts == [None] * 9
+    reason = watch.record("not_found")
+    assert reason is not None and reason.startswith("not_found_guard: 10 of the first 10")
+    assert watch.record("not_found") is None  # judged once
+
+
+def test_not_found_watch_passes_a_healthy_job_and_then_stays_quiet() -> None:
+    watch = NotFoundWatch(sample=10, max_ratio=0.8)
+    for state in ["deleted"] * 3 + ["not_found"] * 7:
+        assert watch.record(state) is None
+    assert not watch.armed
+    assert all(watch.record("not_found") is None for _ in range(100))
+
+
+def test_not_found_watch_ignores_retries_and_failures() -> None:
+    watch = NotFoundWatch(sample=2, max_ratio=0.5)
+    for state in ("pending", "failed", "pending"):
+        assert watch.record(state) is None
+    assert watch.answered == 0
+
+
+def test_not_found_watch_starts_from_recorded_answers() -> None:
+    watch = NotFoundWatch(sample=200, max_ratio=0.9, answered=250, not_found=240)
+    assert watch.judge() is not None

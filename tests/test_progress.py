@@ -66,6 +66,15 @@ def test_render_shows_each_job_with_percent_and_eta() -> None:
     console.print(render(progress.rows()))
     text = console.export_text()
     lines = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
-    assert lines["dnc-nightly"] == ["dnc-nightly", "60/100", "60%", "60", "0", "0", "40",
-                                    "60", "40s"]
+    assert lines["dnc-nightly"] == [
+        "dnc-nightly",
+        "60/100",
+        "60%",
+        "60",
+        "0",
+        "0",
+        "40",
+        "60",
+        "40s",
+    ]
     assert lines["purge"] == ["purge", "8/8", "100%", "7", "0", "1", "0", "0", "—"]
