@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
 import sqlite3
 import sys
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from runner import __version__, export, progress, status
+from runner import __version__, export, metrics, progress, status
 from runner.config import Config, load_config
 from runner.drain import AccountReport, Budget, Shutdown, drain
 from runner.errors import ExitCode, RunnerError
@@ -314,13 +315,33 @@ def database_of(config_path: Path, db: Path | None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--watch", is_flag=True, help="Refresh in place every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(0.2), default=2.0, show_default=True)
+@click.option(
+    "--prometheus",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write Prometheus metrics to FILE (atomically, for node_exporter's textfile "
+    "collector) instead of printing the report; '-' prints them.",
+)
 @reports_errors
 def status_command(
-    config_path: Path, db: Path | None, as_json: bool, watch: bool, interval: float
+    config_path: Path,
+    db: Path | None,
+    as_json: bool,
+    watch: bool,
+    interval: float,
+    prometheus: Path | None,
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
+    if prometheus is not None and (as_json or watch):
+        raise click.UsageError("--prometheus cannot be combined with --json or --watch")
     database = database_of(config_path, db)
-    if as_json:
+    if prometheus is not None:
+        report = asyncio.run(_status(database))
+        if str(prometheus) == "-":
+            click.echo(metrics.render(report), nl=False)
+        else:
+            metrics.write_textfile(report, prometheus)
+    elif as_json:
         click.echo(status.to_json(asyncio.run(_status(database))))
     elif watch:
         asyncio.run(_watch(database, interval))
@@ -369,22 +390,70 @@ async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
 @cli.command("export")
 @config_argument
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Read this database.")
-@click.option("--job", "job_name", help="Only this job.")
-@click.option("--state", type=click.Choice(list(status.STATES)), help="Only records in this state.")
+@click.option("--job", "jobs", multiple=True, help="Only this job (repeatable).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(list(status.STATES)),
+    help="Only records in this state (repeatable); with --requests, the requests of those.",
+)
+@click.option(
+    "--phone",
+    "phones",
+    multiple=True,
+    help="Only this number, however written: separators, + and a leading 0 or country "
+    "code on one side only are ignored (repeatable).",
+)
+@click.option(
+    "--requests",
+    is_flag=True,
+    help="One row per HTTP request (the audit trail) instead of one per record.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(export.FORMATS)),
+    default="csv",
+    show_default=True,
+    help="CSV with a header row, or one JSON object a line.",
+)
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of stdout.",
+    help="Write to this file (complete, or not at all) instead of stdout.",
 )
 @reports_errors
 def export_command(
     config_path: Path,
     db: Path | None,
-    job_name: str | None,
-    state: str | None,
+    jobs: tuple[str, ...],
+    states: tuple[str, ...],
+    phones: tuple[str, ...],
+    requests: bool,
+    fmt: str,
     output: Path | None,
 ) -> None:
-    """One CSV row per record: job, campaign, file, line, phone, state, reason, ..."""
+    """One row per record, or per request with --requests, as CSV or JSON lines."""
     database = database_of(config_path, db)
-    asyncio.run(export.export_csv(database, output, job_name=job_name, state=state))
+    try:
+        count = asyncio.run(
+            export.export_to(
+                database,
+                output,
+                requests=requests,
+                fmt=fmt,
+                jobs=jobs,
+                states=states,
+                phones=phones,
+            )
+        )
+    except BrokenPipeError:
+        # `runner export | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.FAILURES)
+    if output is not None:
+        noun = "request" if requests else "record"
+        click.echo(f"{count} {noun}{'' if count == 1 else 's'} written to {output}", err=True)

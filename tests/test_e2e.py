@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import json
 import signal
 import sqlite3
 from collections.abc import Callable
@@ -346,3 +348,41 @@ def test_unfinished_jobs_missing_from_the_config_are_reported(
     assert result.code == 0, result.stderr
     (warning,) = [e for e in log_events(result.stderr) if e["event"] == "job_not_in_config"]
     assert (warning["job"], warning["pending"]) == ("dnc-yesterday", 10)
+
+
+def test_export_answers_was_this_number_deleted_and_when(
+    project: Project, sandbox: Sandbox
+) -> None:
+    phones = numbers(10)
+    project.add_job("purge", phones)
+    project.write()
+    assert project.run("run").code == 0
+    deleted = next(p for p in phones if p in sandbox.deleted())
+
+    result = project.run("export", "--requests", "--phone", deleted, "--format", "jsonl")
+
+    assert result.code == 0, result.stderr
+    (request,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (request["phone"], request["outcome"], request["http_status"]) == (
+        deleted, "deleted", 200)  # fmt: skip
+    assert request["message"] == "Deleted Successfully" and request["finished_at"]
+
+    records = project.run("export", "-o", "out.csv")
+    assert records.code == 0
+    rows = list(csv.DictReader((project.root / "out.csv").open()))
+    assert {row["phone"] for row in rows} == set(phones)
+    assert {row["state"] for row in rows} <= {"deleted", "not_found"}
+
+
+def test_status_writes_prometheus_metrics(project: Project, sandbox: Sandbox) -> None:
+    project.add_job("purge", numbers(8))
+    project.write()
+    assert project.run("run").code == 0
+
+    result = project.run("status", "--prometheus", "runner.prom")
+
+    assert result.code == 0, result.stderr
+    text = (project.root / "runner.prom").read_text()
+    job = project.job_status("purge")
+    assert f'state="deleted"}} {job["deleted"]}' in text
+    assert "runner_runner_active 0" in text

@@ -1,0 +1,156 @@
+"""The status report as Prometheus metrics, for node_exporter's textfile collector.
+
+``runner status --prometheus FILE`` run every minute (cron or a systemd timer)
+turns the report of :func:`runner.status.collect` into the text exposition format
+and writes it atomically, because node_exporter reads the folder whenever it is
+scraped and must never see half a file.
+
+The job label is ``runner_job``, not ``job``: Prometheus sets ``job`` (and
+``instance``) on every scraped series itself and would rename ours to
+``exported_job``. Every metric is a gauge: the numbers describe the database now,
+and counts go down as well as up (``runner retry`` moves failed records back).
+Series that exist for a job are emitted even when zero, so that alerts such as
+``runner_records{state="failed"} > 0`` have something to compare.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from runner.export import atomic_text
+from runner.status import STATES
+
+JOB_LABEL: Final = "runner_job"
+# node_exporter runs as its own user: the file must be readable by others.
+TEXTFILE_MODE: Final = 0o644
+
+Labels = Mapping[str, str]
+
+
+@dataclass(slots=True)
+class Family:
+    """One metric: its help text and samples, written together as the format requires."""
+
+    name: str
+    help: str
+    samples: list[tuple[Labels, float]] = field(default_factory=list)
+
+    def add(self, labels: Labels, value: float) -> None:
+        self.samples.append((labels, value))
+
+
+def escape_label_value(value: str) -> str:
+    """Backslash, double quote and newline escaped, as the text format requires."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def escape_help(text: str) -> str:
+    """HELP text escapes only backslash and newline (a quote is literal there)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """Integers without a fraction, floats in full precision, NaN and ±Inf as Go spells them."""
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def format_sample(name: str, labels: Labels, value: float) -> str:
+    """``name{a="x",b="y"} value``, or ``name value`` without labels."""
+    if not labels:
+        return f"{name} {format_value(value)}"
+    inside = ",".join(f'{key}="{escape_label_value(val)}"' for key, val in labels.items())
+    return f"{name}{{{inside}}} {format_value(value)}"
+
+
+def render(report: Mapping[str, Any]) -> str:
+    """The report as text exposition format; families without samples are left out."""
+    lines: list[str] = []
+    for family in families(report):
+        if not family.samples:
+            continue
+        lines.append(f"# HELP {family.name} {escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} gauge")
+        lines.extend(format_sample(family.name, labels, value) for labels, value in family.samples)
+    return "\n".join(lines) + "\n"
+
+
+def write_textfile(report: Mapping[str, Any], path: Path) -> None:
+    """Write the metrics to ``path`` by rename, so a scrape never reads a partial file."""
+    text = render(report)
+    with atomic_text(path, TEXTFILE_MODE) as out:
+        out.write(text)
+
+
+# ---------------------------------------------------------------- the families
+
+
+def families(report: Mapping[str, Any]) -> Iterator[Family]:
+    jobs = report["jobs"]
+    yield from _job_families(jobs)
+    yield _accounts(jobs, report["accounts"])
+    yield Family(
+        "runner_runner_active",
+        "1 while a runner holds the database lock, else 0.",
+        [({}, int(bool(report["runner"]["active"])))],
+    )
+    yield Family(
+        "runner_status_generated_timestamp_seconds",
+        "When this report was made (Unix time); alert when it stops moving.",
+        [({}, datetime.fromisoformat(report["generated_at"]).timestamp())],
+    )
+
+
+def _job_labels(job: Mapping[str, Any]) -> dict[str, str]:
+    return {JOB_LABEL: job["name"], "account": job["account"], "campaign": job["campaign"]}
+
+
+def _job_families(jobs: Iterable[Mapping[str, Any]]) -> Iterator[Family]:
+    records = Family("runner_records", "Records of a job in each state.")
+    failures = Family("runner_job_failures", "Failed records of a job by failure reason.")
+    blocked = Family(
+        "runner_job_blocked", "1 when the job is blocked (runner status says why), else 0."
+    )
+    rate = Family(
+        "runner_job_rate_per_minute",
+        "Requests answered per minute over the last 10 minutes (0 when none).",
+    )
+    eta = Family("runner_job_eta_seconds", "Estimated seconds left; absent when unknown.")
+    last = Family(
+        "runner_job_last_request_timestamp_seconds", "When the job's latest request started."
+    )
+    for job in jobs:
+        labels = _job_labels(job)
+        for state in STATES:
+            records.add(labels | {"state": state}, job[state])
+        for reason, count in sorted(job["failure_reasons"].items()):
+            failures.add(labels | {"reason": reason}, count)
+        blocked.add(labels, int(job["state"] == "blocked"))
+        rate.add(labels, job["rate_per_minute"] or 0)
+        if job["eta_seconds"] is not None:
+            eta.add(labels, job["eta_seconds"])
+        if job["last_activity"] is not None:
+            last.add(labels, datetime.fromisoformat(job["last_activity"]).timestamp())
+    yield from (records, failures, blocked, rate, eta, last)
+
+
+def _accounts(jobs: Iterable[Mapping[str, Any]], stopped: Iterable[Mapping[str, Any]]) -> Family:
+    """Every account of a job, 0 or 1, so a stop shows as a change and not a new series."""
+    stops = {account["name"] for account in stopped if account.get("stopped", True)}
+    family = Family(
+        "runner_account_stopped",
+        "1 when the API refused the account's credentials in the last run, else 0.",
+    )
+    for name in sorted({job["account"] for job in jobs} | stops):
+        family.add({"account": name}, int(name in stops))
+    return family
