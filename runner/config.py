@@ -160,12 +160,12 @@ Text = Annotated[str, AfterValidator(_require_text)]
 _EXAMPLE_HOST: Final = "in1-ccaas-api.ozonetel.com"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """True for ``localhost``, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -188,7 +188,7 @@ def _check_base_url(url: str) -> str:
         raise ValueError(f"{url!r} is not an http(s) URL such as https://{_EXAMPLE_HOST}")
     if parts.query or parts.fragment:
         raise ValueError(f"{url!r} must not have a query (?...) or fragment (#...)")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             f"plain http:// to {parts.hostname} would send the API key in clear; use https:// "
             "(http:// is accepted only for localhost, 127.0.0.0/8 and ::1)"

@@ -53,11 +53,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import json
 import math
 import random
-import re
 import signal
 import sys
 import time
@@ -72,6 +70,7 @@ import click
 from aiohttp import web
 
 from runner import protocol
+from runner.config import is_loopback, parse_rate_limit
 
 Clock = Callable[[], float]
 
@@ -84,8 +83,6 @@ DEFAULT_WINDOW_SECONDS: Final = 60.0
 SHUTDOWN_TIMEOUT: Final = 2.0
 """Seconds aiohttp waits for in-flight handlers at shutdown (hangs end earlier)."""
 
-_UNITS: Final = {"s": 1.0, "min": 60.0, "h": 3600.0}
-_RATE_RE: Final = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|\.\d+)?\s*(s|min|h)\s*$")
 _NGINX_PAGE: Final = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
     "<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -118,31 +115,6 @@ class SandboxSettings:
     latency_jitter_ms: int = 0
     hang_rate: float = 0.0
     seed: int = 0
-
-
-def parse_rate_limit(text: str) -> tuple[int, float]:
-    """Parse ``N/s``, ``N/min``, ``N/h`` or ``N/2.5s`` into (count, period seconds).
-
-    Same notation as ``rate_limit`` in jobs.yaml, so an operator can paste it.
-    """
-    match = _RATE_RE.match(text)
-    if match is None:
-        raise ValueError(f"rate limit {text!r} is not N/s, N/min, N/h or N/<seconds>s")
-    count = int(match.group(1))
-    period = float(match.group(2) or 1.0) * _UNITS[match.group(3)]
-    if count < 1 or period <= 0:
-        raise ValueError(f"rate limit {text!r} must allow at least 1 request in a positive period")
-    return count, period
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals: the only safe default bind."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- presence
@@ -541,9 +513,10 @@ def _rate_limit_option(
     if value is None:
         return None
     try:
-        return parse_rate_limit(value)
+        limit = parse_rate_limit(value)  # the notation of jobs.yaml, so it can be pasted
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    return limit.count, limit.period_seconds
 
 
 def _numbers_option(
@@ -665,7 +638,7 @@ def sandbox_command(
     seed: int,
 ) -> None:
     """Serve a local CloudAgent deleteCampaignData simulator (SPEC §6)."""
-    if not allow_remote and not is_loopback_host(host):
+    if not allow_remote and not is_loopback(host):
         raise click.BadParameter(
             f"{host!r} is not a loopback address; add --allow-remote to bind it anyway",
             param_hint="--host",

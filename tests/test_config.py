@@ -19,6 +19,7 @@ from runner.config import (
     NotFoundGuard,
     RateLimit,
     RetryConfig,
+    is_loopback,
     load_config,
     parse_rate_limit,
 )
@@ -166,6 +167,16 @@ def test_byte_order_marks_are_ignored(tmp_path: Path) -> None:
 def test_loopback_http_is_allowed(tmp_path: Path) -> None:
     text = MINIMAL.replace("https://api.ccaas.ozonetel.com", "http://127.0.0.1:8080/")
     assert load_config(write(tmp_path, text)).accounts["main"].base_url == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.9.0.1", True), ("localhost", True), ("::1", True),
+     ("[::1]", True), ("0.0.0.0", False), ("10.0.0.1", False), ("example.com", False),
+     ("::", False)],
+)  # fmt: skip
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 def test_unknown_job_is_a_config_error(tmp_path: Path) -> None:
