@@ -557,7 +557,7 @@ async def test_start_sandbox_picks_a_free_port() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate-limit", "fast"], "rate limit 'fast'"),
+        (["--rate-limit", "fast"], "'fast' is not N/s, N/min or N/h"),
         (["--rate-limit", "0/min"], "at least 1"),
         (["--host", "0.0.0.0"], "--allow-remote"),
         (["--present-ratio", "1.5"], "--present-ratio"),
