@@ -354,18 +354,6 @@ async def export_to(
         return await export(database, out, fmt=fmt, jobs=jobs, states=states, phones=phones)
 
 
-async def export_csv(
-    database: Path, output: Path | None, *, job_name: str | None = None, state: str | None = None
-) -> int:
-    """The former entry point, kept for callers of it: records as CSV."""
-    return await export_to(
-        database,
-        output,
-        jobs=() if job_name is None else (job_name,),
-        states=() if state is None else (state,),
-    )
-
-
 # ---------------------------------------------------------------- files
 
 

@@ -28,7 +28,6 @@ from runner.export import (
     RECORD_COLUMNS,
     REQUEST_COLUMNS,
     ExportError,
-    export_csv,
     export_records,
     export_requests,
     export_to,
@@ -373,13 +372,6 @@ async def test_export_to_stdout(db: SimpleNamespace, capsys: pytest.CaptureFixtu
     count = await export_to(db.path, None, fmt="jsonl", states=["in_flight"])
     assert count == 1
     assert json.loads(capsys.readouterr().out)["phone"] == "8123400101"
-
-
-async def test_export_csv_keeps_its_old_signature(db: SimpleNamespace, tmp_path: Path) -> None:
-    target = tmp_path / "failed.csv"
-    assert await export_csv(db.path, target, job_name="job-a", state="failed") == 1
-    rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"), newline="")))
-    assert rows == [list(RECORD_COLUMNS), records_row(db, "job-a", 3)]
 
 
 # ---------------------------------------------------------------- the database
