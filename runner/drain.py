@@ -329,7 +329,7 @@ class AccountDrain:
             self.report.stopped = f"auth: {verdict.message}"
             self.log.error("account_stopped", **fields)
         elif decision.action is Action.BLOCK_JOB:
-            self._stop_job(job, **fields)
+            self._stop_job(job, fields)
         elif decision.action is Action.RETRY:
             self.log.debug(
                 "retry", attempt=decision.attempts, delay=round(decision.delay, 2), **fields
@@ -340,13 +340,14 @@ class AccountDrain:
     async def _block(self, job: Job, reason: str) -> None:
         """Block a job for a reason found here (not in an answer), and say so."""
         await self.store.block_job(job.id, reason)
-        self._stop_job(job, reason=reason)
+        self._stop_job(job, {"job": job.name, "reason": reason})
 
-    def _stop_job(self, job: Job, **fields: Any) -> None:
+    def _stop_job(self, job: Job, fields: dict[str, Any]) -> None:
+        """Send nothing more for this job in this run; ``fields`` say why, in the log."""
         if job.id in self._jobs:
             del self._jobs[job.id]
             self.report.blocked_jobs.append(job.name)
-            self.log.error("job_blocked", **{"job": job.name, **fields})
+            self.log.error("job_blocked", **fields)
 
 
 async def drain(
