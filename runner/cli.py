@@ -1,36 +1,31 @@
-"""The ``runner`` command line (SPEC §4): parse, call the modules, set the exit code."""
+"""The ``runner`` command line (SPEC §4): parse, call the modules, set the exit code.
+
+Each command imports what it needs when it runs, so that `runner status` does not
+pay for aiohttp, pydantic and the sandbox before it can print anything.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
-import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
-from runner import __version__, export, metrics, progress, status
-from runner.config import Config, load_config
-from runner.drain import AccountReport, Budget, Shutdown, drain
+from runner import __version__
 from runner.errors import ExitCode, RunnerError
-from runner.loader import JobLoad, check_inputs, load_jobs
-from runner.lock import RunLock, holder_pid
-from runner.logs import configure, get_logger
-from runner.progress import Progress
-from runner.sandbox import sandbox_command
-from runner.store import Store
+from runner.states import RECORD_STATES
+
+if TYPE_CHECKING:
+    from runner.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXPORT_FORMATS = ("csv", "jsonl")  # runner.export.FORMATS; a test keeps the two equal
 
 config_argument = click.argument(
     "config_path",
@@ -82,13 +77,24 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """The group, with `sandbox` loaded only when asked for (it brings aiohttp's server)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "sandbox"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "sandbox":
+            from runner.sandbox import sandbox_command
+
+            return sandbox_command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runner")
 def cli() -> None:
     """Delete phone numbers from CloudAgent campaigns, paced, resumable, recorded."""
-
-
-cli.add_command(sandbox_command)
 
 
 def main() -> None:
@@ -103,29 +109,16 @@ def main() -> None:
 @reports_errors
 def load(config_path: Path) -> None:
     """Validate the config and inputs, and enqueue their records."""
+    from runner import run as runs
+    from runner.config import load_config
+    from runner.loader import check_inputs
+    from runner.lock import RunLock
+
     config = load_config(config_path)
     check_inputs(config)
     with RunLock(config.database):
-        loads = asyncio.run(_load(config))
-    print_loads(loads)
-
-
-async def _load(config: Config) -> list[JobLoad]:
-    async with await Store.open(config.database) as store:
-        return await load_jobs(store, config)
-
-
-def print_loads(loads: Sequence[JobLoad], console: Console | None = None) -> None:
-    table = Table(title="loaded", title_justify="left")
-    for column in ("job", "new", "duplicate", "invalid"):
-        table.add_column(column, justify="left" if column == "job" else "right")
-    for item in loads:
-        if item.unchanged:
-            table.add_row(item.job, "[dim]input unchanged since last load[/dim]", "", "")
-        else:
-            counts = item.counts
-            table.add_row(item.job, str(counts.new), str(counts.duplicate), str(counts.invalid))
-    (console or Console()).print(table)
+        loads = asyncio.run(runs.load(config))
+    runs.print_loads(loads)
 
 
 # -- run -------------------------------------------------------------------------
@@ -159,14 +152,21 @@ def run(
     log_numbers: bool,
 ) -> None:
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
+    from runner import run as runs
+    from runner.config import load_config
+    from runner.drain import Budget
+    from runner.loader import check_inputs
+    from runner.lock import RunLock
+    from runner.logs import configure
+
     config = load_config(config_path)
-    api_keys = {name: config.accounts[name].api_key() for name in config_accounts_in_use(config)}
+    api_keys = {name: config.accounts[name].api_key() for name in runs.accounts_in_use(config)}
     log_format = configure(log_format, -1 if quiet else int(verbose), secrets=api_keys.values())
     check_inputs(config)
     if dry_run:
-        asyncio.run(_dry_run(config))
+        asyncio.run(runs.dry_run(config))
         return
-    options = RunOptions(
+    options = runs.RunOptions(
         workers=workers or config.workers,
         budget=Budget(limit),
         log_numbers=log_numbers,
@@ -174,139 +174,20 @@ def run(
         summary_interval=summary_interval,
     )
     with RunLock(config.database):
-        code = asyncio.run(_run(config, api_keys, options))
+        code = asyncio.run(runs.run(config, api_keys, options))
     sys.exit(code)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    workers: int
-    budget: Budget
-    log_numbers: bool
-    live: bool  # a live progress table on the terminal, rather than summary log lines
-    summary_interval: float
-
-
-def config_accounts_in_use(config: Config) -> list[str]:
-    return sorted({job.account for job in config.jobs})
-
-
-async def _run(config: Config, api_keys: dict[str, str], options: RunOptions) -> int:
-    log = get_logger()
-    async with await Store.open(config.database) as store:
-        for item in await load_jobs(store, config):
-            log.info(
-                "loaded",
-                job=item.job,
-                new=item.counts.new,
-                duplicate=item.counts.duplicate,
-                invalid=item.counts.invalid,
-                unchanged=item.unchanged,
-            )
-        recovered = await store.recover_in_flight()
-        if recovered:
-            log.warning("recovered_in_flight", records=recovered)
-        await store.clear_account_stops()
-        names = {job.name for job in config.jobs}
-        jobs = [job for job in await store.jobs() if job.name in names]
-        await warn_about_jobs_left_behind(store, names)
-        tracker = Progress(jobs, await store.state_counts())
-        shutdown = Shutdown()
-        shutdown.install()
-        display = asyncio.create_task(
-            progress.show(tracker, live=options.live, interval=options.summary_interval)
-        )
-        try:
-            reports = await drain(
-                store,
-                config.accounts,
-                api_keys,
-                jobs,
-                retry=config.retry,
-                workers=options.workers,
-                budget=options.budget,
-                shutdown=shutdown,
-                log_numbers=options.log_numbers,
-                progress=tracker,
-                guards={j.name: j.not_found_guard for j in config.jobs if j.not_found_guard},
-            )
-        finally:
-            display.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await display
-            shutdown.uninstall()
-        report = await status.collect(store, runner_pid=None)
-    mine = [job for job in report["jobs"] if job["name"] in names]
-    code = exit_code(shutdown.signum, reports, mine)
-    log.info(
-        "run_finished",
-        exit_code=int(code),
-        sent=sum(r.sent for r in reports),
-        deleted=sum(j["deleted"] for j in mine),
-        not_found=sum(j["not_found"] for j in mine),
-        failed=sum(j["failed"] for j in mine),
-        pending=sum(j["pending"] + j["in_flight"] for j in mine),
-        blocked=[j["name"] for j in mine if j["state"] == "blocked"],
-        stopped_accounts=[r.account for r in reports if r.stopped],
-    )
-    return code
-
-
-async def warn_about_jobs_left_behind(store: Store, names: set[str]) -> None:
-    """Jobs with work left that this config no longer names (yesterday's `dnc-{date}`)."""
-    counts = await store.state_counts()
-    for job in await store.jobs():
-        left = counts.get(job.id, {}).get("pending", 0)
-        if job.name not in names and left:
-            get_logger().warning(
-                "job_not_in_config",
-                job=job.name,
-                pending=left,
-                hint="it is not drained by this run; add it back to the config to finish it",
-            )
-
-
-def exit_code(
-    signum: int | None, reports: Sequence[AccountReport], jobs: Sequence[dict[str, Any]]
-) -> int:
-    """SPEC §4: a signal, then an auth stop, then failures or blocks, else success."""
-    if signum == signal.SIGINT:
-        return ExitCode.SIGINT
-    if signum == signal.SIGTERM:
-        return ExitCode.SIGTERM
-    if any(report.stopped for report in reports):
-        return ExitCode.AUTH
-    if any(job["failed"] or job["state"] == "blocked" for job in jobs):
-        return ExitCode.FAILURES
-    return ExitCode.OK
-
-
-async def _dry_run(config: Config) -> None:
-    """Load into a throw-away in-memory database and say what a run would send."""
-    async with await Store.open(":memory:") as store:
-        loads = await load_jobs(store, config)
-        print_loads(loads)
-        console = Console()
-        for job in config.jobs:
-            account = config.accounts[job.account]
-            pending = [row async for row in store.export_rows(job.name, "pending")]
-            rate = account.rate_limit
-            minutes = len(pending) * rate.period_seconds / rate.count / 60
-            console.print(
-                f"would send {len(pending)} requests for job {job.name!r}: DELETE "
-                f"{account.base_url}/ca_apis/deleteCampaignData, campaign {job.campaign!r}, "
-                f"account {account.name!r} at {rate} (about {minutes:.0f} min)"
-            )
-            for row in pending[:3]:
-                console.print(f"  e.g. line {row[3]}: {row[4]}", highlight=False)
-    console.print("dry run: nothing was sent and no database was written")
 
 
 # -- status ----------------------------------------------------------------------
 
 
 def database_of(config_path: Path, db: Path | None) -> Path:
-    return db if db is not None else load_config(config_path).database
+    if db is not None:
+        return db
+    from runner.config import load_config
+
+    config: Config = load_config(config_path)
+    return config.database
 
 
 @cli.command("status")
@@ -334,6 +215,8 @@ def status_command(
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
     if prometheus is not None and (as_json or watch):
         raise click.UsageError("--prometheus cannot be combined with --json or --watch")
+    from runner import metrics, status
+
     database = database_of(config_path, db)
     if prometheus is not None:
         report = asyncio.run(_status(database))
@@ -350,11 +233,19 @@ def status_command(
 
 
 async def _status(database: Path) -> dict[str, Any]:
+    from runner import status
+    from runner.lock import holder_pid
+    from runner.store import Store
+
     async with await Store.open(database, create=False) as store:
         return await status.collect(store, runner_pid=holder_pid(database))
 
 
 async def _watch(database: Path, interval: float) -> None:
+    from rich.live import Live
+
+    from runner import status
+
     with Live(status.render(await _status(database)), auto_refresh=False) as live:
         try:
             while True:
@@ -373,6 +264,9 @@ async def _watch(database: Path, interval: float) -> None:
 @reports_errors
 def retry(config_path: Path, job_name: str | None) -> None:
     """Put failed records and blocked jobs back to pending."""
+    from runner.config import load_config
+    from runner.lock import RunLock
+
     config = load_config(config_path)
     with RunLock(config.database):
         records, jobs = asyncio.run(_retry(config.database, job_name))
@@ -380,6 +274,8 @@ def retry(config_path: Path, job_name: str | None) -> None:
 
 
 async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
+    from runner.store import Store
+
     async with await Store.open(database, create=False) as store:
         return await store.retry(job_name)
 
@@ -395,7 +291,7 @@ async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(list(status.STATES)),
+    type=click.Choice(RECORD_STATES),
     help="Only records in this state (repeatable); with --requests, the requests of those.",
 )
 @click.option(
@@ -413,7 +309,7 @@ async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(list(export.FORMATS)),
+    type=click.Choice(EXPORT_FORMATS),
     default="csv",
     show_default=True,
     help="CSV with a header row, or one JSON object a line.",
@@ -436,6 +332,8 @@ def export_command(
     output: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
+    from runner import export
+
     database = database_of(config_path, db)
     try:
         count = asyncio.run(

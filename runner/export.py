@@ -32,7 +32,7 @@ import aiosqlite
 
 from runner.errors import ExitCode, RunnerError
 from runner.numbers import MIN_DIGITS, SEPARATORS
-from runner.status import STATES
+from runner.states import RECORD_STATES as STATES
 from runner.store import EXPORT_COLUMNS, StoreError, describe, migrations_dir, read_migrations
 
 FORMATS: Final = ("csv", "jsonl")

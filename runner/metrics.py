@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from runner.export import atomic_text
-from runner.status import STATES
+from runner.states import RECORD_STATES as STATES
 
 JOB_LABEL: Final = "runner_job"
 # node_exporter runs as its own user: the file must be readable by others.

@@ -20,12 +20,12 @@ from rich.live import Live
 from rich.table import Table
 
 from runner.logs import get_logger
+from runner.states import ANSWERED_STATES as FINAL_STATES
 from runner.status import duration
 from runner.store import Job
 
 # The rate is measured over this many seconds of answers.
 RATE_WINDOW = 60.0
-FINAL_STATES = ("deleted", "not_found", "failed")
 # How often the live table is redrawn, in seconds.
 LIVE_REFRESH = 0.5
 

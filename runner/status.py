@@ -18,9 +18,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from runner.states import RECORD_STATES as STATES
 from runner.store import Store
 
-STATES = ("pending", "in_flight", "deleted", "not_found", "failed", "invalid")
 # The recent rate is measured over the requests of this many seconds.
 RATE_WINDOW = 600.0
 

@@ -486,3 +486,10 @@ async def test_memory_does_not_grow_with_the_database(tmp_path: Path) -> None:
     # Holding 30,000 rows would take about 15 MB; a stream holds one chunk at a time.
     assert peaks[1] < 1.5 * peaks[0], peaks
     assert peaks[1] < 2_000_000, peaks
+
+
+def test_the_cli_offers_exactly_the_export_formats() -> None:
+    from runner.cli import EXPORT_FORMATS
+    from runner.export import FORMATS
+
+    assert tuple(EXPORT_FORMATS) == tuple(FORMATS)
