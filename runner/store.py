@@ -372,8 +372,8 @@ class Store:
             else:
                 return None
             cursor = await conn.execute(
-                "INSERT INTO requests (record_id, account, started_at) VALUES (?, ?, ?)",
-                (row[0], account, started_at),
+                "INSERT INTO requests (record_id, job_id, account, started_at) VALUES (?, ?, ?, ?)",
+                (row[0], row[1], account, started_at),
             )
             return Claim(
                 record_id=row[0],
@@ -508,20 +508,19 @@ class Store:
     async def recent_activity(self, since: float) -> dict[int, tuple[int, float]]:
         """{job id: (requests answered since ``since``, first start among them)}."""
         rows = await self._fetchall(
-            "SELECT r.job_id, COUNT(*), MIN(q.started_at) FROM requests q "
-            "JOIN records r ON r.id = q.record_id "
-            "WHERE q.started_at >= ? AND q.finished_at IS NOT NULL GROUP BY r.job_id",
+            "SELECT j.id, COUNT(q.id), MIN(q.started_at) FROM jobs j LEFT JOIN requests q"
+            " ON q.job_id = j.id AND q.started_at >= ? AND q.finished_at IS NOT NULL"
+            " GROUP BY j.id",
             (since,),
         )
-        return {int(job_id): (int(count), float(first)) for job_id, count, first in rows}
+        return {int(job_id): (int(count), float(first)) for job_id, count, first in rows if count}
 
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
         rows = await self._fetchall(
-            "SELECT r.job_id, MAX(q.started_at) FROM requests q "
-            "JOIN records r ON r.id = q.record_id GROUP BY r.job_id"
+            "SELECT id, (SELECT MAX(started_at) FROM requests WHERE job_id = jobs.id) FROM jobs"
         )
-        return {int(job_id): float(at) for job_id, at in rows}
+        return {int(job_id): float(at) for job_id, at in rows if at is not None}
 
     async def account_stops(self) -> dict[str, tuple[str, str | None, float]]:
         rows = await self._fetchall(
