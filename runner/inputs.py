@@ -276,6 +276,8 @@ def _csv_header(
 
 def _csv_fields(text: str) -> list[str]:
     """The fields of one CSV line; csv.Error propagates."""
+    if '"' not in text:
+        return text.split(",")  # what csv.reader gives without quotes, at a fraction of the cost
     return next(csv.reader([text]), [])
 
 

@@ -6,6 +6,7 @@ store, a batch at a time, so memory does not grow with the file.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 from collections.abc import Iterator
@@ -45,9 +46,9 @@ def number_format(job: JobConfig) -> str:
     return f"{job.phone_format}:{job.default_region}"
 
 
-def batches(rows: Iterator[Row | InvalidRow], size: int) -> Iterator[list[Row | InvalidRow]]:
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
+def next_batch(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | InvalidRow]:
+    """Up to ``size`` rows; an empty list at the end."""
+    return list(itertools.islice(rows, size))
 
 
 async def load_job(store: Store, job: JobConfig) -> JobLoad:
@@ -57,8 +58,17 @@ async def load_job(store: Store, job: JobConfig) -> JobLoad:
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
     counts = LoadCounts()
-    for batch in batches(job_rows(job), INSERT_BATCH):
-        counts += await store.insert_rows(job_id, source_id, batch)
+    rows = job_rows(job)
+    inserting: asyncio.Task[LoadCounts] | None = None
+    while True:
+        # Parse the next batch in a thread while SQLite inserts the last one (it
+        # releases the GIL), so loading takes the longer of the two, not their sum.
+        batch = await asyncio.to_thread(next_batch, rows, INSERT_BATCH)
+        if inserting is not None:
+            counts += await inserting
+        if not batch:
+            break
+        inserting = asyncio.create_task(store.insert_rows(job_id, source_id, batch))
     await store.mark_loaded(source_id, job.input)
     return JobLoad(job.name, counts)
 
