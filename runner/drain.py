@@ -185,7 +185,7 @@ class AccountDrain:
             try:
                 reply = await self._send(job, claim)
             except asyncio.CancelledError:
-                await finish_even_if_cancelled(self.store.release(claim, "abandoned"))
+                await finish_even_if_cancelled(self.store.release(claim))
                 raise
             # An answer we have is recorded even if we are being cancelled.
             await finish_even_if_cancelled(self._settle(job, claim, reply))
@@ -236,7 +236,7 @@ class AccountDrain:
             usable = await self.pacer.wait(slot)
             if not usable or not self._active() or claim.job_id not in self._jobs:
                 self.budget.refund()
-                await self.store.release(claim, "not_sent")
+                await self.store.release(claim)
                 continue
             self._in_flight += 1
             self.report.sent += 1

@@ -273,16 +273,14 @@ def request_rows(db: SimpleNamespace) -> list[list[str]]:
          "PhoneNumber should not be null are empty", "{}"],
         ["job-b", "Camp_B", "other", "+918123400100", "deleted", "2023-11-14T22:14:00.000+00:00",
          "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK],
-        ["job-b", "Camp_B", "other", "8123400101", "in_flight", "2023-11-14T22:14:10.000+00:00",
-         "", "", "", "", ""],
-    ]  # fmt: skip
+    ]  # fmt: skip  (the request still out has no row yet: it is written with its answer)
 
 
 async def test_requests_csv_has_one_row_per_request_in_order(db: SimpleNamespace) -> None:
     count, rows = await csv_of(export_requests, db.path)
     assert rows[0] == list(REQUEST_COLUMNS)
     assert rows[1:] == request_rows(db)  # the body's newline and quotes survive the round trip
-    assert count == 6
+    assert count == 5
 
 
 async def test_requests_answer_was_this_number_deleted(db: SimpleNamespace) -> None:
@@ -323,7 +321,7 @@ async def test_export_to_file_replaces_it_whole(db: SimpleNamespace, tmp_path: P
     target.write_text("old\n", encoding="utf-8")
     old_inode = target.stat().st_ino
     count = await export_to(db.path, target, requests=True, jobs=["job-b"])
-    assert count == 2
+    assert count == 1
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"), newline="")))
     assert rows == [list(REQUEST_COLUMNS), *request_rows(db)[4:]]
     assert target.stat().st_ino != old_inode  # renamed into place, not rewritten in place
@@ -411,7 +409,7 @@ async def test_an_older_schema_is_read_as_it_is(db: SimpleNamespace) -> None:
     with closing(sqlite3.connect(db.path)) as conn:
         conn.execute(f"PRAGMA user_version = {export.OLDEST_SCHEMA}")
     assert await export_records(db.path, io.StringIO()) == 6
-    assert await export_requests(db.path, io.StringIO()) == 6
+    assert await export_requests(db.path, io.StringIO()) == 5
     with closing(sqlite3.connect(db.path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (export.OLDEST_SCHEMA,)
 
