@@ -13,7 +13,7 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,14 +68,19 @@ class Shutdown:
 
     def __init__(self) -> None:
         self.requested = asyncio.Event()
-        self.forced = asyncio.Event()
         self.signum: int | None = None
+        self._on_force: list[Callable[[], None]] = []
 
     def request(self, signum: int) -> None:
         if self.requested.is_set():
-            self.forced.set()
+            for abandon in self._on_force:
+                abandon()
         self.signum = self.signum or signum
         self.requested.set()
+
+    def on_force(self, abandon: Callable[[], None]) -> None:
+        """Call ``abandon`` on a second signal: the operator will not wait any longer."""
+        self._on_force.append(abandon)
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
@@ -89,7 +94,8 @@ class Shutdown:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when a shutdown is asked for."""
-        await wait_any([self.requested], seconds)
+        if seconds > 0:
+            await wait_any([self.requested], seconds)
 
 
 async def finish_even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
@@ -164,6 +170,8 @@ class AccountDrain:
         self._turn = 0
         self._in_flight = 0
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
+        self._sending: set[asyncio.Future[Reply]] = set()
+        self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
         self._show = (lambda phone: phone) if log_numbers else mask_number
         self.log = get_logger(account=account.name)
 
@@ -171,10 +179,11 @@ class AccountDrain:
         for job_id, guard in self.guards.items():  # a judgement due before this run
             if (reason := guard.judge()) is not None:
                 await self._block(self._all_jobs[job_id], reason)
-        # A TaskGroup: if one worker fails (the disk is full), the others are cancelled.
-        async with asyncio.TaskGroup() as workers:
+        self.shutdown.on_force(self._abandon_requests)
+        # A TaskGroup: if one task fails (the disk is full), the others are cancelled.
+        async with asyncio.TaskGroup() as self._tasks:
             for _ in range(self.workers if self._jobs else 0):
-                workers.create_task(self._worker())
+                self._tasks.create_task(self._worker())
         return self.report
 
     # -- the worker loop ---------------------------------------------------
@@ -187,21 +196,33 @@ class AccountDrain:
             except asyncio.CancelledError:
                 await finish_even_if_cancelled(self.store.release(claim))
                 raise
-            # An answer we have is recorded even if we are being cancelled.
-            await finish_even_if_cancelled(self._settle(job, claim, reply))
+            if reply is None:  # abandoned by a second signal
+                await self.store.release(claim)
+                continue
+            decision = self._decide(claim, reply)
+            self._apply(job, claim, reply, decision)
+            # The answer is committed in the background (with others that arrive
+            # meanwhile) while this worker goes on; the record counts as done, and
+            # the run ends, only once it is committed.
+            self._tasks.create_task(self._record(job, claim, reply, decision))
 
-    async def _send(self, job: Job, claim: Claim) -> Reply:
-        """The request, abandoned (and the record released) on a forced stop."""
+    async def _send(self, job: Job, claim: Claim) -> Reply | None:
+        """The request's answer, or None if a forced stop abandoned it."""
         request = asyncio.ensure_future(self.client.delete(job.campaign, claim.phone, claim.name))
-        forced = asyncio.ensure_future(self.shutdown.forced.wait())
+        self._sending.add(request)
         try:
-            await asyncio.wait({request, forced}, return_when=asyncio.FIRST_COMPLETED)
+            return await request
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if request.cancelled() and current is not None and not current.cancelling():
+                return None
+            raise
         finally:
-            forced.cancel()
-        if not request.done():
+            self._sending.discard(request)
+
+    def _abandon_requests(self) -> None:
+        for request in self._sending:
             request.cancel()
-            raise asyncio.CancelledError
-        return request.result()
 
     def _active(self) -> bool:
         """False once the account is stopped, out of jobs, or shutting down."""
@@ -255,18 +276,20 @@ class AccountDrain:
 
     # -- after the answer --------------------------------------------------
 
-    async def _settle(self, job: Job, claim: Claim, reply: Reply) -> None:
+    def _decide(self, claim: Claim, reply: Reply) -> Decision:
         backoff = backoff_delay(
             claim.attempts + 1,
             self.retry.backoff_initial_seconds,
             self.retry.backoff_max_seconds,
             self.rng,
         )
-        decision = decide(
+        return decide(
             reply.verdict, claim.attempts, self.retry.max_attempts, backoff, reply.retry_after
         )
+
+    async def _record(self, job: Job, claim: Claim, reply: Reply, decision: Decision) -> None:
+        """Commit an answer, then count it: progress, the not-found guard, idle workers."""
         await self.store.settle(claim, self._settlement(job, reply, decision))
-        self._apply(job, claim, reply, decision)
         guard = self.guards.get(job.id)
         if guard is not None and (reason := guard.record(decision.state)) is not None:
             await self._block(job, reason)

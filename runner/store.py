@@ -410,6 +410,8 @@ class Store:
         for a single record, which keeps the queue's overhead far below the API's.
         """
         done = asyncio.get_running_loop().create_future()
+        # Its waiter may be cancelled (the run is stopping): the error is still seen.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._unsettled.append((claim, s, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_settlements())

@@ -60,7 +60,7 @@ def test_a_full_disk_stops_the_run_and_the_next_run_finishes(
     filler = disk / "filler"
     with filler.open("wb") as out:  # leave the database a few pages to grow into
         free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-        out.write(b"\0" * max(free - 256 * 1024, 0))
+        out.write(b"\0" * max(free - 1024 * 1024, 0))
 
     full = project.run("run")
 
