@@ -72,9 +72,15 @@ class Shutdown:
         self._on_force: list[Callable[[], None]] = []
 
     def request(self, signum: int) -> None:
+        log = get_logger(signal=signal.Signals(signum).name)
         if self.requested.is_set():
+            log.warning("abandoning_requests", hint="their records go back to pending")
             for abandon in self._on_force:
                 abandon()
+        else:
+            log.warning(
+                "stopping", hint="finishing the requests under way; signal again to abandon them"
+            )
         self.signum = self.signum or signum
         self.requested.set()
 

@@ -386,3 +386,26 @@ def test_status_writes_prometheus_metrics(project: Project, sandbox: Sandbox) ->
     job = project.job_status("purge")
     assert f'state="deleted"}} {job["deleted"]}' in text
     assert "runner_runner_active 0" in text
+
+
+def test_a_second_sigint_abandons_slow_requests_and_releases_them(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project("--latency-ms", "5000")
+    project.add_job("purge", numbers(10))
+    project.account = {"timeout_seconds": 30}
+    project.write()
+    process = project.start("run")
+    sandbox.wait_for(lambda s: s["requests"] >= 4)  # every worker is waiting for an answer
+
+    process.send_signal(signal.SIGINT)
+    assert process.stderr is not None
+    # Wait for the first signal to be taken: two sent at once would merge into one.
+    while (line := process.stderr.readline()) and '"stopping"' not in line:
+        pass
+    assert '"stopping"' in line
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=15) == 130  # long before the 5 s answers or the timeout
+    job = project.job_status("purge")
+    assert job["in_flight"] == 0 and job["pending"] == 10
