@@ -261,6 +261,7 @@ async def test_unknown_state_or_format_is_an_error(
 
 
 def request_rows(db: SimpleNamespace) -> list[list[str]]:
+    # The request still out (job-b line 3) has no row: a row is written with its answer.
     return [
         ["job-a", "Camp_A", "main", "8123400000", "deleted", "2023-11-14T22:13:20.000+00:00",
          "2023-11-14T22:13:21.000+00:00", "503", "transient", "HTTP 503", "<html>busy</html>"],
@@ -273,7 +274,7 @@ def request_rows(db: SimpleNamespace) -> list[list[str]]:
          "PhoneNumber should not be null are empty", "{}"],
         ["job-b", "Camp_B", "other", "+918123400100", "deleted", "2023-11-14T22:14:00.000+00:00",
          "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK],
-    ]  # fmt: skip  (the request still out has no row yet: it is written with its answer)
+    ]  # fmt: skip
 
 
 async def test_requests_csv_has_one_row_per_request_in_order(db: SimpleNamespace) -> None:
