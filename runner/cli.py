@@ -7,6 +7,7 @@ pay for aiohttp, pydantic and the sandbox before it can print anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sqlite3
@@ -227,7 +228,8 @@ def status_command(
     elif as_json:
         click.echo(status.to_json(asyncio.run(_status(database))))
     elif watch:
-        asyncio.run(_watch(database, interval))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves --watch
+            asyncio.run(_watch(database, interval))
     else:
         status.print_report(asyncio.run(_status(database)))
 
@@ -246,13 +248,14 @@ async def _watch(database: Path, interval: float) -> None:
 
     from runner import status
 
-    with Live(status.render(await _status(database)), auto_refresh=False) as live:
+    first = status.render(await _status(database))
+    with Live(first, console=status.terminal(), auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
                 live.update(status.render(await _status(database)), refresh=True)
-        except asyncio.CancelledError:
-            pass
+        except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
+            live.update(status.render(await _status(database)), refresh=True)
 
 
 # -- retry -------------------------------------------------------------------------

@@ -236,11 +236,13 @@ def _notes(report: dict[str, Any]) -> list[Text]:
     return notes
 
 
+def terminal() -> Console:
+    """stdout as rich sees it; off a terminal (cron mail, a pipe) wide enough for the table."""
+    return Console() if sys.stdout.isatty() else Console(width=132)
+
+
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    if console is None:
-        # Off a terminal (cron mail, a pipe) rich would squeeze the table into 80 columns.
-        console = Console() if sys.stdout.isatty() else Console(width=132)
-    console.print(render(report))
+    (console or terminal()).print(render(report))
 
 
 def to_json(report: dict[str, Any]) -> str:

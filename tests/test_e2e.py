@@ -409,3 +409,22 @@ def test_a_second_sigint_abandons_slow_requests_and_releases_them(
     assert process.wait(timeout=15) == 130  # long before the 5 s answers or the timeout
     job = project.job_status("purge")
     assert job["in_flight"] == 0 and job["pending"] == 10
+
+
+def test_status_watch_follows_a_run_and_leaves_on_ctrl_c(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project()
+    project.add_job("purge", numbers(20))
+    project.write()
+    assert project.run("load").code == 0
+    watch = project.start("status", "--watch", "--interval", "0.2")
+    assert project.run("run").code == 0
+    sandbox.wait_for(lambda s: s["requests"] == 20)
+
+    watch.send_signal(signal.SIGINT)
+    out, err = watch.communicate(timeout=15)
+
+    assert watch.returncode == 0, err
+    assert "Traceback" not in err
+    assert "20/20 100%" in out  # the last refresh shows the finished run
