@@ -19,7 +19,7 @@ from typing import Any
 
 from runner.client import CloudAgentClient, Reply
 from runner.config import AccountConfig, NotFoundGuard, RetryConfig
-from runner.errors import RunnerError
+from runner.errors import first_error
 from runner.limiter import Pacer
 from runner.logs import get_logger
 from runner.numbers import mask_number
@@ -453,19 +453,6 @@ async def not_found_watches(
             guard.sample, guard.max_ratio, answered, done.get("not_found", 0)
         )
     return watches
-
-
-def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to report from a task group: an operator-facing one if there is one."""
-    errors: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        error = pending.pop(0)
-        if isinstance(error, BaseExceptionGroup):
-            pending.extend(error.exceptions)
-        else:
-            errors.append(error)
-    return next((e for e in errors if isinstance(e, RunnerError)), errors[0])
 
 
 async def seeded_pacer(store: Store, account: AccountConfig, shutdown: Shutdown) -> Pacer:

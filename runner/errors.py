@@ -38,3 +38,16 @@ class InputError(RunnerError):
     """An input file cannot be read at all (missing, unknown type, bad CSV header)."""
 
     exit_code = ExitCode.USAGE
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group: an operator-facing one if there is one."""
+    errors: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            errors.append(error)
+    return next((e for e in errors if isinstance(e, RunnerError)), errors[0])

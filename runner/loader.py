@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from runner.config import Config, JobConfig
+from runner.errors import first_error
 from runner.inputs import InvalidRow, Row, read_rows
 from runner.numbers import format_number
 from runner.store import INSERT_BATCH, LoadCounts, Store
@@ -57,18 +58,26 @@ async def load_job(store: Store, job: JobConfig) -> JobLoad:
     source_id, unchanged = await store.source(job_id, job.input)
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
-    counts = LoadCounts()
-    rows = job_rows(job)
-    inserting: asyncio.Task[LoadCounts] | None = None
-    while True:
-        # Parse the next batch in a thread while SQLite inserts the last one (it
-        # releases the GIL), so loading takes the longer of the two, not their sum.
-        batch = await asyncio.to_thread(next_batch, rows, INSERT_BATCH)
-        if inserting is not None:
-            counts += await inserting
-        if not batch:
-            break
-        inserting = asyncio.create_task(store.insert_rows(job_id, source_id, batch))
+    # Parse in a thread while SQLite inserts (it releases the GIL): loading takes
+    # the longer of the two, not their sum. Two batches in hand at most.
+    parsed: asyncio.Queue[list[Row | InvalidRow]] = asyncio.Queue(maxsize=2)
+
+    async def parse() -> None:
+        rows = job_rows(job)
+        while batch := await asyncio.to_thread(next_batch, rows, INSERT_BATCH):
+            await parsed.put(batch)
+        await parsed.put([])  # the end
+
+    async def batches() -> AsyncIterator[list[Row | InvalidRow]]:
+        while batch := await parsed.get():
+            yield batch
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(parse())
+            counts = await store.insert_all(job_id, source_id, batches())
+    except BaseExceptionGroup as failure:
+        raise first_error(failure) from None
     await store.mark_loaded(source_id, job.input)
     return JobLoad(job.name, counts)
 
