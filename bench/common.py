@@ -8,24 +8,23 @@ and the peak RSS of that one process.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from runner.sandbox import SandboxProcess
 
 API_KEY = "bench-key"
 USER = "bench"
@@ -175,47 +174,22 @@ def process_cpu_seconds(pid: int) -> float:
 # ---------------------------------------------------------------- the sandbox
 
 
-class Sandbox:
-    """A ``runner sandbox --port 0`` process, stopped by SIGTERM on exit."""
+class Sandbox(SandboxProcess):
+    """The sandbox with the benchmarks' credentials, its stderr in a log file."""
 
     def __init__(self, *options: str, log: Path) -> None:
         self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            runner_command(
-                "sandbox", "--port", "0", "--api-key", API_KEY, "--user-name", USER, *options
-            ),
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("sandbox listening on "):
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start: {line!r}; see {log}")
-        self.url = line.split()[-1]
-
-    def __enter__(self) -> Sandbox:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/_sandbox/stats", timeout=30) as response:
-            return dict(json.load(response))
+        try:
+            super().__init__("--api-key", API_KEY, "--user-name", USER, *options, stderr=self._log)
+        except RuntimeError as error:
+            self._log.close()
+            raise RuntimeError(f"{error}; see {log}") from None
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop()
         self._log.close()
 
 

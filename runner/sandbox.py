@@ -57,8 +57,10 @@ import json
 import math
 import random
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -666,3 +668,47 @@ def sandbox_command(
         asyncio.run(_serve(settings))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {_url(host, port)}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- as a process
+
+
+class SandboxProcess:
+    """``runner sandbox --port 0 ...`` as a child process, for tests, benchmarks and scripts.
+
+    Started on a free loopback port; ``url`` is read from its first line. Stopped
+    with SIGTERM (as an operator would), killed only if it does not stop.
+    """
+
+    def __init__(self, *options: str, stderr: Any = subprocess.PIPE) -> None:
+        command = [sys.executable, "-m", "runner", "sandbox", "--port", "0", *options]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("sandbox listening on "):
+            self.stop()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.split()[-1]
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def get(self, path: str) -> Any:
+        """A side endpoint's JSON, e.g. ``get("/_sandbox/stats")``."""
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            return json.load(response)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.get("/_sandbox/stats"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

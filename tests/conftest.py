@@ -16,7 +16,7 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
     def start(*options: str) -> Sandbox:
-        sandbox = Sandbox.start(*options)
+        sandbox = Sandbox(*options)
         started.append(sandbox)
         return sandbox
 

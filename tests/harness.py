@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from runner.sandbox import SandboxProcess
 
 API_KEY = "sandbox-key"
 USER = "sandbox"
@@ -36,34 +36,8 @@ def cli_env(api_key: str = API_KEY, **extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Sandbox:
-    """A `runner sandbox` process on a free loopback port."""
-
-    process: subprocess.Popen[str]
-    url: str
-
-    @classmethod
-    def start(cls, *options: str) -> Sandbox:
-        process = subprocess.Popen(
-            cli_command("sandbox", "--port", "0", *options),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("sandbox listening on "):
-            process.kill()
-            raise RuntimeError(f"sandbox did not start: {line!r} {process.stderr.read()!r}")
-        return cls(process, line.split()[-1])
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.load(response)
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self.get("/_sandbox/stats"))
+class Sandbox(SandboxProcess):
+    """The sandbox process, with what tests ask of it."""
 
     def deleted(self) -> set[str]:
         return {phone for phones in self.get("/_sandbox/deleted").values() for phone in phones}
@@ -75,15 +49,6 @@ class Sandbox:
                 return
             time.sleep(0.02)
         raise AssertionError(f"sandbox never reached the condition: {self.stats()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass
