@@ -95,10 +95,8 @@ async def collect(
         for key in totals:
             totals[key] += row[key]
     stops = await store.account_stops()
-    accounts = [
-        {"name": name, "stopped": True, "reason": reason, "message": message, "stopped_at": iso(at)}
-        for name, (reason, message, at) in sorted(stops.items())
-    ]
+    accounts = [account_status(name, stops.get(name)) for name in
+                sorted({str(job["account"]) for job in jobs} | set(stops))]  # fmt: skip
     return {
         "totals": totals,
         "jobs": jobs,
@@ -106,6 +104,13 @@ async def collect(
         "runner": {"active": runner_pid is not None, "pid": runner_pid},
         "generated_at": iso(now),
     }
+
+
+def account_status(name: str, stop: tuple[str, str | None, float] | None) -> dict[str, Any]:
+    """An account as status shows it: stopped or not, and why."""
+    reason, message, at = stop if stop is not None else (None, None, None)
+    return {"name": name, "stopped": stop is not None, "reason": reason, "message": message,
+            "stopped_at": iso(at)}  # fmt: skip
 
 
 def duration(seconds: float | None) -> str:
@@ -211,7 +216,7 @@ def _notes(report: dict[str, Any]) -> list[Text]:
                     style="yellow",
                 )
             )
-    for account in report["accounts"]:
+    for account in (a for a in report["accounts"] if a["stopped"]):
         notes.append(
             Text(
                 f"account stopped: {account['name']}: {account['reason']}: "

@@ -32,6 +32,8 @@ def test_purge_deletes_exactly_the_present_numbers(project: Project, sandbox: Sa
     assert job["deleted"] == len(present(phones))
     assert job["deleted"] + job["not_found"] == 60
     assert sandbox.stats()["requests"] == 60
+    (account,) = project.status()["accounts"]
+    assert (account["name"], account["stopped"], account["reason"]) == ("main", False, None)
 
 
 def test_a_rerun_sends_nothing(project: Project, sandbox: Sandbox) -> None:
