@@ -1,0 +1,49 @@
+"""The command line itself: its commands, the lazy sandbox, completion, and its exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from runner import __version__
+from runner.cli import cli
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("load", "run", "status", "retry", "export", "sandbox"):
+        assert f"  {command} " in result.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.output.strip() == f"runner, version {__version__}"
+
+
+def test_shell_completion_knows_commands_and_states() -> None:
+    def complete(words: str, index: int) -> list[str]:
+        env = dict(os.environ, COMP_WORDS=words, COMP_CWORD=str(index),
+                   _RUNNER_COMPLETE="bash_complete")  # fmt: skip
+        script = Path(sys.executable).with_name("runner")  # the console script pip installed
+        done = subprocess.run([script], env=env, capture_output=True, text=True, check=False)
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+    assert complete("runner sa", 1) == ["sandbox"]
+    assert "not_found" in complete("runner export --state ", 3)
+
+
+def test_a_missing_config_is_a_usage_error(tmp_path: object) -> None:
+    result = CliRunner().invoke(cli, ["load", "nowhere.yaml"])
+    assert result.exit_code == 2
+    assert "nowhere.yaml" in result.output
+
+
+def test_status_without_a_database_says_so(tmp_path: object) -> None:
+    result = CliRunner().invoke(cli, ["status", "--db", "/nonexistent/runner.db"])
+    assert result.exit_code == 1
+    assert "no database here" in result.output
