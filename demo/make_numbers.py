@@ -16,14 +16,14 @@ def main(path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["phoneNumber", "name"])
-        for i in range(COUNT):
-            number = f"98{rng.randrange(10**8):08d}"
+        numbers = [f"98{rng.randrange(10**8):08d}" for _ in range(COUNT)]
+        for i, number in enumerate(numbers):
             # Spreadsheet exports write numbers every which way; all of these are fine.
             shown = rng.choice(
                 [number, f"+91 {number[:5]} {number[5:]}", f"({number[:3]}) {number[3:]}"]
             )
             writer.writerow([shown, f"Customer {i}"])
-        writer.writerow([f"98{rng.randrange(10**8):08d}", "Listed twice"])
+        writer.writerow([numbers[0], "Listed twice"])  # one record: a duplicate
         writer.writerow(["9.18E+11", "Excel ate this one"])
         writer.writerow(["call me", "Not a number"])
         writer.writerow(["", "Empty"])
