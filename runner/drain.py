@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +179,7 @@ class AccountDrain:
         self._in_flight = 0
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
+        self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
         self._show = (lambda phone: phone) if log_numbers else mask_number
         self.log = get_logger(account=account.name)
@@ -190,6 +193,8 @@ class AccountDrain:
         async with asyncio.TaskGroup() as self._tasks:
             for _ in range(self.workers if self._jobs else 0):
                 self._tasks.create_task(self._worker())
+        while self._claimed:  # claimed in a batch, never sent: back to pending
+            await self.store.release(self._claimed.popleft())
         return self.report
 
     # -- the worker loop ---------------------------------------------------
@@ -253,8 +258,7 @@ class AccountDrain:
             await self.shutdown.sleep(slot - CLAIM_LEAD - time.monotonic())
             if not self._active() or not self.budget.take():
                 return None
-            started_at = time.time() + (slot - time.monotonic())
-            claim = await self.store.claim(self._job_order(), self.account.name, started_at)
+            claim = await self._take_claim()
             if claim is None:
                 self.budget.refund()
                 if not await self._wait_for_work():
@@ -267,8 +271,23 @@ class AccountDrain:
                 continue
             self._in_flight += 1
             self.report.sent += 1
-            return claim
+            return dataclasses.replace(claim, started_at=time.time() + (slot - time.monotonic()))
         return None
+
+    async def _take_claim(self) -> Claim | None:
+        """The next claimed record, claiming a batch when none is left in hand.
+
+        When the pacer allows more than a request per CLAIM_LEAD, one claim per
+        request would cost a database round trip each: claim as many records as
+        there are workers at once. At slow rates records are claimed one by one,
+        so that ``in_flight`` means "about to be sent".
+        """
+        if not self._claimed:
+            count = self.workers if self.pacer.interval < CLAIM_LEAD else 1
+            self._claimed.extend(
+                await self.store.claim_many(self._job_order(), self.account.name, count)
+            )
+        return self._claimed.popleft() if self._claimed else None
 
     async def _wait_for_work(self) -> bool:
         """Wait until a record may be due; False when no more work can come."""

@@ -64,7 +64,7 @@ class Pacer:
         self.count = count
         self.period = period
         self.window = period + max(period * margin, min_margin)
-        self._interval = self.window / count
+        self.interval = self.window / count  # between two starts at full speed
         self._clock = clock
         self._sleep = sleep
         self._starts: deque[float] = deque(maxlen=count)
@@ -79,7 +79,7 @@ class Pacer:
         self._starts.clear()
         self._starts.extend(merged)
         if self._starts:
-            self._next = max(self._next, self._starts[-1] + self._interval)
+            self._next = max(self._next, self._starts[-1] + self.interval)
 
     @property
     def slowdown(self) -> float:
@@ -92,7 +92,7 @@ class Pacer:
         if len(self._starts) == self.count:
             slot = max(slot, self._starts[0] + self.window)
         self._starts.append(slot)
-        self._next = slot + self._interval * self._slowdown
+        self._next = slot + self.interval * self._slowdown
         return slot
 
     async def wait(self, slot: float) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import sqlite3
 import time
@@ -406,25 +407,43 @@ class Store:
     ) -> Claim | None:
         """Take the next due record of the first job that has one: it turns ``in_flight``.
 
+        ``started_at`` is when the request will start (default: now); it is
+        written with the answer.
+        """
+        claims = await self.claim_many(job_ids, account, 1)
+        if not claims:
+            return None
+        if started_at is None:
+            return claims[0]
+        return dataclasses.replace(claims[0], started_at=started_at)
+
+    async def claim_many(self, job_ids: Iterable[int], account: str, count: int) -> list[Claim]:
+        """Take up to ``count`` due records, from the first jobs that have them.
+
         Due retries go before fresh records, so a retry is not starved by a
-        week-long queue; fresh records go in file order. ``started_at`` is when
-        the request will start (default: now); it is written with the answer.
-        One statement, so one round trip and atomic without a transaction.
+        week-long queue; fresh records go in file order. One statement per job,
+        so atomic without a transaction; claims start "now" until the caller
+        knows its slot.
         """
         now = time.time()
+        claims: list[Claim] = []
         async with self._single_statements() as conn:
             for job_id in job_ids:
                 rows = await conn.execute_fetchall(
-                    "UPDATE records SET state = 'in_flight' WHERE id = ("
+                    "UPDATE records SET state = 'in_flight' WHERE id IN ("
                     "  SELECT id FROM records WHERE job_id = ? AND state = 'pending'"
-                    "  AND not_before <= ? ORDER BY not_before DESC, id LIMIT 1"
-                    ") RETURNING id, job_id, phone, name, attempts",
-                    (job_id, now),
+                    "  AND not_before <= ? ORDER BY not_before DESC, id LIMIT ?"
+                    ") RETURNING id, job_id, phone, name, attempts, not_before",
+                    (job_id, now, count - len(claims)),
                 )
-                for record_id, job, phone, name, attempts in rows:
-                    when = now if started_at is None else started_at
-                    return Claim(record_id, job, phone, name, attempts, account, when)
-        return None
+                # RETURNING comes in no particular order: put it back in claim order.
+                for record_id, job, phone, name, attempts, _ in sorted(
+                    rows, key=lambda row: (-row[5], row[0])
+                ):
+                    claims.append(Claim(record_id, job, phone, name, attempts, account, now))
+                if len(claims) >= count:
+                    break
+        return claims
 
     async def next_due(self, job_ids: Sequence[int]) -> float | None:
         """When the earliest pending record of these jobs may be sent, or None if none is."""

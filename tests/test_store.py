@@ -747,3 +747,22 @@ async def test_a_failed_batch_fails_every_settle_in_it(
     states = dict(sql(db_path, "SELECT id, state FROM records"))
     assert [states[c.record_id] for c in claims] == ["in_flight"] * 3
     assert sql(db_path, "SELECT COUNT(*) FROM requests") == [(0,)]
+
+
+async def test_claim_many_takes_due_retries_first_then_file_order_across_jobs(
+    store: Store, db_path: Path, make_job: Callable[..., Any], clock: Clock
+) -> None:
+    first, _ = await make_job("first", phones(3, start=0))
+    second, _ = await make_job("second", phones(4, start=10))
+    retry_id = sql(db_path, "SELECT MAX(id) FROM records WHERE job_id = ?", (first,))[0][0]
+    sql(db_path, "UPDATE records SET not_before = ? WHERE id = ?", (clock.now - 1, retry_id))
+
+    claims = await store.claim_many([first, second], ACCOUNT, 5)
+
+    ids = [c.record_id for c in claims]
+    assert ids[0] == retry_id  # the due retry first
+    assert [c.job_id for c in claims] == [first] * 3 + [second] * 2
+    assert ids[1:3] == sorted(ids[1:3]) and ids[3:] == sorted(ids[3:])
+    assert sql(db_path, "SELECT COUNT(*) FROM records WHERE state = 'in_flight'") == [(5,)]
+    assert len(await store.claim_many([first, second], ACCOUNT, 5)) == 2  # what is left
+    assert await store.claim_many([first, second], ACCOUNT, 5) == []
