@@ -1,10 +1,11 @@
 """The SQLite queue: jobs, records, and the audit trail of every request.
 
-One writer connection in autocommit mode; every write is one
-``BEGIN IMMEDIATE … COMMIT`` taken under an ``asyncio.Lock``, because
-coroutines sharing an aiosqlite connection share its transaction
-(../shared/PITFALLS.md). WAL with ``synchronous=NORMAL`` keeps every commit
-through a process crash. A result is committed before the record counts as done.
+One writer connection in autocommit mode; every write is either a single
+statement (a claim, a release) or one ``BEGIN IMMEDIATE … COMMIT``, each taken
+under an ``asyncio.Lock``, because coroutines sharing an aiosqlite connection
+share its transaction (../shared/PITFALLS.md). Answers are group-committed.
+WAL with ``synchronous=NORMAL`` keeps every commit through a process crash. A
+result is committed before the record counts as done.
 """
 
 from __future__ import annotations
