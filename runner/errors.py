@@ -40,6 +40,31 @@ class InputError(RunnerError):
     exit_code = ExitCode.USAGE
 
 
+class ExportError(RunnerError):
+    """An unknown job, state or format, or a ``--phone`` that is no number.
+
+    A usage error (exit 2), raised before anything is written.
+    """
+
+    exit_code = ExitCode.USAGE
+
+
+class StoreError(RunnerError):
+    """The database cannot be used: corrupt, too new, too old to read, read-only, full."""
+
+
+class DatabaseLocked(RunnerError):
+    """Another runner holds this database: this one's jobs were handed over to it."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class AccountLocked(RunnerError):
+    """Another process of this OS user drains the same account from another database."""
+
+    exit_code = ExitCode.LOCKED
+
+
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error to report from a task group: an operator-facing one if there is one."""
     errors: list[BaseException] = []

@@ -30,10 +30,10 @@ from typing import IO, Any, Final
 
 import aiosqlite
 
-from runner.errors import ExitCode, RunnerError
+from runner.errors import ExportError, StoreError
 from runner.numbers import MIN_DIGITS, SEPARATORS
 from runner.states import RECORD_STATES as STATES
-from runner.store import EXPORT_COLUMNS, StoreError, describe, migrations_dir, read_migrations
+from runner.store import EXPORT_COLUMNS, describe, migrations_dir, read_migrations
 
 FORMATS: Final = ("csv", "jsonl")
 
@@ -72,15 +72,6 @@ OLDEST_SCHEMA: Final = 1
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)
 # Rows fetched per hop to aiosqlite's thread: bounds memory; 1024 exports 30 % faster than 64.
 CHUNK_ROWS: Final = 1024
-
-
-class ExportError(RunnerError):
-    """An unknown job, state or format, or a ``--phone`` that is no number.
-
-    A usage error (exit 2), raised before anything is written.
-    """
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from runner.errors import RunnerError
-
-
-class DatabaseLocked(RunnerError):
-    exit_code = 4
+from runner.errors import DatabaseLocked, RunnerError
 
 
 def lock_path(database: Path) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiosqlite
 
-from runner.errors import ConfigError, RunnerError
+from runner.errors import ConfigError, StoreError
 from runner.inputs import InvalidRow, Row
 
 # How much of a response body the audit trail keeps.
@@ -33,10 +33,6 @@ INSERT_BATCH = 5000
 ROWS_PER_COMMIT = 200_000
 
 MIGRATION_NAME = re.compile(r"^(\d+)_.*\.sql$")
-
-
-class StoreError(RunnerError):
-    """The database cannot be used: corrupt, too new, read-only, full."""
 
 
 @dataclass(frozen=True, slots=True)

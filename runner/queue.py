@@ -1,0 +1,130 @@
+"""The queue as the drain sees it: what it claims, what it settles, and the interface.
+
+:class:`Queue` is all the drain, the token provider and the run's supervisor ask of
+the job store. :class:`runner.store.Store` implements it on SQLite;
+:class:`runner.memqueue.MemoryQueue` implements it in memory, so the drain loop is
+unit-tested without a database (as procrastinate's ``InMemoryConnector`` does).
+Every time is passed in by the caller: the queue never reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from runner.states import BlockReason, JobState, RecordState, StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    name: str
+    account: str
+    campaign: str
+    state: JobState  # ACTIVE or BLOCKED as stored; DONE is derived by the reports
+    blocked_reason: BlockReason | None
+    number_format: str = "as_is"
+    guard_cleared: bool = False
+    # sha256 of the loading config's base_url and user_name (see AccountConfig.identity);
+    # None for jobs loaded before it was recorded, which match any account of their name.
+    account_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A record taken for one request, and when that request starts."""
+
+    record_id: int
+    job_id: int
+    phone: str
+    name: str | None
+    attempts: int
+    account: str
+    started_at: float
+    interrupted: bool = False  # an earlier request of this record was cut off by a crash
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Everything one answer changes, written in one transaction."""
+
+    state: RecordState
+    reason: str | None
+    attempts: int
+    not_before: float
+    http_status: int | None
+    outcome: str  # the verdict's reason slug, kept in the audit row
+    message: str  # already redacted
+    body: str  # already redacted
+    finished_at: float
+    block_job: tuple[BlockReason, str] | None = None  # (code, message)
+    stop_account: tuple[StopReason, str] | None = None  # (code, message), for claim.account
+
+
+@dataclass(frozen=True, slots=True)
+class SenderNote:
+    """What a process says about an account it drains, for ``runner status``."""
+
+    account: str
+    pid: int
+    database: str
+    mode: str  # "run" or "worker"
+    state: str  # "busy", "idle", "waiting" (token budget, pause) or "locked_elsewhere"
+    note: str | None = None  # e.g. "token budget spent until 21:05:00"
+    until: float | None = None  # epoch seconds the account waits until, if it waits
+
+
+class Queue(Protocol):
+    """The job store behind the drain."""
+
+    async def jobs(self) -> list[Job]:
+        """Every job, in id order."""
+        ...
+
+    async def claim_many(
+        self, job_ids: Sequence[int], account: str, count: int, now: float
+    ) -> list[Claim]:
+        """Take up to ``count`` due records (``not_before <= now``) of the first jobs that
+        have them, in that job order; due retries before fresh records, then file order.
+        The records turn ``in_flight``; the claims start at ``now``."""
+        ...
+
+    async def release(self, claim: Claim) -> None:
+        """Give a claimed record back unsent or unanswered: pending, no attempt used."""
+        ...
+
+    async def settle(self, claim: Claim, settlement: Settlement) -> None:
+        """Record one answer (record, audit row, block, stop); returns once committed."""
+        ...
+
+    async def next_due(self, job_ids: Sequence[int]) -> float | None:
+        """When the earliest pending record of these jobs may be sent; None if none is."""
+        ...
+
+    async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
+        ...
+
+    async def recent_starts(self, account: str, since: float, limit: int) -> list[float]:
+        """Start times of the account's latest requests since ``since``, oldest first."""
+        ...
+
+    async def state_counts(self) -> dict[int, dict[str, int]]:
+        """{job id: {state: count}}."""
+        ...
+
+    async def token_generations(self, identity: str, since: float) -> list[float]:
+        """When tokens were generated for an account identity since ``since``, oldest first."""
+        ...
+
+    async def add_token_generation(self, identity: str, at: float) -> None:
+        """Count one token generation (the time only; never the token)."""
+        ...
+
+    async def note_sender(self, note: SenderNote, now: float) -> None:
+        """Say who sends for an account, and how it is doing (replaces the previous note)."""
+        ...
+
+    async def note_job_waiting(self, job_id: int, why: str | None) -> None:
+        """Say why a pending job is not drained by the running process (None: it is)."""
+        ...
