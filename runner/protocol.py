@@ -10,6 +10,7 @@ import json
 from typing import Final
 
 PATH: Final = "/ca_apis/deleteCampaignData"
+TOKEN_PATH: Final = "/ca_apis/CAToken/generateToken"
 
 # Body fields of one request.
 CAMPAIGN: Final = "campaignName"
@@ -17,8 +18,13 @@ PHONE: Final = "phoneNumber"
 USER: Final = "userName"
 NAME: Final = "name"
 
-# Header carrying the account's key.
+# Header carrying the account's key (BASIC_AUTH, and to generate a token).
 API_KEY_HEADER: Final = "apiKey"
+# TOKEN_AUTH: deletes carry "Authorization: Bearer <token>".
+AUTHORIZATION_HEADER: Final = "Authorization"
+BEARER: Final = "Bearer "
+# Fields of the token API: request {"userName": ...}, answer {"token": ..., "message": ""}.
+TOKEN: Final = "token"
 
 # Documented answers: (status, message).
 DELETED: Final = ("Success", "Deleted Successfully")
@@ -32,6 +38,15 @@ PHONE_MISSING: Final = ("Error", "PhoneNumber should not be null are empty")
 INVALID_JSON: Final = ("false", "Invalid Json Pass Valid Json")
 RATE_LIMITED: Final = ("error", "Max limit exceeded")
 BUSY: Final = ("false", "Already one process is running please try after some time")
+# The account's API Authentication setting does not allow this kind of call.
+INVALID_ACTION: Final = ("false", "Invalid action.")
+# Answers about the bearer token (TOKEN_AUTH accounts).
+INVALID_TOKEN: Final = ("false", "Invalid Token")
+TOKEN_EXPIRED: Final = ("false", "Token Expired")
+TOKEN_MISSING: Final = ("false", "Token Should Not be Null or Empty.")
+# Answers of generateToken.
+TOKEN_USER_MISSING: Final = ("false", "UserName is null")
+TOKEN_REFUSED: Final = ("false", "Invalid userName or apiKey")
 
 
 def response_body(answer: tuple[str, str]) -> str:

@@ -29,6 +29,8 @@ class Job:
     # sha256 of the loading config's base_url and user_name (see AccountConfig.identity);
     # None for jobs loaded before it was recorded, which match any account of their name.
     account_identity: str | None = None
+    blocked_message: str | None = None  # the words explaining blocked_reason
+    waiting: str | None = None  # why the running process leaves this job pending, if it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class SenderNote:
     state: str  # "busy", "idle", "waiting" (token budget, pause) or "locked_elsewhere"
     note: str | None = None  # e.g. "token budget spent until 21:05:00"
     until: float | None = None  # epoch seconds the account waits until, if it waits
+    updated_at: float | None = None  # set by the store when the note is written
 
 
 class Queue(Protocol):
@@ -127,4 +130,36 @@ class Queue(Protocol):
 
     async def note_job_waiting(self, job_id: int, why: str | None) -> None:
         """Say why a pending job is not drained by the running process (None: it is)."""
+        ...
+
+
+class Reader(Protocol):
+    """What ``runner status`` reads; :class:`runner.store.Store` and read-only opens give it."""
+
+    async def jobs(self) -> list[Job]: ...
+
+    async def state_counts(self) -> dict[int, dict[str, int]]: ...
+
+    async def failure_reasons(self) -> dict[int, dict[str, int]]:
+        """{job id: {reason: count}} over failed records."""
+        ...
+
+    async def interrupted_not_found(self) -> dict[int, int]:
+        """{job id: records not_found with reason after_interrupted}."""
+        ...
+
+    async def recent_requests(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (answered requests started since ``since``, first start, last start)}."""
+        ...
+
+    async def last_activity(self) -> dict[int, float]:
+        """{job id: time of its latest request start}."""
+        ...
+
+    async def account_stops(self) -> dict[str, tuple[StopReason, str | None, float]]:
+        """{account: (reason code, message, stopped at)}."""
+        ...
+
+    async def senders(self) -> list[SenderNote]:
+        """The latest note of every account a process drained or tried to."""
         ...
