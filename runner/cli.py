@@ -109,43 +109,62 @@ def main() -> None:
 @config_argument
 @reports_errors
 def load(config_path: Path) -> None:
-    """Validate the config and inputs, and enqueue their records."""
+    """Validate the config and inputs, and enqueue their records.
+
+    Works while a run or worker drains the same database: that process sends them.
+    """
     from runner import run as runs
     from runner.config import load_config
     from runner.loader import check_inputs
-    from runner.lock import RunLock
 
     config = load_config(config_path)
     check_inputs(config)
-    with RunLock(config.database):
-        loads = asyncio.run(runs.load(config))
+    loads = asyncio.run(runs.load(config))
     runs.print_loads(loads)
 
 
-# -- run -------------------------------------------------------------------------
+# -- run and worker --------------------------------------------------------------
+
+
+def drain_options(command: F) -> F:
+    """--workers, --summary-interval and the log options, for run and worker."""
+    options = [
+        click.option(
+            "--workers", type=click.IntRange(1, 64), help="Concurrent requests per account."
+        ),
+        click.option(
+            "--summary-interval",
+            type=click.FloatRange(1),
+            default=60.0,
+            show_default=True,
+            help="Off a terminal, log a progress line this often (seconds).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return log_options(command)
 
 
 @cli.command()
 @config_argument
-@click.option("--workers", type=click.IntRange(1, 64), help="Concurrent requests per account.")
 @click.option("--limit", type=click.IntRange(0), help="Send at most N requests, then stop.")
 @click.option(
     "--dry-run", is_flag=True, help="Validate and count; send nothing, write no database."
 )
 @click.option(
-    "--summary-interval",
-    type=click.FloatRange(1),
-    default=60.0,
-    show_default=True,
-    help="Off a terminal, log a progress line this often (seconds).",
+    "--wait",
+    is_flag=True,
+    help="When another runner holds the database, wait until this run's jobs are final "
+    "(it sends them) and exit with their code, instead of exiting 4 at once.",
 )
-@log_options
+@drain_options
 @reports_errors
 def run(
     config_path: Path,
-    workers: int | None,
     limit: int | None,
     dry_run: bool,
+    wait: bool,
+    workers: int | None,
     summary_interval: float,
     log_format: str,
     verbose: bool,
@@ -154,29 +173,115 @@ def run(
 ) -> None:
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
     from runner import run as runs
-    from runner.config import load_config
-    from runner.drain import Budget
-    from runner.loader import check_inputs
-    from runner.lock import RunLock
-    from runner.logs import configure
+    from runner.lifecycle import Budget
 
-    config = load_config(config_path)
-    api_keys = {name: config.accounts[name].api_key() for name in runs.accounts_in_use(config)}
-    log_format = configure(log_format, -1 if quiet else int(verbose), secrets=api_keys.values())
-    check_inputs(config)
+    config, keys, log_format = _prepare(config_path, log_format, verbose, quiet, worker=False)
     if dry_run:
         asyncio.run(runs.dry_run(config))
         return
-    options = runs.RunOptions(
-        workers=workers or config.workers,
-        budget=Budget(limit),
-        log_numbers=log_numbers,
+    options = _run_options(config, workers, Budget(limit), log_format, quiet, log_numbers,
+                           summary_interval, "run")  # fmt: skip
+    sys.exit(_drain_or_hand_over(config, keys, options, wait=wait))
+
+
+@cli.command()
+@config_argument
+@drain_options
+@reports_errors
+def worker(
+    config_path: Path,
+    workers: int | None,
+    summary_interval: float,
+    log_format: str,
+    verbose: bool,
+    quiet: bool,
+    log_numbers: bool,
+) -> None:
+    """Drain like run, then wait for more work instead of exiting (for a service).
+
+    SIGINT or SIGTERM stop it gracefully (exit 130 or 143).
+    """
+    from runner.lifecycle import Budget
+
+    config, keys, log_format = _prepare(config_path, log_format, verbose, quiet, worker=True)
+    options = _run_options(config, workers, Budget(None), log_format, quiet, log_numbers,
+                           summary_interval, "worker")  # fmt: skip
+    sys.exit(_drain_or_hand_over(config, keys, options, wait=None))
+
+
+def _prepare(
+    config_path: Path, log_format: str, verbose: bool, quiet: bool, *, worker: bool
+) -> tuple[Config, Callable[[str], str], str]:
+    """The config, its keys (read now for the accounts that will be needed), the log format."""
+    from runner.config import load_config
+    from runner.loader import check_inputs
+    from runner.logs import configure, redactor
+
+    config = load_config(config_path, jobs_required=not worker)
+    needed = sorted(config.accounts) if worker else sorted({j.account for j in config.jobs})
+    keys = {name: config.accounts[name].api_key() for name in needed}
+    log_format = configure(log_format, -1 if quiet else int(verbose), secrets=keys.values())
+
+    def api_key(name: str) -> str:
+        """A key read on first need (an account whose jobs were loaded by someone else)."""
+        if name not in keys:
+            keys[name] = config.accounts[name].api_key()
+            redactor.add(keys[name])
+        return keys[name]
+
+    check_inputs(config)
+    return config, api_key, log_format
+
+
+def _run_options(
+    config: Config,
+    workers: int | None,
+    budget: Any,
+    log_format: str,
+    quiet: bool,
+    log_numbers: bool,
+    summary_interval: float,
+    mode: str,
+) -> Any:
+    from runner import run as runs
+    from runner.supervise import DrainOptions
+
+    return runs.RunOptions(
+        drain=DrainOptions(workers or config.workers, budget, log_numbers),
         live=log_format == "console" and sys.stderr.isatty() and not quiet,
         summary_interval=summary_interval,
+        mode=mode,
     )
-    with RunLock(config.database):
-        code = asyncio.run(runs.run(config, api_keys, options))
-    sys.exit(code)
+
+
+def _drain_or_hand_over(
+    config: Config, api_key: Callable[[str], str], options: Any, *, wait: bool | None
+) -> int:
+    """Hold the database and drain it; or, when another runner holds it, hand over.
+
+    ``wait`` None (a worker): no hand-over, another holder is an error (exit 4).
+    """
+    import time
+
+    from runner import run as runs
+    from runner.lifecycle import Shutdown
+    from runner.lock import RunLock
+
+    shutdown = Shutdown()
+    lock = RunLock(config.database)
+    # From here to the exit code, a signal is noted, never a KeyboardInterrupt.
+    with shutdown.guard():
+        try:
+            if wait is None:
+                lock.acquire()
+            elif not lock.try_acquire():
+                asyncio.run(runs.load(config))
+                code = asyncio.run(runs.hand_over(config, lock, time.time(), wait))
+                if code is not None:
+                    return code
+            return asyncio.run(runs.drain_database(config, api_key, options, shutdown))
+        finally:
+            lock.release()
 
 
 # -- status ----------------------------------------------------------------------
@@ -268,11 +373,9 @@ async def _watch(database: Path, interval: float) -> None:
 def retry(config_path: Path, job_name: str | None) -> None:
     """Put failed records and blocked jobs back to pending."""
     from runner.config import load_config
-    from runner.lock import RunLock
 
     config = load_config(config_path)
-    with RunLock(config.database):
-        records, jobs = asyncio.run(_retry(config.database, job_name))
+    records, jobs = asyncio.run(_retry(config.database, job_name))
     click.echo(f"{records} failed records and {jobs} blocked jobs are pending again")
 
 

@@ -1,4 +1,11 @@
-"""The HTTP client of one CloudAgent account: one aiohttp session, one request per record."""
+"""The HTTP client of one CloudAgent account: one aiohttp session, one request per record.
+
+Redirects are never followed (aiohttp would carry the ``apiKey`` header to
+wherever ``Location`` points, even from https to plain http): a 3xx is an answer
+that stops the account. Whatever a server sends back is redacted of the key and
+the current token before it leaves this module, so no answer that echoes a
+secret can reach the database or a log line.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from types import TracebackType
 import aiohttp
 
 from runner import protocol
-from runner.classify import Verdict, classify, transport_failure
+from runner.classify import Verdict, body_object, classify, field, transport_failure
+from runner.logs import redact
 from runner.policy import parse_retry_after
 
 # Bodies are read up to this size: enough for any documented answer and for a
@@ -20,7 +28,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What came back for one request, and what it means."""
+    """What came back for one request, and what it means (secrets already masked)."""
 
     verdict: Verdict
     http_status: int | None = None
@@ -28,8 +36,18 @@ class Reply:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TokenReply:
+    """The answer of generateToken: a token, or why there is none."""
+
+    token: str | None
+    http_status: int | None
+    message: str  # masked; what the server said, or what went wrong
+    retry_after: float | None = None
+
+
 def request_body(campaign: str, phone: str, user_name: str, name: str | None) -> bytes:
-    """The JSON record of SPEC §1; ``name`` only when the job supplies one."""
+    """The JSON record of one delete; ``name`` only when the job supplies one."""
     record = {protocol.CAMPAIGN: campaign, protocol.PHONE: phone, protocol.USER: user_name}
     if name:
         record[protocol.NAME] = name
@@ -45,7 +63,7 @@ async def read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 class CloudAgentClient:
-    """Sends ``DELETE deleteCampaignData`` for one account.
+    """Sends ``DELETE deleteCampaignData`` (and, for TOKEN_AUTH, ``generateToken``).
 
     Usable as an async context manager, which owns the aiohttp session. TLS
     certificates are always verified (aiohttp's default); the configuration
@@ -59,11 +77,16 @@ class CloudAgentClient:
         user_name: str,
         timeout_seconds: float,
         *,
+        token_auth: bool = False,
         connections: int = 8,
     ) -> None:
-        self.url = base_url.rstrip("/") + protocol.PATH
-        self._headers = {protocol.API_KEY_HEADER: api_key, "Content-Type": "application/json"}
+        root = base_url.rstrip("/")
+        self.url = root + protocol.PATH
+        self.token_url = root + protocol.TOKEN_PATH
+        self.token_auth = token_auth
+        self._api_key = api_key
         self._user_name = user_name
+        self._secrets = {api_key}
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -83,21 +106,76 @@ class CloudAgentClient:
             await self._session.close()
             self._session = None
 
-    async def delete(self, campaign: str, phone: str, name: str | None = None) -> Reply:
-        """Send one record; never raises for network trouble, which becomes a transient reply."""
+    def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("CloudAgentClient must be used as an async context manager")
+        return self._session
+
+    def _mask(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    async def delete(
+        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
+    ) -> Reply:
+        """Send one record; never raises for network trouble, which becomes a transient reply.
+
+        With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``; the key is not sent.
+        """
+        session = self._open()
+        headers = {"Content-Type": "application/json"}
+        if self.token_auth:
+            if token:
+                self._secrets.add(token)
+            headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
+        else:
+            headers[protocol.API_KEY_HEADER] = self._api_key
         data = request_body(campaign, phone, self._user_name, name)
         try:
-            async with self._session.delete(self.url, data=data, headers=self._headers) as resp:
-                body = (await read_limited(resp.content, MAX_BODY_BYTES)).decode(
-                    "utf-8", errors="replace"
+            async with session.delete(
+                self.url, data=data, headers=headers, allow_redirects=False
+            ) as resp:
+                raw = await read_limited(resp.content, MAX_BODY_BYTES)
+                body = self._mask(raw.decode("utf-8", errors="replace"))
+                location = resp.headers.get("Location")
+                verdict = classify(
+                    resp.status,
+                    body,
+                    token_auth=self.token_auth,
+                    location=self._mask(location) if location else None,
                 )
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
-                return Reply(classify(resp.status, body), resp.status, body, retry_after)
+                return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:
             return Reply(transport_failure("timeout", f"no answer within {self._timeout.total} s"))
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and the error, never our headers.
-            detail = f"{type(error).__name__}: {error}"
+            detail = self._mask(f"{type(error).__name__}: {error}")
             return Reply(transport_failure("connection_error", detail))
+
+    async def generate_token(self) -> TokenReply:
+        """``POST generateToken`` with the key; the token, or what the server said instead."""
+        session = self._open()
+        headers = {protocol.API_KEY_HEADER: self._api_key, "Content-Type": "application/json"}
+        data = json.dumps({protocol.USER: self._user_name}).encode()
+        try:
+            async with session.post(
+                self.token_url, data=data, headers=headers, allow_redirects=False
+            ) as resp:
+                raw = (await read_limited(resp.content, MAX_BODY_BYTES)).decode(
+                    "utf-8", errors="replace"
+                )
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                obj = body_object(raw)
+                token = field(obj, protocol.TOKEN) if obj is not None else None
+                if token:
+                    self._secrets.add(token)
+                    return TokenReply(token, resp.status, "", retry_after)
+                said = (field(obj, "message") if obj is not None else None) or raw.strip()
+                message = self._mask(said[:300]) or f"HTTP {resp.status}, no token"
+                if 300 <= resp.status < 400:
+                    message = f"HTTP {resp.status} redirect to {resp.headers.get('Location')}"
+                return TokenReply(None, resp.status, self._mask(message), retry_after)
+        except TimeoutError:
+            return TokenReply(None, None, f"no answer within {self._timeout.total} s")
+        except aiohttp.ClientError as error:
+            return TokenReply(None, None, self._mask(f"{type(error).__name__}: {error}"))

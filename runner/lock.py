@@ -1,7 +1,17 @@
-"""One runner per database: an OS file lock held for the whole run (SPEC §5.3).
+"""Who may send: one runner per database, and one sender per account across databases.
 
-``flock`` is released by the kernel when the process dies, even by ``kill -9``,
-so a crash never leaves a stale lock behind.
+Both are ``flock`` locks on small files holding the holder's pid (and, for an
+account, its database): the kernel releases them when the process dies, even by
+``kill -9``, so a crash never leaves a stale lock behind.
+
+* ``<database>.lock`` — the process that drains a database (``run`` or ``worker``).
+  Loading needs no lock: a ``load`` or a second ``run`` puts its jobs in the queue
+  and the holder sends them.
+* ``<state_dir>/account-<hash>.lock`` — the process that sends for an account,
+  named after the account's identity (its base_url and user_name, hashed), so a
+  second database on the same account cannot double the rate. The state folder
+  is per OS user (``$XDG_STATE_HOME/runner`` by default): processes of different
+  users cannot see each other's locks.
 """
 
 from __future__ import annotations
@@ -10,63 +20,122 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from types import TracebackType
 
-from runner.errors import DatabaseLocked, RunnerError
+from runner.errors import AccountLocked, DatabaseLocked, RunnerError
 
 
 def lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".lock")
 
 
-class RunLock:
-    """Exclusive, non-blocking lock on ``<database>.lock``; records the holder's pid."""
+def account_lock_path(state_dir: Path, identity: str) -> Path:
+    return state_dir / f"account-{identity[:20]}.lock"
 
-    def __init__(self, database: Path) -> None:
-        self.path = lock_path(database)
+
+class FileLock:
+    """An exclusive, non-blocking flock on ``path``; the file says who holds it."""
+
+    def __init__(self, path: Path, holder_text: str) -> None:
+        self.path = path
+        self._text = holder_text
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """True when this process now holds the lock; False when another one does."""
+        if self._fd is not None:
+            return True
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
             raise RunnerError(
                 f"{self.path}: cannot open the lock file ({error.strerror}); "
-                "the database folder must be writable"
+                "its folder must be writable"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise DatabaseLocked(
-                f"{self.path.with_suffix('')}: another runner holds this database{who}"
-            ) from None
+            return False
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, self._text.encode())
         self._fd = fd
+        return True
+
+    def holder(self) -> list[str]:
+        """The lines the holder wrote (its pid first), as far as they can be read."""
+        return read_holder(self.path)
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
+
+class RunLock(FileLock):
+    """The database's lock: held by the one process that drains it."""
+
+    def __init__(self, database: Path) -> None:
+        super().__init__(lock_path(database), f"{os.getpid()}\n")
+        self.database = database
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            raise DatabaseLocked(f"{self.database}: another runner holds this database{_who(self)}")
+
     def __enter__(self) -> RunLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
 
 
+class AccountLock(FileLock):
+    """An account's lock in the per-user state folder: held while this process sends for it."""
+
+    def __init__(self, state_dir: Path, identity: str, account: str, database: Path) -> None:
+        self.account = account
+        self.state_dir = state_dir
+        super().__init__(account_lock_path(state_dir, identity), f"{os.getpid()}\n{database}\n")
+
+    def acquire(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise RunnerError(
+                f"{self.state_dir}: cannot make the state folder ({error.strerror}); "
+                "set state_dir in the config to a writable folder"
+            ) from None
+        if not self.try_acquire():
+            raise AccountLocked(self.refusal())
+
+    def refusal(self) -> str:
+        lines = self.holder()
+        pid = f"process {lines[0]}" if lines else "another process"
+        where = f" from {lines[1]}" if len(lines) > 1 else ""
+        return (
+            f"account {self.account!r}: {pid}{where} is already sending for this account "
+            "(same base_url and user_name); one sender per account keeps its rate limit: "
+            "load these jobs into that database instead, or wait for it to finish"
+        )
+
+
+def read_holder(path: Path) -> list[str]:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return []
+
+
+def _who(lock: FileLock) -> str:
+    lines = lock.holder()
+    return f" (pid {lines[0]})" if lines else ""
+
+
 def holder_pid(database: Path) -> int | None:
-    """The pid of the runner holding ``database``, or None when no runner is active."""
+    """The pid of the runner holding ``database``, or None when no runner is active.
+
+    Opens the lock file read-only, so it works for a user who may not write there.
+    """
     path = lock_path(database)
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -76,14 +145,11 @@ def holder_pid(database: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read_pid(fd) or -1
+            lines = read_holder(path)
+            with contextlib.suppress(ValueError):
+                return int(lines[0]) if lines else -1
+            return -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
-
-
-def _read_pid(fd: int) -> int | None:
-    with contextlib.suppress(OSError, ValueError):
-        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
-    return None

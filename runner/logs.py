@@ -7,6 +7,7 @@ them, key included: ../shared/PITFALLS.md).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -15,6 +16,17 @@ from typing import Any, TextIO, cast
 import structlog
 
 MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret masked, also in the escaped form a JSON body gives it."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+            escaped = json.dumps(secret)[1:-1]
+            if escaped != secret:
+                text = text.replace(escaped, MASK)
+    return text
 
 
 class Redactor:
@@ -29,9 +41,7 @@ class Redactor:
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self.secrets:
-                value = value.replace(secret, MASK)
-            return value
+            return redact(value, self.secrets)
         if isinstance(value, dict):
             return {key: self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

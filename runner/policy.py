@@ -1,7 +1,10 @@
 """What to do with a record after an answer: pure decisions, no I/O.
 
-Kept apart from the drain loop so that every rule of SPEC §1 (which answers are
-final, which are retried, which use up an attempt) is a plain function to test.
+Kept apart from the drain loop so that every rule of the answer table (which
+answers are final, which are retried, which use up an attempt, which stop an
+account or block a job) is a plain function to test. :func:`decide` gives the
+whole outcome of one answer; :func:`settlement` turns it into the row the
+queue writes; the drain only carries out what the decision says.
 """
 
 from __future__ import annotations
@@ -9,62 +12,100 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 
 from runner.classify import Outcome, Verdict
-
-
-class Action(StrEnum):
-    FINAL = "final"  # the record reaches a final state
-    RETRY = "retry"  # back to pending after a backoff, one attempt used
-    RATE_LIMITED = "rate_limited"  # back to pending, no attempt used; slow the account
-    STOP_ACCOUNT = "stop_account"  # back to pending, no attempt used; stop the account
-    BLOCK_JOB = "block_job"  # back to pending, no attempt used; block the job
+from runner.queue import Claim, Settlement
+from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    action: Action
-    state: str  # the record's next state
+    """Everything one answer changes: the record, the account, the job."""
+
+    state: RecordState  # the record's next state
     reason: str | None
     attempts: int  # attempts used after this answer
     delay: float = 0.0  # seconds before the record may be sent again
+    event: str | None = None  # the log line this answer deserves, if any
+    pause: float | None = None  # rate-limited: start nothing for this long, then go slower
+    renew_token: bool = False  # the bearer token was refused: renew it, then send again
+    block: tuple[BlockReason, str] | None = None  # block the record's job
+    stop: tuple[StopReason, str] | None = None  # stop the account
 
 
 # A Retry-After we cannot read, or none at all, still slows us down this long.
 DEFAULT_RATE_LIMIT_PAUSE = 5.0
 # A server asking for a pause longer than this is capped: the run must go on.
 MAX_RATE_LIMIT_PAUSE = 600.0
+# Exponents are capped before exponentiating: 2.0 ** 1024 raises OverflowError, and a
+# week-long run can reach any count. 2 ** 62 seconds is far past any maximum delay.
+MAX_DOUBLINGS = 62
 
 
 def decide(
     verdict: Verdict,
-    attempts_before: int,
+    claim: Claim,
     max_attempts: int,
     backoff: float,
     retry_after: float | None = None,
 ) -> Decision:
-    """The next state of a record given the verdict on its latest request.
+    """The whole outcome of the latest answer for ``claim``'s record.
 
     ``backoff`` is the delay to use if the answer is retried (see :func:`backoff_delay`).
     """
-    outcome = verdict.outcome
-    if outcome in (Outcome.DELETED, Outcome.NOT_FOUND):
-        return Decision(Action.FINAL, outcome.value, None, attempts_before + 1)
+    outcome, before = verdict.outcome, claim.attempts
+    if outcome is Outcome.DELETED:
+        return Decision(RecordState.DELETED, None, before + 1)
+    if outcome is Outcome.NOT_FOUND:
+        # Its earlier request was cut off by a crash: that request probably deleted it.
+        reason = AFTER_INTERRUPTED if claim.interrupted else None
+        return Decision(RecordState.NOT_FOUND, reason, before + 1)
     if outcome is Outcome.FAILED:
-        return Decision(Action.FINAL, "failed", verdict.reason, attempts_before + 1)
-    if outcome is Outcome.AUTH:
-        return Decision(Action.STOP_ACCOUNT, "pending", None, attempts_before)
+        return Decision(RecordState.FAILED, verdict.reason, before + 1, event="record_failed")
+    if outcome is Outcome.STOP:
+        stop = (verdict.stop or StopReason.AUTH, verdict.message)
+        return Decision(RecordState.PENDING, None, before, event="account_stopped", stop=stop)
     if outcome is Outcome.INVALID_CAMPAIGN:
-        return Decision(Action.BLOCK_JOB, "pending", None, attempts_before)
+        block = (BlockReason.INVALID_CAMPAIGN, verdict.message)
+        return Decision(RecordState.PENDING, None, before, event="job_blocked", block=block)
+    if outcome is Outcome.TOKEN_REFUSED:
+        return Decision(RecordState.PENDING, None, before, event="token_refused", renew_token=True)
     if outcome is Outcome.RATE_LIMITED:
         pause = rate_limit_pause(retry_after)
-        return Decision(Action.RATE_LIMITED, "pending", None, attempts_before, pause)
-    attempts = attempts_before + 1
+        return Decision(
+            RecordState.PENDING, None, before, pause, event="rate_limited", pause=pause
+        )
+    attempts = before + 1
     if attempts >= max_attempts:
         reason = "unexpected_response" if outcome is Outcome.UNEXPECTED else "exhausted_retries"
-        return Decision(Action.FINAL, "failed", reason, attempts)
-    return Decision(Action.RETRY, "pending", None, attempts, backoff)
+        return Decision(RecordState.FAILED, reason, attempts, event="record_failed")
+    return Decision(RecordState.PENDING, None, attempts, backoff, event="retry")
+
+
+def settlement(
+    decision: Decision,
+    verdict: Verdict,
+    http_status: int | None,
+    body: str,
+    now: float,
+    *,
+    stop: tuple[StopReason, str] | None = None,
+) -> Settlement:
+    """The row the queue writes for one answer. ``stop`` overrides the decision's
+    (an account stopped by a streak of answers rather than by this one alone)."""
+    return Settlement(
+        state=decision.state,
+        reason=decision.reason,
+        attempts=decision.attempts,
+        not_before=now + decision.delay,
+        http_status=http_status,
+        outcome=verdict.reason,
+        message=verdict.message,
+        body=body,
+        finished_at=now,
+        block_job=decision.block,
+        stop_account=stop or decision.stop,
+    )
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -74,7 +115,8 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     do not come back as one burst (AWS architecture blog, "Exponential Backoff
     And Jitter").
     """
-    ceiling = min(maximum, initial * 2.0 ** max(attempt - 1, 0))
+    doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)
+    ceiling = min(maximum, initial * 2.0**doublings)
     return rng.uniform(0.0, ceiling)
 
 
@@ -105,11 +147,13 @@ def rate_limit_pause(retry_after: float | None) -> float:
 class CircuitBreaker:
     """Pauses an account whose server keeps failing, instead of burning every record's attempts.
 
-    After ``threshold`` transient failures in a row the breaker trips and asks
-    for a cool-down, doubling with every trip up to ``max_cooldown``. Any
-    answer that shows the server working (deleted, not found, a permanent
-    refusal) closes it again; rate-limit answers are the pacer's business and
-    change nothing here.
+    After ``threshold`` server failures in a row (5xx, timeouts, bodies that are
+    not JSON) the breaker trips and asks for a cool-down, doubling with every
+    trip up to ``max_cooldown``. Any answer that shows the server working
+    (deleted, not found, a permanent refusal) closes it again. Rate-limit
+    answers are the pacer's business, token renewals the token provider's, and
+    unrecognised JSON answers the :class:`UnknownAnswers` watch's: they change
+    nothing here.
     """
 
     def __init__(
@@ -123,17 +167,17 @@ class CircuitBreaker:
 
     def record(self, outcome: Outcome) -> float | None:
         """Count one answer; returns the cool-down in seconds when the breaker trips."""
-        if outcome is Outcome.RATE_LIMITED:
+        if outcome in (Outcome.RATE_LIMITED, Outcome.UNEXPECTED, Outcome.TOKEN_REFUSED):
             return None
-        if outcome not in (Outcome.TRANSIENT, Outcome.UNEXPECTED):
+        if outcome is not Outcome.TRANSIENT:
             self.streak = self.trips = 0
             return None
         self.streak += 1
         if self.streak < self.threshold:
             return None
         self.streak = 0
-        pause = min(self.max_cooldown, self.cooldown * 2.0**self.trips)
-        self.trips += 1
+        pause = min(self.max_cooldown, self.cooldown * 2.0 ** min(self.trips, MAX_DOUBLINGS))
+        self.trips = min(self.trips + 1, MAX_DOUBLINGS)
         return pause
 
 
@@ -154,23 +198,57 @@ class NotFoundWatch:
         self.not_found = not_found
         self.armed = True
 
-    def record(self, state: str) -> str | None:
-        """Count a record's final state; returns a block reason when the guard trips."""
-        if self.armed and state in ("deleted", "not_found"):
+    def record(self, state: RecordState) -> tuple[BlockReason, str] | None:
+        """Count a record's final state; returns the block (code, words) when the guard trips."""
+        if self.armed and state in (RecordState.DELETED, RecordState.NOT_FOUND):
             self.answered += 1
-            self.not_found += state == "not_found"
+            self.not_found += state is RecordState.NOT_FOUND
         return self.judge()
 
-    def judge(self) -> str | None:
-        """The block reason once ``sample`` answers are in and too many were not found."""
+    def judge(self) -> tuple[BlockReason, str] | None:
+        """The block once ``sample`` answers are in and too many were not found."""
         if not self.armed or self.answered < self.sample:
             return None
         self.armed = False
         ratio = self.not_found / self.answered
         if ratio <= self.max_ratio:
             return None
-        return (
-            f"not_found_guard: {self.not_found} of the first {self.answered} answers "
-            f"({ratio:.0%}) were No Record Found; the numbers are probably not written the "
-            "way the campaign stores them (see phone_format)"
+        return BlockReason.NOT_FOUND_GUARD, (
+            f"{self.not_found} of the first {self.answered} answers ({ratio:.0%}) were No "
+            "Record Found; the numbers are probably not written the way the campaign stores "
+            "them (see phone_format)"
+        )
+
+
+class UnknownAnswers:
+    """Stops an account that gets the same unrecognised answer for ``limit`` records in a row.
+
+    Then the API has changed or the account is misconfigured, and retrying every
+    record up to its attempt limit would take weeks. Any recognised answer in
+    between starts the count again; one record that keeps getting an odd answer
+    counts once, so it still fails alone.
+    """
+
+    def __init__(self, limit: int = 20) -> None:
+        self.limit = limit
+        self._answer: str | None = None
+        self._records: set[int] = set()
+
+    def record(self, verdict: Verdict, record_id: int) -> tuple[StopReason, str] | None:
+        """Count one answer; returns the stop (code, message) when the streak is complete."""
+        if verdict.outcome in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
+            return None  # no answer from the API itself: neither breaks nor extends a streak
+        if verdict.outcome is not Outcome.UNEXPECTED:
+            self._answer = None
+            self._records.clear()
+            return None
+        if verdict.message != self._answer:
+            self._answer = verdict.message
+            self._records.clear()
+        self._records.add(record_id)
+        if len(self._records) < self.limit:
+            return None
+        return StopReason.UNKNOWN_ANSWERS, (
+            f"{self.limit} records in a row got the same unrecognised answer "
+            f"{verdict.message[:200]!r}: the API has changed or the account is misconfigured"
         )

@@ -108,6 +108,10 @@ class Queue(Protocol):
     async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
         ...
 
+    async def stop_account(self, account: str, reason: StopReason, message: str, at: float) -> None:
+        """Record an account stop found outside an answer (a token that cannot be had)."""
+        ...
+
     async def recent_starts(self, account: str, since: float, limit: int) -> list[float]:
         """Start times of the account's latest requests since ``since``, oldest first."""
         ...

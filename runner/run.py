@@ -1,39 +1,43 @@
-"""What `runner run` (and `load`) do, once the command line is parsed: load the jobs,
-recover from a crash, drain every account, and say how it went."""
+"""What `runner run`, `worker` and `load` do once the command line is parsed: load the
+jobs, then either drain the database (holding it) or hand the jobs over to the process
+that holds it, and say how it went."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from runner import progress, status
+from runner import progress
+from runner.clock import SystemClock
 from runner.config import Config
-from runner.drain import AccountReport, Budget, Shutdown, drain
-from runner.errors import ExitCode
+from runner.drain import AccountReport
+from runner.errors import DatabaseLocked, ExitCode
+from runner.lifecycle import Shutdown
 from runner.loader import JobLoad, load_jobs
+from runner.lock import RunLock
 from runner.logs import get_logger
-from runner.store import Job, Store
+from runner.policy import NotFoundWatch
+from runner.queue import Job
+from runner.states import JobState, RecordState
+from runner.store import Store
+from runner.supervise import POLL_INTERVAL, DrainOptions, Supervisor
+
+# A hand-over waits this long for the holder to show it has seen the new jobs.
+HANDOVER_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    workers: int
-    budget: Budget
-    log_numbers: bool
+    drain: DrainOptions
     live: bool  # a live progress table on the terminal, rather than summary log lines
     summary_interval: float
-
-
-def accounts_in_use(config: Config) -> list[str]:
-    """The accounts some job sends with: only their keys are needed."""
-    return sorted({job.account for job in config.jobs})
+    mode: str = "run"  # or "worker"
 
 
 async def load(config: Config) -> list[JobLoad]:
@@ -54,100 +58,162 @@ def print_loads(loads: Sequence[JobLoad], console: Console | None = None) -> Non
     (console or Console()).print(table)
 
 
-async def run(config: Config, api_keys: dict[str, str], options: RunOptions) -> int:
-    """A whole run; returns its exit code (SPEC §4)."""
+def log_loads(loads: Iterable[JobLoad]) -> None:
+    for item in loads:
+        get_logger().info("loaded", job=item.job, new=item.counts.new,
+                          duplicate=item.counts.duplicate, invalid=item.counts.invalid,
+                          unchanged=item.unchanged)  # fmt: skip
+
+
+async def drain_database(
+    config: Config, api_key: Callable[[str], str], options: RunOptions, shutdown: Shutdown
+) -> int:
+    """Load, then drain the database this process holds; returns the exit code."""
     log = get_logger()
+    clock = SystemClock()
     async with await Store.open(config.database) as store:
-        for item in await load_jobs(store, config):
-            log.info("loaded", job=item.job, new=item.counts.new,
-                     duplicate=item.counts.duplicate, invalid=item.counts.invalid,
-                     unchanged=item.unchanged)  # fmt: skip
-        recovered = await store.recover_in_flight()
+        log_loads(await load_jobs(store, config))
+        recovered = await store.recover_in_flight(clock.time())
         if recovered:
             log.warning("recovered_in_flight", records=recovered)
         await store.clear_account_stops()
+        jobs = await store.jobs()
+        counts = await store.state_counts()
+        tracker = progress.Progress(jobs, counts)
+        supervisor = Supervisor(
+            queue=store,
+            config=config,
+            api_key=api_key,
+            options=options.drain,
+            shutdown=shutdown,
+            clock=clock,
+            mode=options.mode,
+            guards=not_found_watches(config, jobs, counts),
+            on_settled=tracker.settled,
+        )
+        shutdown.install()
+        display = asyncio.create_task(
+            progress.show(tracker, live=options.live, interval=options.summary_interval)
+        )
+        try:
+            reports = await supervisor.run()
+        finally:
+            display.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await display
+            shutdown.uninstall()
         names = {job.name for job in config.jobs}
-        jobs = [job for job in await store.jobs() if job.name in names]
-        await warn_about_jobs_left_behind(store, names)
-        shutdown = Shutdown()
-        reports = await drain_with_progress(store, config, api_keys, jobs, options, shutdown)
-        report = await status.collect(store, runner_pid=None)
-    mine = [job for job in report["jobs"] if job["name"] in names]
-    code = exit_code(shutdown.signum, reports, mine)
-    log.info(
-        "run_finished",
-        exit_code=int(code),
-        sent=sum(r.sent for r in reports),
-        deleted=sum(j["deleted"] for j in mine),
-        not_found=sum(j["not_found"] for j in mine),
-        failed=sum(j["failed"] for j in mine),
-        pending=sum(j["pending"] + j["in_flight"] for j in mine),
-        blocked=[j["name"] for j in mine if j["state"] == "blocked"],
-        stopped_accounts=[r.account for r in reports if r.stopped],
-    )
+        drained = {job_id for report in reports for job_id in report.drained_jobs}
+        mine = [job for job in await store.jobs() if job.name in names or job.id in drained]
+        counts = await store.state_counts()
+    code = exit_code(shutdown.signum, reports, mine, counts)
+    finished(code, mine, counts, sent=sum(r.sent for r in reports),
+             stopped=sorted({r.account for r in reports if r.stopped}))  # fmt: skip
     return code
 
 
-async def drain_with_progress(
-    store: Store,
-    config: Config,
-    api_keys: dict[str, str],
-    jobs: Sequence[Job],
-    options: RunOptions,
-    shutdown: Shutdown,
-) -> list[AccountReport]:
-    """The drain, with signals handled and progress shown while it goes."""
-    tracker = progress.Progress(jobs, await store.state_counts())
-    shutdown.install()
-    display = asyncio.create_task(
-        progress.show(tracker, live=options.live, interval=options.summary_interval)
-    )
-    try:
-        return await drain(
-            store,
-            config.accounts,
-            api_keys,
-            jobs,
-            retry=config.retry,
-            workers=options.workers,
-            budget=options.budget,
-            shutdown=shutdown,
-            log_numbers=options.log_numbers,
-            progress=tracker,
-            guards={j.name: j.not_found_guard for j in config.jobs if j.not_found_guard},
+def not_found_watches(
+    config: Config, jobs: Sequence[Job], counts: dict[int, dict[str, int]]
+) -> dict[int, NotFoundWatch]:
+    """A watch per guarded job of the config, counting from its recorded answers."""
+    guards = {job.name: job.not_found_guard for job in config.jobs if job.not_found_guard}
+    watches = {}
+    for job in jobs:
+        guard = guards.get(job.name)
+        if guard is None or job.guard_cleared:
+            continue
+        done = counts.get(job.id, {})
+        answered = done.get(RecordState.DELETED, 0) + done.get(RecordState.NOT_FOUND, 0)
+        watches[job.id] = NotFoundWatch(
+            guard.sample, guard.max_ratio, answered, done.get(RecordState.NOT_FOUND, 0)
         )
-    finally:
-        display.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await display
-        shutdown.uninstall()
+    return watches
 
 
-async def warn_about_jobs_left_behind(store: Store, names: set[str]) -> None:
-    """Jobs with work left that this config no longer names (yesterday's `dnc-{date}`)."""
-    counts = await store.state_counts()
-    for job in await store.jobs():
-        left = counts.get(job.id, {}).get("pending", 0)
-        if job.name not in names and left:
-            get_logger().warning(
-                "job_not_in_config",
-                job=job.name,
-                pending=left,
-                hint="it is not drained by this run; add it back to the config to finish it",
-            )
+async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: bool) -> int | None:
+    """This run's jobs are loaded; another process holds the database and sends them.
+
+    Returns the exit code, or None when the holder let go meanwhile (this process
+    then drains the database itself). Without ``wait``: exit 4 as soon as the holder
+    has looked at the queue since the load (so it cannot end without the new jobs).
+    With ``wait``: until this run's jobs are final, then their exit code.
+    """
+    log = get_logger()
+    names = {job.name for job in config.jobs}
+    holder = lock.holder()
+    pid = holder[0] if holder else "?"
+    clock = SystemClock()
+    deadline = clock.monotonic() + HANDOVER_TIMEOUT
+    said = False
+    while True:
+        if lock.try_acquire():
+            return None
+        async with await Store.open(config.database) as store:
+            jobs = [job for job in await store.jobs() if job.name in names]
+            counts = await store.state_counts()
+            seen = {n.account for n in await store.senders() if (n.updated_at or 0) > loads_done_at}
+        left = [job for job in jobs if _left(job, counts)]
+        waiting = [job for job in left if job.waiting]
+        if not said and (all(job.account in seen or job.waiting for job in left) or
+                         clock.monotonic() > deadline):  # fmt: skip
+            said = True
+            log.warning("handed_over", holder_pid=pid, jobs=sorted(j.name for j in left))
+            for job in waiting:
+                log.warning("job_waiting", job=job.name, why=job.waiting)
+            if not wait:
+                raise DatabaseLocked(
+                    f"{config.database}: another runner holds this database (pid {pid}): this "
+                    "run's jobs are loaded and handed over to it, and nothing was sent by this "
+                    "one; `runner status` shows their progress (`run --wait` waits for them)"
+                )
+        if wait and not left:
+            code = exit_code(None, [], jobs, counts)
+            finished(code, jobs, counts, sent=0, stopped=[])
+            return code
+        await asyncio.sleep(POLL_INTERVAL / 2)
+
+
+def _left(job: Job, counts: dict[int, dict[str, int]]) -> bool:
+    here = counts.get(job.id, {})
+    pending = here.get(RecordState.PENDING, 0) + here.get(RecordState.IN_FLIGHT, 0)
+    return bool(pending) and job.state == JobState.ACTIVE
+
+
+def finished(
+    code: int, jobs: Sequence[Job], counts: dict[int, dict[str, int]], *, sent: int,
+    stopped: list[str],
+) -> None:  # fmt: skip
+    def total(*states: RecordState) -> int:
+        return sum(counts.get(job.id, {}).get(state, 0) for job in jobs for state in states)
+
+    get_logger().info(
+        "run_finished",
+        exit_code=int(code),
+        sent=sent,
+        deleted=total(RecordState.DELETED),
+        not_found=total(RecordState.NOT_FOUND),
+        failed=total(RecordState.FAILED),
+        pending=total(RecordState.PENDING, RecordState.IN_FLIGHT),
+        blocked=[job.name for job in jobs if job.state == JobState.BLOCKED],
+        stopped_accounts=stopped,
+    )
 
 
 def exit_code(
-    signum: int | None, reports: Sequence[AccountReport], jobs: Sequence[dict[str, Any]]
+    signum: int | None,
+    reports: Sequence[AccountReport],
+    jobs: Sequence[Job],
+    counts: dict[int, dict[str, int]],
 ) -> int:
-    """SPEC §4: a signal, then an auth stop, then failures or blocks, else success."""
+    """A signal, then an account stop, then failures or blocks, else success."""
     if signum == signal.SIGINT:
         return ExitCode.SIGINT
     if signum == signal.SIGTERM:
         return ExitCode.SIGTERM
     if any(report.stopped for report in reports):
         return ExitCode.AUTH
-    if any(job["failed"] or job["state"] == "blocked" for job in jobs):
+    failed = any(counts.get(job.id, {}).get(RecordState.FAILED, 0) for job in jobs)
+    if failed or any(job.state == JobState.BLOCKED for job in jobs):
         return ExitCode.FAILURES
     return ExitCode.OK
 
@@ -159,7 +225,7 @@ async def dry_run(config: Config) -> None:
         print_loads(await load_jobs(store, config), console)
         for job in config.jobs:
             account = config.accounts[job.account]
-            pending = [row async for row in store.export_rows(job.name, "pending")]
+            pending = [row async for row in store.export_rows(job.name, RecordState.PENDING)]
             rate = account.rate_limit
             minutes = len(pending) * rate.period_seconds / rate.count / 60
             console.print(

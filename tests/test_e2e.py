@@ -335,7 +335,7 @@ def test_a_changed_phone_format_is_refused_for_a_loaded_job(
     assert sandbox.stats()["requests"] == 0
 
 
-def test_unfinished_jobs_missing_from_the_config_are_reported(
+def test_unfinished_jobs_missing_from_the_config_are_drained_too(
     project: Project, sandbox: Sandbox
 ) -> None:
     project.add_job("dnc-yesterday", numbers(10))
@@ -348,8 +348,32 @@ def test_unfinished_jobs_missing_from_the_config_are_reported(
     result = project.run("run")
 
     assert result.code == 0, result.stderr
-    (warning,) = [e for e in log_events(result.stderr) if e["event"] == "job_not_in_config"]
-    assert (warning["job"], warning["pending"]) == ("dnc-yesterday", 10)
+    # The queue is shared: yesterday's job, loaded for the same account, is sent too.
+    assert project.job_status("dnc-yesterday")["state"] == "done"
+    assert project.job_status("dnc-today")["state"] == "done"
+    assert sandbox.stats()["requests"] == 15
+
+
+def test_a_job_whose_account_this_config_lacks_waits_with_a_reason(
+    project: Project, sandbox: Sandbox
+) -> None:
+    project.add_job("other", numbers(10))
+    project.write()
+    assert project.run("load").code == 0
+    config = project.config.read_text().replace("main:", "second:").replace("account: main", "")
+    project.config.write_text(config)
+    project.jobs = []
+    project.add_job("mine", numbers(5, start=9_700_000_000))
+    project.config.write_text(config.replace("input: other.txt", "input: mine.txt")
+                              .replace("name: other", "name: mine"))  # fmt: skip
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    (warning,) = [e for e in log_events(result.stderr) if e["event"] == "job_waiting"]
+    assert warning["job"] == "other" and "'main' is not in the config" in warning["why"]
+    other = project.job_status("other")
+    assert other["pending"] == 10 and "not in the config" in other["waiting"]
 
 
 def test_export_answers_was_this_number_deleted_and_when(

@@ -1,0 +1,299 @@
+"""The sending process: which jobs it drains, one drain per account, adopting new work.
+
+The queue is shared: ``runner load`` (or a second ``run``) puts jobs in while this
+process drains. Every few seconds the supervisor looks at the queue's jobs: a job
+with pending records whose account this process has (same name, and the same
+base_url and user_name as when it was loaded) goes to that account's drain; a job
+whose account it lacks is left pending, with a warning in the log and a note in
+``runner status``. Each account has one pacer, one client and one token provider
+for the process's lifetime, and its per-user account lock is taken before its
+first request. ``run`` ends when nothing is runnable; ``worker`` waits for more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from runner.client import CloudAgentClient
+from runner.clock import Clock
+from runner.config import AccountConfig, Config
+from runner.drain import AccountDrain, AccountReport
+from runner.errors import AccountLocked, RunnerError, first_error
+from runner.lifecycle import Budget, Shutdown, wait_any
+from runner.limiter import Pacer
+from runner.lock import AccountLock
+from runner.logs import get_logger
+from runner.policy import NotFoundWatch
+from runner.queue import Job, Queue, SenderNote
+from runner.states import JobState, RecordState
+from runner.tokens import TokenProvider
+
+# How often the queue is looked at for new jobs (and the status notes refreshed).
+POLL_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class DrainOptions:
+    workers: int
+    budget: Budget
+    log_numbers: bool = False
+
+
+@dataclass
+class Account:
+    """What this process keeps for one account across its drains."""
+
+    config: AccountConfig
+    pacer: Pacer
+    client: CloudAgentClient
+    tokens: TokenProvider | None
+    lock: AccountLock
+    ready: bool = False  # client open, pacer seeded, token provider made
+    drain: AccountDrain | None = None
+    waiting_until: float | None = None
+    reports: list[AccountReport] = field(default_factory=list)
+
+
+class Supervisor:
+    """Drains the queue's jobs for the accounts of one config."""
+
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        config: Config,
+        api_key: Callable[[str], str],
+        options: DrainOptions,
+        shutdown: Shutdown,
+        clock: Clock,
+        mode: str,
+        guards: dict[int, NotFoundWatch] | None = None,
+        on_settled: Callable[[int, RecordState], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.config = config
+        self.api_key = api_key
+        self.options = options
+        self.shutdown = shutdown
+        self.clock = clock
+        self.mode = mode
+        self.guards = guards or {}
+        self.on_settled = on_settled
+        self.accounts: dict[str, Account] = {}
+        self.refused: dict[int, str] = {}  # job id → why this process does not drain it
+        self.log = get_logger()
+        self._ended = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def reports(self) -> list[AccountReport]:
+        return [report for account in self.accounts.values() for report in account.reports]
+
+    async def run(self) -> list[AccountReport]:
+        """Drain until nothing is runnable (``run``) or until a shutdown (``worker``)."""
+        try:
+            async with self._stack, asyncio.TaskGroup() as group:
+                await self._loop(group)
+        except BaseExceptionGroup as failure:
+            raise first_error(failure) from None
+        finally:
+            for account in self.accounts.values():
+                account.lock.release()
+        return self.reports
+
+    async def _loop(self, group: asyncio.TaskGroup) -> None:
+        first = True
+        while not self.shutdown.requested.is_set():
+            ended = self._ended
+            await self._note_senders()  # before looking: a hand-over waits for a later note
+            started = await self._adopt(group, first)
+            first = False
+            idle = not started and not self._running()
+            if idle and (self.mode == "run" or self.options.budget.spent):
+                return
+            await wait_any([ended, self.shutdown.requested], POLL_INTERVAL, self.clock.sleep)
+        await self._note_senders()
+
+    def _running(self) -> list[Account]:
+        return [a for a in self.accounts.values() if a.drain is not None]
+
+    async def _adopt(self, group: asyncio.TaskGroup, first: bool) -> bool:
+        """Hand runnable jobs to their accounts' drains; True if any drain got work."""
+        if self.options.budget.spent:
+            return False
+        wanted: dict[str, list[Job]] = {}
+        for job in await self.queue.jobs():
+            if job.state != JobState.ACTIVE or self._held(job):
+                continue
+            if await self.queue.next_due([job.id]) is None:
+                continue  # nothing pending
+            why = self._why_not(job)
+            if why is not None:
+                await self._refuse(job, why)
+                continue
+            if job.waiting is not None or job.id in self.refused:
+                self.refused.pop(job.id, None)
+                await self.queue.note_job_waiting(job.id, None)
+            wanted.setdefault(job.account, []).append(job)
+        if first:
+            # Before the first request of any account: another sender means exit 4.
+            for name in wanted:
+                self._account(name).lock.acquire()
+        started = False
+        for name, jobs in wanted.items():
+            account = await self._enter(name)
+            if account is None:
+                for job in jobs:
+                    await self._refuse(job, self.accounts[name].lock.refusal())
+                continue
+            if account.drain is not None:
+                started |= bool(account.drain.adopt(jobs))
+            elif account.reports and account.reports[-1].stopped is not None:
+                continue  # stopped in this process: fixed by the operator, then a restart
+            else:
+                self._start(group, account, jobs)
+                started = True
+        return started
+
+    def _held(self, job: Job) -> bool:
+        account = self.accounts.get(job.account)
+        return account is not None and account.drain is not None and (
+            job.id in account.drain.report.drained_jobs
+        )
+
+    def _why_not(self, job: Job) -> str | None:
+        account = self.config.accounts.get(job.account)
+        who = f"this {self.mode} (pid {os.getpid()}, config {self.config.path})"
+        if account is None:
+            return f"account {job.account!r} is not in the config of {who}"
+        if job.account_identity is not None and job.account_identity != account.identity:
+            return (
+                f"account {job.account!r} of {who} has another base_url or user_name than "
+                "the config that loaded this job"
+            )
+        try:
+            self.api_key(job.account)
+        except RunnerError as error:
+            return f"no API key for account {job.account!r}: {error}"
+        return None
+
+    async def _refuse(self, job: Job, why: str) -> None:
+        if self.refused.get(job.id) != why:
+            self.refused[job.id] = why
+            self.log.warning("job_waiting", job=job.name, account=job.account, why=why)
+            await self.queue.note_job_waiting(job.id, why)
+
+    def _account(self, name: str) -> Account:
+        if name not in self.accounts:
+            config = self.config.accounts[name]
+            client = CloudAgentClient(
+                config.base_url,
+                self.api_key(name),
+                config.user_name,
+                config.timeout_seconds,
+                token_auth=config.auth == "token",
+                connections=self.options.workers,
+            )
+            rate = config.rate_limit
+            pacer = Pacer(rate.count, rate.period_seconds, clock=self.clock.monotonic,
+                          sleep=self.shutdown.sleep)  # fmt: skip
+            lock = AccountLock(self.config.state_dir, config.identity, name, self.config.database)
+            self.accounts[name] = Account(config, pacer, client, None, lock)
+        return self.accounts[name]
+
+    async def _enter(self, name: str) -> Account | None:
+        """The account, ready to send (locked, seeded, client open); None if locked elsewhere."""
+        account = self._account(name)
+        try:
+            account.lock.acquire()
+        except AccountLocked as refusal:
+            self.log.warning("account_locked", account=name, why=str(refusal))
+            return None
+        if not account.ready:
+            account.ready = True
+            await self._stack.enter_async_context(account.client)
+            await self._seed(account)
+            if account.config.auth == "token":
+                account.tokens = TokenProvider(
+                    account.client.generate_token,
+                    queue=self.queue,
+                    identity=account.config.identity,
+                    clock=self.clock,
+                    on_wait=functools.partial(self._waiting, account),
+                )
+        return account
+
+    async def _seed(self, account: Account) -> None:
+        """The pacer remembers the account's latest requests, even from a previous run."""
+        wall, mono = self.clock.time(), self.clock.monotonic()
+        starts = await self.queue.recent_starts(
+            account.config.name, wall - account.pacer.window, account.pacer.count
+        )
+        account.pacer.remember(mono - (wall - started) for started in starts)
+
+    async def _waiting(self, account: Account, until: float | None) -> None:
+        account.waiting_until = until
+        await self._note(account)
+
+    def _start(self, group: asyncio.TaskGroup, account: Account, jobs: Sequence[Job]) -> None:
+        drain = AccountDrain(
+            queue=self.queue,
+            account=account.config.name,
+            sender=account.client,
+            jobs=jobs,
+            retry=self.config.retry,
+            workers=self.options.workers,
+            pacer=account.pacer,
+            budget=self.options.budget,
+            shutdown=self.shutdown,
+            clock=self.clock,
+            tokens=account.tokens,
+            guards={job.id: self.guards[job.id] for job in jobs if job.id in self.guards},
+            on_settled=self.on_settled,
+            log_numbers=self.options.log_numbers,
+        )
+        account.drain = drain
+        account.reports.append(drain.report)
+
+        async def drain_then_note() -> None:
+            try:
+                await drain.run()
+            finally:
+                account.drain = None
+                self._ended.set()
+                self._ended = asyncio.Event()
+
+        group.create_task(drain_then_note())
+
+    async def _note_senders(self) -> None:
+        """Who sends for each account of the config: this process (busy, idle, waiting...)."""
+        for name in self.config.accounts:
+            account = self.accounts.get(name)
+            if account is not None:
+                await self._note(account)
+            else:
+                said = SenderNote(name, os.getpid(), str(self.config.database), self.mode, "idle")
+                await self.queue.note_sender(said, self.clock.time())
+
+    async def _note(self, account: Account) -> None:
+        drain = account.drain
+        stopped = account.reports[-1].stopped if account.reports else None
+        if stopped is not None:
+            state, note = "stopped", f"{stopped[0]}: {stopped[1]}"
+        elif account.waiting_until is not None:
+            state, note = "waiting", "token budget spent or token not available"
+        elif drain is not None and drain.busy:
+            state, note = "busy", None
+        else:
+            state, note = "idle", None
+        pid, database = os.getpid(), str(self.config.database)
+        said = SenderNote(
+            account.config.name, pid, database, self.mode, state, note, account.waiting_until
+        )
+        await self.queue.note_sender(said, self.clock.time())
+
