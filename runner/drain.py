@@ -34,6 +34,7 @@ from runner.policy import (
     decide,
 )
 from runner.progress import Progress
+from runner.states import BlockReason, RecordState, StopReason
 from runner.store import Claim, Job, Settlement, Store
 
 # Idle workers look again at least this often, whatever they wait for.
@@ -285,7 +286,9 @@ class AccountDrain:
         if not self._claimed:
             count = self.workers if self.pacer.interval < CLAIM_LEAD else 1
             self._claimed.extend(
-                await self.store.claim_many(self._job_order(), self.account.name, count)
+                await self.store.claim_many(
+                    self._job_order(), self.account.name, count, time.time()
+                )
             )
         return self._claimed.popleft() if self._claimed else None
 
@@ -328,7 +331,7 @@ class AccountDrain:
         now = time.time()
         verdict = reply.verdict
         return Settlement(
-            state=decision.state,
+            state=RecordState(decision.state),
             reason=decision.reason,
             attempts=decision.attempts,
             not_before=now + decision.delay,
@@ -337,13 +340,13 @@ class AccountDrain:
             message=verdict.message,
             body=reply.body,
             finished_at=now,
-            block_job_reason=(
-                f"{verdict.reason}: {verdict.message}"
+            block_job=(
+                (BlockReason.INVALID_CAMPAIGN, verdict.message)
                 if decision.action is Action.BLOCK_JOB
                 else None
             ),
             stop_account=(
-                (self.account.name, verdict.message)
+                (StopReason.AUTH, verdict.message)
                 if decision.action is Action.STOP_ACCOUNT
                 else None
             ),
@@ -387,7 +390,8 @@ class AccountDrain:
 
     async def _block(self, job: Job, reason: str) -> None:
         """Block a job for a reason found here (not in an answer), and say so."""
-        await self.store.block_job(job.id, reason)
+        code, _, message = reason.partition(": ")
+        await self.store.block_job(job.id, BlockReason(code), message)
         self._stop_job(job, {"job": job.name, "reason": reason})
 
     def _stop_job(self, job: Job, fields: dict[str, Any]) -> None:

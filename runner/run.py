@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from runner.drain import AccountReport, Budget, Shutdown, drain
 from runner.errors import ExitCode
 from runner.loader import JobLoad, load_jobs
 from runner.logs import get_logger
+from runner.states import RecordState
 from runner.store import Job, Store
 
 
@@ -62,7 +64,7 @@ async def run(config: Config, api_keys: dict[str, str], options: RunOptions) -> 
             log.info("loaded", job=item.job, new=item.counts.new,
                      duplicate=item.counts.duplicate, invalid=item.counts.invalid,
                      unchanged=item.unchanged)  # fmt: skip
-        recovered = await store.recover_in_flight()
+        recovered = await store.recover_in_flight(time.time())
         if recovered:
             log.warning("recovered_in_flight", records=recovered)
         await store.clear_account_stops()
@@ -159,7 +161,7 @@ async def dry_run(config: Config) -> None:
         print_loads(await load_jobs(store, config), console)
         for job in config.jobs:
             account = config.accounts[job.account]
-            pending = [row async for row in store.export_rows(job.name, "pending")]
+            pending = [row async for row in store.export_rows([job.name], [RecordState.PENDING])]
             rate = account.rate_limit
             minutes = len(pending) * rate.period_seconds / rate.count / 60
             console.print(
