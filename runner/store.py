@@ -4,11 +4,10 @@
 through :class:`runner.db.reader.DbReader`, :class:`runner.queue.Reader` (what
 ``runner status`` reads). The SQL is in ``runner/db/queries.sql``.
 
-One writer connection in autocommit mode; every write is either a single
-statement (a claim, a release) or one ``BEGIN IMMEDIATE … COMMIT``, each taken
-under an ``asyncio.Lock``, because coroutines sharing an aiosqlite connection
-share its transaction. Answers are group-committed. A result is committed before
-the record counts as done. Times are passed in by the caller, except the
+One writer connection in autocommit mode; every write is one ``BEGIN
+IMMEDIATE … COMMIT`` taken under an ``asyncio.Lock``, because coroutines
+sharing an aiosqlite connection share its transaction. Answers are
+group-committed. A result is committed before the record counts as done. Times are passed in by the caller, except the
 creation times written while loading.
 """
 
@@ -25,7 +24,7 @@ from pathlib import Path
 import aiosqlite
 
 from runner.db import loading
-from runner.db.connection import describe, explained, migrations_dir, open_writer
+from runner.db.connection import begin, describe, explained, migrations_dir, open_writer
 from runner.db.connection import read_migrations as read_migrations
 from runner.db.connection import schema_version as _schema_version
 from runner.db.loading import INSERT_BATCH as INSERT_BATCH
@@ -91,16 +90,14 @@ class Store(DbReader):
         return self._write_lock
 
     @contextlib.asynccontextmanager
-    async def _single_statements(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Autocommit statements, kept out of another coroutine's open transaction."""
-        async with self._lock(), explained(self.path):
-            yield self._conn
-
-    @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction at a time on the shared writer connection."""
+        """One write transaction at a time on the shared writer connection.
+
+        Claims and releases take one too (not autocommit statements): waiting for
+        another process's write lock is then done by ``begin``, which polls often.
+        """
         async with self._lock(), explained(self.path):
-            await self._conn.execute(Q.begin_immediate)
+            await begin(self._conn)
             try:
                 yield self._conn
                 await self._conn.execute(Q.commit)
@@ -187,10 +184,10 @@ class Store(DbReader):
         """Take up to ``count`` due records, from the first jobs that have them.
 
         Due retries go before fresh records, then file order; one statement per
-        job, so atomic without a transaction. The claims start at ``now``.
+        job, all in one transaction. The claims start at ``now``.
         """
         claims: list[Claim] = []
-        async with self._single_statements() as conn:
+        async with self._transaction() as conn:
             for job_id in job_ids:
                 params = {"job_id": job_id, "now": now, "count": count - len(claims)}
                 rows = await conn.execute_fetchall(Q.claim, params)
@@ -208,7 +205,7 @@ class Store(DbReader):
 
     async def release(self, claim: Claim) -> None:
         """Give a claimed record back unsent or unanswered (shutdown): no attempt used."""
-        async with self._single_statements() as conn:
+        async with self._transaction() as conn:
             await conn.execute(Q.release, {"id": claim.record_id})
 
     async def next_due(self, job_ids: Sequence[int]) -> float | None:

@@ -12,10 +12,12 @@ may read the database but not write it or its folder (``runner status`` and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +31,12 @@ from runner.errors import StoreError
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
 # The oldest schema the readers' queries match (they read columns added by 0004).
 OLDEST_READABLE: Final = 4
+# How long a writer waits for another connection's write lock before giving up.
+BUSY_SECONDS: Final = 5.0
+# Between two tries. SQLite has no queue of waiting writers: its own busy handler backs
+# off to 100 ms sleeps and, beside a load committing every 0.1 s, keeps missing the
+# moments the lock is free. Polling every few ms finds them.
+BUSY_POLL_SECONDS: Final = 0.002
 # Rows fetched per hop to aiosqlite's thread: bounds memory; 1024 exports 30 % faster than 64.
 CHUNK_ROWS: Final = 1024
 
@@ -125,7 +133,9 @@ async def open_writer(path: Path | str, *, create: bool = True) -> aiosqlite.Con
         conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
         async with explained(path):
-            for pragma in (Q.busy_timeout, Q.journal_wal, Q.synchronous_normal, Q.foreign_keys_on):
+            for pragma in (
+                Q.writer_busy_timeout, Q.journal_wal, Q.synchronous_normal, Q.foreign_keys_on
+            ):
                 await conn.execute(pragma)
             await _migrate(conn, path, read_migrations(migrations_dir()))
     except BaseException:
@@ -149,6 +159,21 @@ async def _migrate(
                 f"{Q.begin_immediate};\n{script}\n"
                 f"{Q.set_user_version.format(version=int(version))};\n{Q.commit};"
             )
+
+
+async def begin(conn: aiosqlite.Connection) -> None:
+    """``BEGIN IMMEDIATE``, retried every few ms for up to BUSY_SECONDS while another
+    connection (a load, a run) holds the write lock."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            await conn.execute(Q.begin_immediate)
+            return
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            if not busy or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(BUSY_POLL_SECONDS)
 
 
 def reader_uri(database: Path, *, wal_exists: bool, folder_writable: bool) -> str:

@@ -4,10 +4,11 @@ database (another process) never waits long for its own commits.
 A load commits whenever ``COMMIT_SECONDS`` have passed in its transaction or
 ``ROWS_PER_COMMIT`` rows are in it, and leaves the write lock free for a moment
 (``YIELD_SECONDS``) after each commit: SQLite has no queue of waiting writers,
-and a writer that backs off in its busy handler only gets the lock if it is free
-when it looks. Committing every 5,000-row batch instead rewrote the same index
-pages into the WAL again and again; a crash mid-way loses at most the
-uncommitted part, which the next load inserts again.
+and a writer only gets the lock if it is free when it looks (the store's
+writers look every few milliseconds, see runner.db.connection.begin).
+Committing every 5,000-row batch instead rewrote the same index pages into the
+WAL again and again; a crash mid-way loses at most the uncommitted part, which
+the next load inserts again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Final
 
 import aiosqlite
 
+from runner.db.connection import begin
 from runner.db.queries import Q
 from runner.inputs import InvalidRow, Row
 
@@ -81,7 +83,7 @@ async def insert_all(
     try:
         async for batch in batches:
             if not in_transaction:
-                await conn.execute(Q.begin_immediate)
+                await begin(conn)
                 in_transaction, started, rows = True, clock(), 0
             counts += await insert_batch(conn, job_id, source_id, batch)
             rows += len(batch)

@@ -10,6 +10,11 @@
 -- Wait for another connection's write (a load beside a run) instead of failing at once.
 PRAGMA busy_timeout = 5000
 
+-- writer_busy_timeout --
+-- The writer polls for the write lock itself (runner.db.connection.begin); SQLite's
+-- own short wait only smooths the first few milliseconds.
+PRAGMA busy_timeout = 20
+
 -- journal_wal --
 PRAGMA journal_mode = WAL
 
