@@ -7,8 +7,9 @@ through :class:`runner.db.reader.DbReader`, :class:`runner.queue.Reader` (what
 One writer connection in autocommit mode; every write is one ``BEGIN
 IMMEDIATE … COMMIT`` taken under an ``asyncio.Lock``, because coroutines
 sharing an aiosqlite connection share its transaction. Answers are
-group-committed. A result is committed before the record counts as done. Times are passed in by the caller, except the
-creation times written while loading.
+group-committed. A result is committed before the record counts as done.
+Times are passed in by the caller, except the creation times written while
+loading.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
@@ -34,7 +36,7 @@ from runner.db.reader import EXPORT_COLUMNS as EXPORT_COLUMNS
 from runner.db.reader import DbReader
 from runner.errors import ConfigError, StoreError
 from runner.inputs import InvalidRow, Row
-from runner.queue import Claim, Job, SenderNote, Settlement
+from runner.queue import Claim, Job, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState
 
 __all__ = [
@@ -335,3 +337,9 @@ async def _write_settlements(
                 {"account": c.account, "reason": stop, "message": why,
                  "stopped_at": s.finished_at},
             )  # fmt: skip
+
+
+if TYPE_CHECKING:  # mypy checks here that the store is what the drain and status use
+
+    def _implements(store: Store, reader: DbReader) -> tuple[Queue, Reader, Reader]:
+        return store, store, reader
