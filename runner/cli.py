@@ -344,7 +344,7 @@ async def _status(database: Path) -> dict[str, Any]:
     from runner.lock import holder_pid
     from runner.store import Store
 
-    async with await Store.open(database, create=False) as store:
+    async with await Store.open_readonly(database) as store:
         return await status.collect(store, runner_pid=holder_pid(database))
 
 

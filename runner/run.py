@@ -225,7 +225,7 @@ async def dry_run(config: Config) -> None:
         print_loads(await load_jobs(store, config), console)
         for job in config.jobs:
             account = config.accounts[job.account]
-            pending = [row async for row in store.export_rows(job.name, RecordState.PENDING)]
+            pending = [row async for row in store.export_rows([job.name], [RecordState.PENDING])]
             rate = account.rate_limit
             minutes = len(pending) * rate.period_seconds / rate.count / 60
             console.print(

@@ -18,8 +18,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from runner.queue import Reader
 from runner.states import RECORD_STATES as STATES
-from runner.store import Store
 
 # The recent rate is measured over the requests of this many seconds.
 RATE_WINDOW = 600.0
@@ -57,13 +57,13 @@ def iso(timestamp: float | None) -> str | None:
 
 
 async def collect(
-    store: Store, *, runner_pid: int | None, now: float | None = None
+    store: Reader, *, runner_pid: int | None, now: float | None = None
 ) -> dict[str, Any]:
     """The status report as a JSON-ready dict (SPEC §4 fields, and more)."""
     now = time.time() if now is None else now
     counts = await store.state_counts()
     reasons = await store.failure_reasons()
-    recent = await store.recent_activity(now - RATE_WINDOW)
+    recent = await store.recent_requests(now - RATE_WINDOW)
     last = await store.last_activity()
     totals = empty_counts()
     jobs = []
@@ -71,7 +71,7 @@ async def collect(
         row = empty_counts() | counts.get(job.id, {})
         row["total"] = sum(row[state] for state in STATES)
         remaining = row["pending"] + row["in_flight"]
-        answered, first_start = recent.get(job.id, (0, None))
+        answered, first_start, _ = recent.get(job.id, (0, None, None))
         rate, eta = rate_and_eta(answered, first_start, remaining, now)
         state = job.state if job.state == "blocked" else ("active" if remaining else "done")
         finished = row["total"] - remaining

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from dbhelpers import insert_rows
 
 from runner.classify import Outcome, Verdict
 from runner.client import Reply
@@ -46,7 +47,7 @@ async def test_the_breaker_pauses_a_failing_account_without_burning_attempts(
     job_id = await store.ensure_job("purge", "main", "Sales")
     (tmp_path / "in.txt").write_text("")
     source_id, _ = await store.source(job_id, tmp_path / "in.txt")
-    await store.insert_rows(job_id, source_id, [Row(1, "9876543210", None)])
+    await insert_rows(store, job_id, source_id, [Row(1, "9876543210", None)])
     client = FailingClient()
     drain = AccountDrain(
         store=store,

@@ -1,6 +1,6 @@
 """Tests of runner.export against databases built with the real Store in tmp_path.
 
-Times are set through ``Store.claim(started_at=...)`` and ``Settlement.finished_at``,
+Times are set through ``Store.claim_many(now=...)`` and ``Settlement.finished_at``,
 so every expected timestamp below is exact.
 """
 
@@ -12,6 +12,7 @@ import gc
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 import tracemalloc
@@ -22,8 +23,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from dbhelpers import claim as claim_at
+from dbhelpers import insert_rows
 
 from runner import export
+from runner.db.connection import OLDEST_READABLE
 from runner.export import (
     RECORD_COLUMNS,
     REQUEST_COLUMNS,
@@ -33,6 +37,7 @@ from runner.export import (
     export_to,
 )
 from runner.inputs import InvalidRow, Row
+from runner.states import RecordState
 from runner.store import Settlement, Store, StoreError
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -51,7 +56,7 @@ def answer(state: str, finished_at: float, **changes: Any) -> Settlement:
         "failed": "PhoneNumber should not be null are empty",
     }
     fields: dict[str, Any] = {
-        "state": state,
+        "state": RecordState(state),
         "reason": None,
         "attempts": 1,
         "not_before": 0.0,
@@ -72,12 +77,12 @@ async def add_job(
     source = folder / f"{name}.csv"
     source.write_text("phoneNumber\n", encoding="utf-8")
     source_id, _ = await store.source(job_id, source)
-    await store.insert_rows(job_id, source_id, rows)
+    await insert_rows(store, job_id, source_id, rows)
     return job_id, source
 
 
 async def send(store: Store, job_id: int, account: str, at: float, result: Settlement) -> None:
-    claim = await store.claim([job_id], account, started_at=at)
+    claim = await claim_at(store, [job_id], account, at)
     assert claim is not None
     await store.settle(claim, result)
 
@@ -119,7 +124,7 @@ async def build(store: Store, folder: Path) -> SimpleNamespace:
     failed = answer("failed", T0 + 31, reason="invalid_phone", outcome="failed")
     await send(store, a, "main", T0 + 30, failed)
     await send(store, b, "other", T0 + 40, answer("deleted", T0 + 41.123, body=BODY_OK))
-    assert await store.claim([b], "other", started_at=T0 + 50) is not None  # left in flight
+    assert await claim_at(store, [b], "other", T0 + 50) is not None  # left in flight
     return SimpleNamespace(path_a=str(path_a), path_b=str(path_b))
 
 
@@ -405,14 +410,23 @@ async def test_a_newer_schema_is_refused_and_left_alone(db: SimpleNamespace) -> 
         assert conn.execute("PRAGMA user_version").fetchone() == (99,)
 
 
-async def test_an_older_schema_is_read_as_it_is(db: SimpleNamespace) -> None:
-    """An archived database of an older runner: read, and not migrated (read-only)."""
+async def test_an_older_schema_asks_for_an_upgrade_and_is_left_alone(
+    db: SimpleNamespace,
+) -> None:
+    """A reader cannot migrate: it says which command upgrades the database."""
     with closing(sqlite3.connect(db.path)) as conn:
-        conn.execute(f"PRAGMA user_version = {export.OLDEST_SCHEMA}")
-    assert await export_records(db.path, io.StringIO()) == 6
-    assert await export_requests(db.path, io.StringIO()) == 5
+        conn.execute(f"PRAGMA user_version = {OLDEST_READABLE - 1}")
+    expected = (
+        f"database schema version {OLDEST_READABLE - 1} is older than this runner reads "
+        f"({OLDEST_READABLE}); run `runner load` or `runner run` once to upgrade"
+    )
+    with pytest.raises(StoreError, match=re.escape(expected)):
+        await export_records(db.path, io.StringIO())
     with closing(sqlite3.connect(db.path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (export.OLDEST_SCHEMA,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (OLDEST_READABLE - 1,)
+        conn.execute("PRAGMA user_version = 0")
+    with pytest.raises(StoreError, match="not a runner database"):
+        await export_records(db.path, io.StringIO())
 
 
 async def test_export_reads_beside_an_open_writer(tmp_path: Path) -> None:
@@ -424,7 +438,7 @@ async def test_export_reads_beside_an_open_writer(tmp_path: Path) -> None:
         await send(store, job_id, "main", T0, answer("deleted", T0 + 1))
         out = io.StringIO()
         assert await export_records(folder / "runner.db", out, states=["deleted"]) == 1
-        await store.insert_rows(job_id, 1, [Row(2, "8123400001", None)])
+        await insert_rows(store, job_id, 1, [Row(2, "8123400001", None)])
         assert await export_records(folder / "runner.db", io.StringIO()) == 2
 
 

@@ -20,10 +20,12 @@ from typing import Any
 
 import aiosqlite
 import pytest
+from dbhelpers import claim as claim_at
+from dbhelpers import insert_rows
 
-from runner import store as store_module
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
+from runner.states import BlockReason, JobState, RecordState, StopReason
 from runner.store import (
     BODY_LIMIT,
     EXPORT_COLUMNS,
@@ -65,6 +67,7 @@ def settlement(**changes: Any) -> Settlement:
         "finished_at": time.time(),
     }
     fields.update(changes)
+    fields["state"] = RecordState(fields["state"])
     return Settlement(**fields)
 
 
@@ -72,14 +75,11 @@ def phones(count: int, start: int = 0) -> list[Row]:
     return [Row(line=i + 1, phone=f"81234{start + i:05d}", name=None) for i in range(count)]
 
 
+@dataclasses.dataclass
 class Clock:
-    """A fake ``time`` module for runner.store: time stands still until moved."""
+    """The time the store is told: it stands still until moved."""
 
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
+    now: float
 
 
 @pytest.fixture
@@ -97,10 +97,8 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(1_000_000.0)
-    monkeypatch.setattr(store_module, "time", fake)
-    return fake
+def clock() -> Clock:
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture
@@ -119,7 +117,7 @@ def make_job(store: Store, tmp_path: Path) -> Callable[..., Any]:
         source_path.write_text("phoneNumber\n", encoding="utf-8")
         source_id, _ = await store.source(job_id, source_path)
         if rows:
-            await store.insert_rows(job_id, source_id, rows)
+            await insert_rows(store, job_id, source_id, rows)
         return job_id, source_id
 
     return make
@@ -235,7 +233,7 @@ async def test_insert_rows_counts_and_is_idempotent(
         InvalidRow(5, "", "empty: no number"),
         InvalidRow(6, "", "empty: no number"),  # same text, other line: another row
     ]
-    assert await store.insert_rows(job_id, source_id, rows) == LoadCounts(3 - 1, 1, 3)
+    assert await insert_rows(store, job_id, source_id, rows) == LoadCounts(3 - 1, 1, 3)
     stored = sql(db_path, "SELECT line, phone, name, state, reason FROM records ORDER BY line")
     assert stored == [
         (1, "8123456789", None, "pending", None),
@@ -245,7 +243,7 @@ async def test_insert_rows_counts_and_is_idempotent(
         (6, "", None, "invalid", "empty: no number"),
     ]
 
-    again = await store.insert_rows(job_id, source_id, rows)
+    again = await insert_rows(store, job_id, source_id, rows)
     assert (again.new, again.duplicate) == (0, 3)
     assert sql(db_path, "SELECT COUNT(*) FROM records") == [(5,)]
 
@@ -259,18 +257,18 @@ async def test_insert_rows_identity(
     other_file.write_text("phoneNumber\n", encoding="utf-8")
     source_a2, _ = await store.source(job_a, other_file)
     # The same number in another job is another record.
-    assert await store.insert_rows(job_b, source_b, [Row(1, "8123456789", None)]) == LoadCounts(
+    assert await insert_rows(store, job_b, source_b, [Row(1, "8123456789", None)]) == LoadCounts(
         1, 0, 0
     )
     # The same number from another file of the same job is a duplicate.
-    assert await store.insert_rows(job_a, source_a2, [Row(9, "8123456789", None)]) == LoadCounts(
+    assert await insert_rows(store, job_a, source_a2, [Row(9, "8123456789", None)]) == LoadCounts(
         0, 1, 0
     )
     # An invalid row is identified by (job, source, line): another file, another row.
     bad = InvalidRow(1, "abc", "letters: not a number")
-    await store.insert_rows(job_a, source_a, [bad])
-    await store.insert_rows(job_a, source_a2, [bad])
-    await store.insert_rows(job_a, source_a2, [bad])
+    await insert_rows(store, job_a, source_a, [bad])
+    await insert_rows(store, job_a, source_a2, [bad])
+    await insert_rows(store, job_a, source_a2, [bad])
     assert sql(
         db_path, "SELECT job_id, source_id, line FROM records WHERE state = 'invalid' ORDER BY id"
     ) == [(job_a, source_a, 1), (job_a, source_a2, 1)]
@@ -284,7 +282,7 @@ async def test_claim_takes_a_record_and_opens_its_request(
 ) -> None:
     job_id, _ = await make_job(rows=[Row(1, "8123456789", "Asha"), Row(2, "8123456780", None)])
     clock.now = 1_000_123.5
-    claim = await store.claim([job_id], ACCOUNT)
+    claim = await claim_at(store, [job_id], ACCOUNT, clock.now)
     assert claim is not None
     assert (claim.job_id, claim.phone, claim.name, claim.attempts) == (
         job_id,
@@ -306,11 +304,11 @@ async def test_claim_returns_none_when_nothing_is_due(
     store: Store, make_job: Callable[..., Any]
 ) -> None:
     empty, _ = await make_job("empty")
-    assert await store.claim([empty], ACCOUNT) is None
-    assert await store.claim([], ACCOUNT) is None
+    assert await claim_at(store, [empty], ACCOUNT) is None
+    assert await claim_at(store, [], ACCOUNT) is None
     job_id, _ = await make_job("one", phones(1))
-    assert await store.claim([job_id], ACCOUNT) is not None
-    assert await store.claim([job_id], ACCOUNT) is None  # the only record is in flight
+    assert await claim_at(store, [job_id], ACCOUNT) is not None
+    assert await claim_at(store, [job_id], ACCOUNT) is None  # the only record is in flight
 
 
 async def test_claim_goes_in_file_order_and_job_order(
@@ -318,7 +316,7 @@ async def test_claim_goes_in_file_order_and_job_order(
 ) -> None:
     job_a, _ = await make_job("job-a", phones(2, start=0))
     job_b, _ = await make_job("job-b", phones(2, start=100))
-    claimed = [await store.claim([job_b, job_a], ACCOUNT) for _ in range(5)]
+    claimed = [await claim_at(store, [job_b, job_a], ACCOUNT) for _ in range(5)]
     assert [c.phone if c else None for c in claimed] == [
         "8123400100",
         "8123400101",
@@ -334,10 +332,10 @@ async def test_claim_prefers_a_due_retry(
     job_id, _ = await make_job(rows=phones(3))
     # The last record in file order failed earlier and is due again.
     sql(db_path, "UPDATE records SET not_before = ?, attempts = 2 WHERE line = 3", (clock.now - 5,))
-    claim = await store.claim([job_id], ACCOUNT)
+    claim = await claim_at(store, [job_id], ACCOUNT, clock.now)
     assert claim is not None
     assert (claim.phone, claim.attempts) == ("8123400002", 2)
-    following = await store.claim([job_id], ACCOUNT)
+    following = await claim_at(store, [job_id], ACCOUNT, clock.now)
     assert following is not None and following.phone == "8123400000"
 
 
@@ -346,11 +344,11 @@ async def test_claim_skips_records_not_yet_due(
 ) -> None:
     job_id, _ = await make_job(rows=phones(2))
     sql(db_path, "UPDATE records SET not_before = ? WHERE line = 1", (clock.now + 60,))
-    claim = await store.claim([job_id], ACCOUNT)
+    claim = await claim_at(store, [job_id], ACCOUNT, clock.now)
     assert claim is not None and claim.phone == "8123400001"
-    assert await store.claim([job_id], ACCOUNT) is None
+    assert await claim_at(store, [job_id], ACCOUNT, clock.now) is None
     clock.now += 60  # due exactly now
-    claim = await store.claim([job_id], ACCOUNT)
+    claim = await claim_at(store, [job_id], ACCOUNT, clock.now)
     assert claim is not None and claim.phone == "8123400000"
 
 
@@ -358,7 +356,7 @@ async def test_concurrent_claims_never_share_a_record(
     store: Store, db_path: Path, make_job: Callable[..., Any]
 ) -> None:
     job_id, _ = await make_job(rows=phones(30))
-    results = await asyncio.gather(*(store.claim([job_id], ACCOUNT) for _ in range(50)))
+    results = await asyncio.gather(*(claim_at(store, [job_id], ACCOUNT) for _ in range(50)))
     claims = [c for c in results if c is not None]
     assert len(claims) == 30
     assert results.count(None) == 20
@@ -369,8 +367,8 @@ async def test_concurrent_claims_never_share_a_record(
 # ---------------------------------------------------------------- settling
 
 
-async def claim_one(store: Store, job_id: int) -> Claim:
-    claim = await store.claim([job_id], ACCOUNT)
+async def claim_one(store: Store, job_id: int, at: float | None = None) -> Claim:
+    claim = await claim_at(store, [job_id], ACCOUNT, at)
     assert claim is not None
     return claim
 
@@ -431,12 +429,13 @@ async def test_settle_blocks_a_job(
             attempts=0,
             outcome="invalid_campaign",
             message="Passed campaign are invalid",
-            block_job_reason="invalid_campaign: Passed campaign are invalid",
+            block_job=(BlockReason.INVALID_CAMPAIGN, "Passed campaign are invalid"),
         ),
     )
     jobs = {job.id: job for job in await store.jobs()}
-    assert jobs[job_id].state == "blocked"
-    assert jobs[job_id].blocked_reason == "invalid_campaign: Passed campaign are invalid"
+    assert jobs[job_id].state is JobState.BLOCKED
+    assert jobs[job_id].blocked_reason is BlockReason.INVALID_CAMPAIGN
+    assert jobs[job_id].blocked_message == "Passed campaign are invalid"
     assert (jobs[other_id].state, jobs[other_id].blocked_reason) == ("active", None)
     assert sql(db_path, "SELECT state FROM records WHERE job_id = ?", (job_id,)) == [
         ("pending",),
@@ -455,7 +454,7 @@ async def test_settle_stops_an_account(store: Store, make_job: Callable[..., Any
             outcome="auth",
             message="Invalid User Details",
             finished_at=3_000.0,
-            stop_account=(ACCOUNT, "Invalid User Details"),
+            stop_account=(StopReason.AUTH, "Invalid User Details"),
         ),
     )
     assert await store.account_stops() == {ACCOUNT: ("auth", "Invalid User Details", 3_000.0)}
@@ -470,7 +469,7 @@ async def test_settle_is_all_or_nothing(
     claim = await claim_one(store, job_id)
     # finished_at=None violates account_stops.stopped_at NOT NULL: the last statement
     # of the transaction fails, after the record and the request were updated.
-    broken = settlement(finished_at=None, stop_account=(ACCOUNT, "Invalid User Details"))
+    broken = settlement(finished_at=None, stop_account=(StopReason.AUTH, "Invalid User Details"))
     with pytest.raises(StoreError, match="NOT NULL constraint failed"):
         await store.settle(claim, broken)
     assert sql(db_path, "SELECT state, attempts FROM records WHERE id = ?", (claim.record_id,)) == [
@@ -479,7 +478,7 @@ async def test_settle_is_all_or_nothing(
     assert sql(db_path, "SELECT COUNT(*) FROM requests") == [(0,)]
     # The store is still usable: the transaction was rolled back and the lock released.
     await store.settle(claim, settlement())
-    assert await store.claim([job_id], ACCOUNT) is not None
+    assert await claim_at(store, [job_id], ACCOUNT) is not None
 
 
 # ---------------------------------------------------------------- recovery and retry
@@ -489,15 +488,15 @@ async def test_recover_in_flight(
     store: Store, db_path: Path, make_job: Callable[..., Any], clock: Any
 ) -> None:
     job_id, _ = await make_job(rows=phones(4))
-    done = await claim_one(store, job_id)
-    crashed = await claim_one(store, job_id)
-    released = await claim_one(store, job_id)
+    done = await claim_one(store, job_id, clock.now)
+    crashed = await claim_one(store, job_id, clock.now)
+    released = await claim_one(store, job_id, clock.now)
     sql(db_path, "UPDATE records SET attempts = 3 WHERE id = ?", (crashed.record_id,))
     await store.settle(done, settlement())
     await store.release(released)
     clock.now = 5_000.0
 
-    assert await store.recover_in_flight() == 1
+    assert await store.recover_in_flight(clock.now) == 1
     states = dict(sql(db_path, "SELECT id, state FROM records"))
     assert states == {
         done.record_id: "deleted",
@@ -512,7 +511,7 @@ async def test_recover_in_flight(
         (done.record_id, "deleted", done.started_at),
         (crashed.record_id, "interrupted", 5_000.0),
     ]
-    assert await store.recover_in_flight() == 0
+    assert await store.recover_in_flight(clock.now) == 0
 
 
 async def fail_and_block(store: Store, job_id: int, failures: int) -> None:
@@ -525,7 +524,9 @@ async def fail_and_block(store: Store, job_id: int, failures: int) -> None:
         )
     claim = await claim_one(store, job_id)
     await store.settle(
-        claim, settlement(state="pending", attempts=0, block_job_reason="invalid_campaign")
+        claim, settlement(
+            state="pending", attempts=0, block_job=(BlockReason.INVALID_CAMPAIGN, "invalid")
+        )
     )
 
 
@@ -572,9 +573,9 @@ async def test_recent_starts(store: Store, make_job: Callable[..., Any], clock: 
     job_other, _ = await make_job("job-other", phones(1, start=100), account="other")
     for start in (100.0, 200.0, 300.0, 400.0, 500.0):
         clock.now = start
-        await store.settle(await claim_one(store, job_main), settlement())
+        await store.settle(await claim_one(store, job_main, clock.now), settlement())
     clock.now = 450.0
-    other = await store.claim([job_other], "other")
+    other = await claim_at(store, [job_other], "other", clock.now)
     assert other is not None
     await store.settle(other, settlement())
 
@@ -636,10 +637,10 @@ async def dataset(
     clock.now = 1_000.0
     for job_id, answers in ((job_a, answers_a), (job_b, answers_b)):
         for answer in answers:
-            claim = await claim_one(store, job_id)
+            claim = await claim_one(store, job_id, clock.now)
             await store.settle(claim, dataclasses.replace(answer, finished_at=clock.now + 1))
             clock.now += 10
-    await claim_one(store, job_b)  # job-b line 3 stays in flight, started at 1060
+    await claim_one(store, job_b, clock.now)  # job-b line 3 stays in flight, started at 1060
     return SimpleNamespace(a=job_a, b=job_b, path_a=str(tmp_path / "job-a.csv"))
 
 
@@ -656,18 +657,18 @@ async def test_failure_reasons(store: Store, dataset: SimpleNamespace) -> None:
     }
 
 
-async def test_recent_activity(store: Store, dataset: SimpleNamespace) -> None:
+async def test_recent_requests(store: Store, dataset: SimpleNamespace) -> None:
     # Starts: job-a 1000, 1010, 1020, 1030; job-b 1040, 1050 (answered), 1060 (in flight).
-    assert await store.recent_activity(since=0.0) == {
-        dataset.a: (4, 1_000.0),
-        dataset.b: (2, 1_040.0),
+    assert await store.recent_requests(since=0.0) == {
+        dataset.a: (4, 1_000.0, 1_030.0),
+        dataset.b: (2, 1_040.0, 1_050.0),
     }
-    assert await store.recent_activity(since=1_010.0) == {
-        dataset.a: (3, 1_010.0),
-        dataset.b: (2, 1_040.0),
+    assert await store.recent_requests(since=1_010.0) == {
+        dataset.a: (3, 1_010.0, 1_030.0),
+        dataset.b: (2, 1_040.0, 1_050.0),
     }
-    assert await store.recent_activity(since=1_041.0) == {dataset.b: (1, 1_050.0)}
-    assert await store.recent_activity(since=1_051.0) == {}
+    assert await store.recent_requests(since=1_041.0) == {dataset.b: (1, 1_050.0, 1_050.0)}
+    assert await store.recent_requests(since=1_051.0) == {}
 
 
 async def test_last_activity(store: Store, dataset: SimpleNamespace) -> None:
@@ -709,15 +710,15 @@ async def test_export_rows(store: Store, dataset: SimpleNamespace) -> None:
     assert columns[3]["last_message"] == "timeout"
     assert (columns[5]["phone"], columns[5]["reason"]) == ("9.18E+11", "sci")
 
-    only_b = [row async for row in store.export_rows(job_name="job-b")]
+    only_b = [row async for row in store.export_rows(["job-b"])]
     assert [row[3] for row in only_b] == [1, 2, 3]
-    failed_a = [row async for row in store.export_rows(job_name="job-a", state="failed")]
+    failed_a = [row async for row in store.export_rows(["job-a"], ["failed"])]
     assert [(row[3], row[6]) for row in failed_a] == [
         (3, "invalid_phone"),
         (4, "exhausted_retries"),
     ]
-    assert [row async for row in store.export_rows(state="deleted")] == [rows[0], rows[6]]
-    assert [row async for row in store.export_rows(job_name="nobody")] == []
+    assert [row async for row in store.export_rows(states=["deleted"])] == [rows[0], rows[6]]
+    assert [row async for row in store.export_rows(["nobody"])] == []
 
 
 async def test_answers_arriving_together_are_committed_together(
@@ -735,7 +736,7 @@ async def test_a_failed_batch_fails_every_settle_in_it(
 ) -> None:
     job_id, _ = await make_job(rows=phones(3))
     claims = [await claim_one(store, job_id) for _ in range(3)]
-    broken = settlement(finished_at=None, stop_account=(ACCOUNT, "Invalid User Details"))
+    broken = settlement(finished_at=None, stop_account=(StopReason.AUTH, "Invalid User Details"))
     results = await asyncio.gather(
         store.settle(claims[0], settlement()),
         store.settle(claims[1], broken),
@@ -757,12 +758,12 @@ async def test_claim_many_takes_due_retries_first_then_file_order_across_jobs(
     retry_id = sql(db_path, "SELECT MAX(id) FROM records WHERE job_id = ?", (first,))[0][0]
     sql(db_path, "UPDATE records SET not_before = ? WHERE id = ?", (clock.now - 1, retry_id))
 
-    claims = await store.claim_many([first, second], ACCOUNT, 5)
+    claims = await store.claim_many([first, second], ACCOUNT, 5, clock.now)
 
     ids = [c.record_id for c in claims]
     assert ids[0] == retry_id  # the due retry first
     assert [c.job_id for c in claims] == [first] * 3 + [second] * 2
     assert ids[1:3] == sorted(ids[1:3]) and ids[3:] == sorted(ids[3:])
     assert sql(db_path, "SELECT COUNT(*) FROM records WHERE state = 'in_flight'") == [(5,)]
-    assert len(await store.claim_many([first, second], ACCOUNT, 5)) == 2  # what is left
-    assert await store.claim_many([first, second], ACCOUNT, 5) == []
+    assert len(await store.claim_many([first, second], ACCOUNT, 5, clock.now)) == 2  # what is left
+    assert await store.claim_many([first, second], ACCOUNT, 5, clock.now) == []

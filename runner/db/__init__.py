@@ -1,0 +1,1 @@
+"""SQLite access: opening, migrating, every statement (``queries.sql``), the readers."""

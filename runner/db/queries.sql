@@ -1,0 +1,232 @@
+-- Every SQL statement of the runner, by name (loaded by runner/db/queries.py).
+-- A block starts with a line "-- name --"; comments after it explain the statement.
+-- {{name}} includes another block (a fragment) in place.
+-- Parameters are named (:name). Lists (export filters) arrive as JSON arrays and are
+-- read with json_each(), so each statement's text is fixed.
+
+-- ============================================================== connection
+
+-- busy_timeout --
+-- Wait for another connection's write (a load beside a run) instead of failing at once.
+PRAGMA busy_timeout = 5000
+
+-- writer_busy_timeout --
+-- The writer polls for the write lock itself (runner.db.connection.begin); SQLite's
+-- own short wait only smooths the first few milliseconds.
+PRAGMA busy_timeout = 20
+
+-- journal_wal --
+PRAGMA journal_mode = WAL
+
+-- synchronous_normal --
+-- In WAL mode, NORMAL keeps every commit through a process crash.
+PRAGMA synchronous = NORMAL
+
+-- foreign_keys_on --
+PRAGMA foreign_keys = ON
+
+-- user_version --
+PRAGMA user_version
+
+-- set_user_version --
+-- PRAGMA takes no parameters: {version} is formatted in as an int by the migrator.
+PRAGMA user_version = {version}
+
+-- begin_immediate --
+BEGIN IMMEDIATE
+
+-- commit --
+COMMIT
+
+-- rollback --
+ROLLBACK
+
+-- ============================================================== loading
+
+-- job_by_name --
+SELECT id, account, campaign, number_format, account_identity FROM jobs WHERE name = :name
+
+-- insert_job --
+INSERT INTO jobs (name, account, campaign, number_format, account_identity, created_at)
+VALUES (:name, :account, :campaign, :number_format, :account_identity, :created_at)
+
+-- fill_job_identity --
+-- Jobs loaded before identities were recorded get theirs on the next load.
+UPDATE jobs SET account_identity = :account_identity
+ WHERE id = :id AND account_identity IS NULL
+
+-- source_by_path --
+SELECT id, size, mtime_ns, loaded_at FROM sources WHERE job_id = :job_id AND path = :path
+
+-- insert_source --
+INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (:job_id, :path, :size, :mtime_ns)
+
+-- mark_source_loaded --
+UPDATE sources SET size = :size, mtime_ns = :mtime_ns, loaded_at = :loaded_at WHERE id = :id
+
+-- insert_record --
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name)
+VALUES (?, ?, ?, ?, ?)
+
+-- insert_invalid_record --
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason)
+VALUES (?, ?, ?, ?, 'invalid', ?)
+
+-- ============================================================== the queue
+
+-- jobs --
+SELECT id, name, account, campaign, state, blocked_reason, number_format, guard_cleared,
+       account_identity, blocked_message, waiting
+  FROM jobs ORDER BY id
+
+-- claim --
+-- One statement per job, so atomic without a transaction. Due retries (not_before > 0)
+-- go before fresh records so a retry is not starved by a long queue; then file order.
+UPDATE records SET state = 'in_flight' WHERE id IN (
+    SELECT id FROM records
+     WHERE job_id = :job_id AND state = 'pending' AND not_before <= :now
+     ORDER BY not_before DESC, id LIMIT :count
+) RETURNING id, job_id, phone, name, attempts, not_before, interrupted
+
+-- release --
+UPDATE records SET state = 'pending' WHERE id = :id AND state = 'in_flight'
+
+-- next_due --
+SELECT MIN(not_before) FROM records
+ WHERE state = 'pending' AND job_id IN (SELECT value FROM json_each(:job_ids))
+
+-- settle_record --
+UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?,
+       last_http_status = ?, last_message = ?, finished_at = ?
+ WHERE id = ?
+
+-- insert_request --
+INSERT INTO requests (record_id, job_id, account, started_at, finished_at, http_status,
+                      outcome, message, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- block_job --
+UPDATE jobs SET state = 'blocked', blocked_reason = :reason, blocked_message = :message
+ WHERE id = :id
+
+-- stop_account --
+INSERT OR REPLACE INTO account_stops (account, reason, message, stopped_at)
+VALUES (:account, :reason, :message, :stopped_at)
+
+-- clear_account_stops --
+DELETE FROM account_stops
+
+-- audit_interrupted --
+-- Whether the request of a record left in flight went out is unknown: an audit row
+-- started now counts it against the rate limit from this moment (the safe side).
+INSERT INTO requests (record_id, job_id, account, started_at, outcome)
+SELECT r.id, r.job_id, j.account, :now, 'interrupted'
+  FROM records r JOIN jobs j ON j.id = r.job_id WHERE r.state = 'in_flight'
+
+-- requeue_interrupted --
+UPDATE records SET state = 'pending', interrupted = 1 WHERE state = 'in_flight'
+
+-- recent_starts --
+SELECT started_at FROM requests
+ WHERE account = :account AND started_at >= :since
+ ORDER BY started_at DESC LIMIT :limit
+
+-- token_generations --
+SELECT generated_at FROM token_generations
+ WHERE identity = :identity AND generated_at >= :since ORDER BY generated_at
+
+-- add_token_generation --
+INSERT INTO token_generations (identity, generated_at) VALUES (:identity, :at)
+
+-- note_sender --
+INSERT OR REPLACE INTO senders (account, pid, database, mode, state, note, until, updated_at)
+VALUES (:account, :pid, :database, :mode, :state, :note, :until, :updated_at)
+
+-- note_job_waiting --
+UPDATE jobs SET waiting = :why WHERE id = :id
+
+-- ============================================================== operator commands
+
+-- retry_failed_records --
+UPDATE records SET state = 'pending', reason = NULL, attempts = 0, not_before = 0,
+       finished_at = NULL
+ WHERE state = 'failed'
+   AND (:job IS NULL OR job_id = (SELECT id FROM jobs WHERE name = :job))
+
+-- clear_guard --
+-- The operator has looked at a job the not-found guard stopped: it does not stop it again.
+UPDATE jobs SET guard_cleared = 1
+ WHERE state = 'blocked' AND blocked_reason = :guard AND (:job IS NULL OR name = :job)
+
+-- unblock_jobs --
+UPDATE jobs SET state = 'active', blocked_reason = NULL, blocked_message = NULL
+ WHERE state = 'blocked' AND (:job IS NULL OR name = :job)
+
+-- ============================================================== reports
+
+-- state_counts --
+-- Served by the (job_id, state) index.
+SELECT job_id, state, COUNT(*) FROM records GROUP BY job_id, state
+
+-- failure_reasons --
+SELECT job_id, COALESCE(reason, 'unknown'), COUNT(*) FROM records
+ WHERE state = 'failed' GROUP BY job_id, reason
+
+-- interrupted_not_found --
+SELECT job_id, COUNT(*) FROM records
+ WHERE state = 'not_found' AND reason = :reason GROUP BY job_id
+
+-- recent_requests --
+-- Per job, so each is an index seek on (job_id, started_at); unanswered audit rows
+-- (interrupted requests) have no finished_at and are not counted.
+SELECT j.id, COUNT(q.id), MIN(q.started_at), MAX(q.started_at)
+  FROM jobs j JOIN requests q
+    ON q.job_id = j.id AND q.started_at >= :since AND q.finished_at IS NOT NULL
+ GROUP BY j.id
+
+-- last_activity --
+SELECT id, (SELECT MAX(started_at) FROM requests WHERE job_id = jobs.id) FROM jobs
+
+-- account_stops --
+SELECT account, reason, message, stopped_at FROM account_stops ORDER BY account
+
+-- senders --
+SELECT account, pid, database, mode, state, note, until, updated_at
+  FROM senders ORDER BY account
+
+-- job_names --
+SELECT name FROM jobs ORDER BY id
+
+-- ============================================================== export
+
+-- export_filters --
+-- The WHERE clause of both exports (aliases j = jobs, r = records), included by them.
+-- Every filter is a JSON array; an empty one means "any". Phones are significant digits
+-- (see runner.export.phone_digits): a record matches when one number ends with the
+-- other and the shorter has at least :min_digits digits, so a country code or a trunk 0
+-- on one side only does not matter.
+ WHERE (json_array_length(:jobs) = 0 OR j.name IN (SELECT value FROM json_each(:jobs)))
+   AND (json_array_length(:states) = 0 OR r.state IN (SELECT value FROM json_each(:states)))
+   AND (json_array_length(:phones) = 0 OR EXISTS (
+        SELECT 1 FROM json_each(:phones) p
+         WHERE substr(ltrim(replace(r.phone, '+', ''), '0'), -length(p.value)) = p.value
+            OR (length(ltrim(replace(r.phone, '+', ''), '0')) >= :min_digits
+                AND substr(p.value, -length(ltrim(replace(r.phone, '+', ''), '0')))
+                    = ltrim(replace(r.phone, '+', ''), '0'))))
+
+-- export_records --
+-- One row per record, in job and file order (see runner.db.reader.EXPORT_COLUMNS).
+SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempts,
+       r.last_http_status, r.last_message, r.finished_at
+  FROM records r JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id
+{{export_filters}}
+ ORDER BY r.job_id, r.id
+
+-- export_requests --
+-- One row per HTTP request, in the order they were sent; record_state is the record's
+-- state now.
+SELECT j.name, j.campaign, q.account, r.phone, r.state, q.started_at, q.finished_at,
+       q.http_status, q.outcome, q.message, q.body
+  FROM requests q JOIN records r ON r.id = q.record_id JOIN jobs j ON j.id = r.job_id
+{{export_filters}}
+ ORDER BY q.id

@@ -1,0 +1,199 @@
+"""Reading a runner database: the reports of ``runner status`` and the export rows.
+
+:class:`DbReader` implements :class:`runner.queue.Reader` over any connection; the
+store (the writer) extends it, and :meth:`DbReader.open_readonly` gives one on a read-only
+connection that never creates, migrates or writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncGenerator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from runner.db.connection import explained, open_reader
+from runner.db.queries import Q
+from runner.numbers import MIN_DIGITS
+from runner.queue import Job, SenderNote
+from runner.states import AFTER_INTERRUPTED, BlockReason, JobState, StopReason
+
+# One row per record (Q.export_records), in this order.
+EXPORT_COLUMNS: Final = (
+    "job",
+    "campaign",
+    "file",
+    "line",
+    "phone",
+    "state",
+    "reason",
+    "attempts",
+    "last_http_status",
+    "last_message",
+    "finished_at",
+)
+
+Rows = AsyncGenerator[tuple[Any, ...], None]
+
+
+def job_of(row: Sequence[Any]) -> Job:
+    """A Job from a row of Q.jobs."""
+    (job_id, name, account, campaign, state, reason, number_format, guard_cleared,
+     identity, message, waiting) = row  # fmt: skip
+    return Job(
+        id=int(job_id),
+        name=name,
+        account=account,
+        campaign=campaign,
+        state=JobState(state),
+        blocked_reason=None if reason is None else BlockReason(reason),
+        number_format=number_format,
+        guard_cleared=bool(guard_cleared),
+        account_identity=identity,
+        blocked_message=message,
+        waiting=waiting,
+    )
+
+
+def export_params(
+    jobs: Sequence[str], states: Sequence[str], phones: Sequence[str]
+) -> dict[str, Any]:
+    """The parameters of Q.export_records / Q.export_requests: each filter a JSON array.
+
+    ``phones`` are significant digits (runner.export.phone_digits)."""
+    return {
+        "jobs": json.dumps(list(jobs)),
+        "states": json.dumps(list(states)),
+        "phones": json.dumps(list(phones)),
+        "min_digits": MIN_DIGITS,
+    }
+
+
+async def stream(conn: aiosqlite.Connection, sql: str, params: dict[str, Any]) -> Rows:
+    """Rows as the cursor yields them: aiosqlite fetches a chunk at a time.
+
+    A caller that stops early must ``aclose()`` the generator (``contextlib.aclosing``)
+    while the connection is open: left to the garbage collector, the cursor would
+    be closed after the connection and fail.
+    """
+    async with conn.execute(sql, params) as cursor:
+        async for row in cursor:
+            yield tuple(row)
+
+
+class DbReader:
+    """The reports over one connection (see :class:`runner.queue.Reader`)."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
+        self._conn = conn
+        self.path = path
+
+    @staticmethod
+    async def open_readonly(path: Path) -> DbReader:
+        """A read-only reader: never creates, migrates or writes ``path``.
+
+        A database older than this runner reads, newer than it knows, or missing is
+        a StoreError saying what to do.
+        """
+        return DbReader(await open_reader(path), path)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> DbReader:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """For the export's streaming queries."""
+        return self._conn
+
+    async def _fetchall(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        async with explained(self.path), self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _fetchone(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        async with explained(self.path), self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def jobs(self) -> list[Job]:
+        """Every job, in id order."""
+        return [job_of(row) for row in await self._fetchall(Q.jobs)]
+
+    async def job_names(self) -> list[str]:
+        return [str(row[0]) for row in await self._fetchall(Q.job_names)]
+
+    async def state_counts(self) -> dict[int, dict[str, int]]:
+        """{job id: {state: count}}."""
+        counts: dict[int, dict[str, int]] = {}
+        for job_id, state, count in await self._fetchall(Q.state_counts):
+            counts.setdefault(int(job_id), {})[state] = int(count)
+        return counts
+
+    async def failure_reasons(self) -> dict[int, dict[str, int]]:
+        """{job id: {reason: count}} over failed records."""
+        reasons: dict[int, dict[str, int]] = {}
+        for job_id, reason, count in await self._fetchall(Q.failure_reasons):
+            reasons.setdefault(int(job_id), {})[reason] = int(count)
+        return reasons
+
+    async def interrupted_not_found(self) -> dict[int, int]:
+        """{job id: records not_found with reason after_interrupted}."""
+        rows = await self._fetchall(Q.interrupted_not_found, {"reason": AFTER_INTERRUPTED})
+        return {int(job_id): int(count) for job_id, count in rows}
+
+    async def recent_requests(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (answered requests started since ``since``, first start, last start)}."""
+        rows = await self._fetchall(Q.recent_requests, {"since": since})
+        return {
+            int(job_id): (int(count), float(first), float(last))
+            for job_id, count, first, last in rows
+        }
+
+    async def last_activity(self) -> dict[int, float]:
+        """{job id: time of its latest request start}."""
+        rows = await self._fetchall(Q.last_activity)
+        return {int(job_id): float(at) for job_id, at in rows if at is not None}
+
+    async def account_stops(self) -> dict[str, tuple[StopReason, str | None, float]]:
+        """{account: (reason code, message, stopped at)}."""
+        rows = await self._fetchall(Q.account_stops)
+        return {
+            account: (StopReason(reason), message, float(at))
+            for account, reason, message, at in rows
+        }
+
+    async def senders(self) -> list[SenderNote]:
+        """The latest note of every account a process drained or tried to."""
+        return [
+            SenderNote(account, int(pid), database, mode, state, note, until, updated_at)
+            for account, pid, database, mode, state, note, until, updated_at in await (
+                self._fetchall(Q.senders)
+            )
+        ]
+
+    def export_rows(
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> Rows:
+        """One tuple per record (EXPORT_COLUMNS), in job and file order."""
+        params = export_params(jobs, states, phones)
+        return stream(self._conn, Q.export_records, params)
+
+    def request_rows(
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> Rows:
+        """One tuple per HTTP request, in the order they were sent."""
+        params = export_params(jobs, states, phones)
+        return stream(self._conn, Q.export_requests, params)

@@ -1,0 +1,390 @@
+"""Tests of runner/db: the queries file, migration 0004, the Queue and Reader methods the
+store gained, loading beside a draining runner, and read-only readers as another user."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbhelpers import insert_rows
+
+from runner import queue
+from runner.db import connection
+from runner.db.queries import Q, parse
+from runner.inputs import InvalidRow, Row
+from runner.queue import SenderNote, Settlement
+from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
+from runner.store import Store, StoreError
+
+RUNNER = Path(__file__).resolve().parents[1] / "runner"
+
+
+def sql(path: Path, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute(statement, params).fetchall()
+        db.commit()
+        return rows
+
+
+def rows(count: int) -> list[Row]:
+    return [Row(i + 1, f"9{i:09d}", None) for i in range(count)]
+
+
+async def new_job(store: Store, folder: Path, name: str = "job", count: int = 3) -> int:
+    job_id = await store.ensure_job(name, "main", "Camp", account_identity="id-main")
+    source = folder / f"{name}.csv"
+    source.write_text("phoneNumber\n", encoding="utf-8")
+    source_id, _ = await store.source(job_id, source)
+    await insert_rows(store, job_id, source_id, rows(count))
+    return job_id
+
+
+def answer(state: RecordState, reason: str | None = None, **changes: Any) -> Settlement:
+    fields: dict[str, Any] = dict(
+        state=state, reason=reason, attempts=1, not_before=0.0, http_status=200,
+        outcome=str(state), message="m", body="{}", finished_at=2_000.0,
+    )  # fmt: skip
+    fields.update(changes)
+    return Settlement(**fields)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with await Store.open(tmp_path / "runner.db") as opened:
+        yield opened
+
+
+# ---------------------------------------------------------------- the queries file
+
+
+def test_no_sql_outside_runner_db() -> None:
+    statement = re.compile(r"\b(SELECT|UPDATE|INSERT|DELETE FROM|PRAGMA)\b")
+    offenders = [
+        f"{path.relative_to(RUNNER)}:{number}"
+        for path in RUNNER.rglob("*.py")
+        if "db" not in path.relative_to(RUNNER).parts[:1]
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if statement.search(line)
+    ]
+    assert offenders == []
+
+
+def test_every_query_named_in_the_code_exists() -> None:
+    used = {
+        name
+        for path in RUNNER.rglob("*.py")
+        for name in re.findall(r"\bQ\.(\w+)", path.read_text(encoding="utf-8"))
+    }
+    assert used and used <= set(Q.names())
+
+
+def test_parse_includes_fragments_and_refuses_twins() -> None:
+    blocks = parse("-- one --\nSELECT 1\n-- where --\nWHERE x\n-- two --\nSELECT 2 {{where}}\n")
+    assert blocks == {"one": "SELECT 1", "where": "WHERE x", "two": "SELECT 2 WHERE x"}
+    with pytest.raises(ValueError, match="twice"):
+        parse("-- a --\nSELECT 1\n-- a --\nSELECT 2\n")
+    with pytest.raises(AttributeError, match="no query 'nothing'"):
+        _ = Q.nothing
+
+
+def test_queries_sql_ships_in_the_wheel() -> None:
+    """Hatch packages every file under runner/: the .sql sits beside queries.py."""
+    assert (RUNNER / "db" / "queries.sql").is_file()
+
+
+def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> None:
+    for protocol in (queue.Queue, queue.Reader):
+        for name, member in inspect.getmembers(protocol, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            mine = getattr(Store, name)
+            assert inspect.iscoroutinefunction(mine), name
+            assert list(inspect.signature(mine).parameters) == list(
+                inspect.signature(member).parameters
+            ), name
+
+
+# ---------------------------------------------------------------- migration 0004
+
+
+async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        for version, script in connection.read_migrations(connection.migrations_dir())[:3]:
+            db.executescript(script + f"\nPRAGMA user_version = {version};")
+        db.executescript(
+            "INSERT INTO jobs (id, name, account, campaign, state, blocked_reason, created_at)"
+            " VALUES (1, 'a', 'main', 'C', 'blocked', 'not_found_guard: 9 of 10 answers', 0),"
+            " (2, 'b', 'main', 'C', 'active', NULL, 0);"
+            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+            "INSERT INTO records (id, job_id, source_id, line, phone) VALUES"
+            " (1, 1, 1, 1, '9000000001'), (2, 1, 1, 2, '9000000002');"
+            "INSERT INTO requests (record_id, job_id, account, started_at, outcome)"
+            " VALUES (1, 1, 'main', 5, 'interrupted');"
+        )
+    async with await Store.open(path) as store:
+        jobs = await store.jobs()
+        (claimed,) = await store.claim_many([1], "main", 1, now=10.0)
+    assert (jobs[0].blocked_reason, jobs[0].blocked_message) == (
+        BlockReason.NOT_FOUND_GUARD,
+        "9 of 10 answers",
+    )
+    assert (jobs[1].blocked_reason, jobs[1].blocked_message) == (None, None)
+    assert (claimed.record_id, claimed.interrupted) == (1, True)
+    assert sql(path, "SELECT id, interrupted FROM records ORDER BY id") == [(1, 1), (2, 0)]
+
+
+# ---------------------------------------------------------------- the queue
+
+
+async def test_recovered_records_are_claimed_as_interrupted_and_reported(
+    store: Store, tmp_path: Path
+) -> None:
+    job_id = await new_job(store, tmp_path, count=2)
+    first, _ = await store.claim_many([job_id], "main", 2, now=100.0)
+    assert not first.interrupted
+    assert await store.recover_in_flight(now=200.0) == 2
+    again = await store.claim_many([job_id], "main", 2, now=300.0)
+    assert [c.interrupted for c in again] == [True, True]
+    await store.settle(again[0], answer(RecordState.NOT_FOUND, AFTER_INTERRUPTED))
+    await store.release(again[1])
+    # Kept through a release: the next claim still knows the request was cut off.
+    (third,) = await store.claim_many([job_id], "main", 1, now=400.0)
+    assert third.record_id == again[1].record_id and third.interrupted
+    assert await store.interrupted_not_found() == {job_id: 1}
+    starts = sql(tmp_path / "runner.db", "SELECT started_at FROM requests WHERE outcome = ?",
+                 ("interrupted",))  # fmt: skip
+    assert starts == [(200.0,), (200.0,)]
+
+
+async def test_next_due(store: Store, tmp_path: Path) -> None:
+    a = await new_job(store, tmp_path, "a", 1)
+    b = await new_job(store, tmp_path, "b", 1)
+    (claimed,) = await store.claim_many([a], "main", 1, now=0.0)
+    await store.settle(claimed, answer(RecordState.PENDING, not_before=500.0))
+    assert await store.next_due([a]) == 500.0
+    assert await store.next_due([a, b]) == 0.0
+    assert await store.next_due([]) is None
+    assert await store.next_due([b + 100]) is None
+
+
+async def test_settle_blocks_with_code_and_message_and_stops_the_claims_account(
+    store: Store, tmp_path: Path
+) -> None:
+    job_id = await new_job(store, tmp_path)
+    one, two = await store.claim_many([job_id], "main", 2, now=0.0)
+    block = (BlockReason.INVALID_CAMPAIGN, "Passed campaign are invalid")
+    await store.settle(one, answer(RecordState.PENDING, block_job=block))
+    stop = (StopReason.AUTH_SETTING, "the account wants tokens")
+    await store.settle(two, answer(RecordState.PENDING, stop_account=stop, finished_at=7.0))
+    (job,) = await store.jobs()
+    assert (job.state, job.blocked_reason, job.blocked_message) == ("blocked", *block)
+    assert await store.account_stops() == {"main": (StopReason.AUTH_SETTING, stop[1], 7.0)}
+
+
+async def test_block_job_and_retry_clear_the_guard_by_its_code(
+    store: Store, tmp_path: Path
+) -> None:
+    guarded = await new_job(store, tmp_path, "guarded")
+    other = await new_job(store, tmp_path, "other")
+    await store.block_job(guarded, BlockReason.NOT_FOUND_GUARD, "9 of the first 10")
+    await store.block_job(other, BlockReason.INVALID_CAMPAIGN, "invalid")
+    assert await store.retry("guarded") == (0, 1)
+    jobs = {job.name: job for job in await store.jobs()}
+    assert (jobs["guarded"].state, jobs["guarded"].blocked_message) == ("active", None)
+    assert jobs["guarded"].guard_cleared and not jobs["other"].guard_cleared
+    assert await store.retry() == (0, 1)
+    assert not {job.name: job for job in await store.jobs()}["other"].guard_cleared
+
+
+async def test_ensure_job_stores_the_identity_and_fills_a_missing_one(
+    store: Store, tmp_path: Path
+) -> None:
+    made = await store.ensure_job("new", "main", "C", account_identity="abc")
+    old = await store.ensure_job("old", "main", "C")
+    assert await store.ensure_job("old", "main", "C", account_identity="def") == old
+    assert await store.ensure_job("new", "main", "C", account_identity="xyz") == made
+    identities = {job.name: job.account_identity for job in await store.jobs()}
+    assert identities == {"new": "abc", "old": "def"}
+
+
+async def test_token_generations_per_identity(store: Store) -> None:
+    for at in (30.0, 10.0, 20.0):
+        await store.add_token_generation("id-a", at)
+    await store.add_token_generation("id-b", 15.0)
+    assert await store.token_generations("id-a", since=15.0) == [20.0, 30.0]
+    assert await store.token_generations("id-b", since=0.0) == [15.0]
+    assert await store.token_generations("id-c", since=0.0) == []
+
+
+async def test_senders_and_waiting_jobs(store: Store, tmp_path: Path) -> None:
+    job_id = await new_job(store, tmp_path)
+    await store.note_sender(SenderNote("main", 11, "/db", "run", "busy"), now=1.0)
+    waiting = SenderNote("main", 12, "/db", "worker", "waiting", "token budget", 99.0)
+    await store.note_sender(waiting, now=2.0)
+    await store.note_sender(SenderNote("b", 13, "/db", "run", "idle"), now=3.0)
+    assert await store.senders() == [
+        SenderNote("b", 13, "/db", "run", "idle", None, None, 3.0),
+        SenderNote("main", 12, "/db", "worker", "waiting", "token budget", 99.0, 2.0),
+    ]
+    await store.note_job_waiting(job_id, "account main is drained by pid 12")
+    assert [job.waiting for job in await store.jobs()] == ["account main is drained by pid 12"]
+    await store.note_job_waiting(job_id, None)
+    assert [job.waiting for job in await store.jobs()] == [None]
+
+
+async def test_recent_requests_and_last_activity(store: Store, tmp_path: Path) -> None:
+    job_id = await new_job(store, tmp_path, count=3)
+    for at in (100.0, 110.0):
+        (c,) = await store.claim_many([job_id], "main", 1, now=at)
+        await store.settle(c, answer(RecordState.DELETED, finished_at=at + 1))
+    await store.claim_many([job_id], "main", 1, now=120.0)
+    await store.recover_in_flight(now=130.0)  # an unanswered audit row: not counted
+    assert await store.recent_requests(since=0.0) == {job_id: (2, 100.0, 110.0)}
+    assert await store.recent_requests(since=105.0) == {job_id: (1, 110.0, 110.0)}
+    assert await store.last_activity() == {job_id: 130.0}
+
+
+# ---------------------------------------------------------------- loading beside a runner
+
+
+async def test_a_load_leaves_other_writers_waiting_well_under_half_a_second(
+    tmp_path: Path,
+) -> None:
+    """A runner's commits (another Store) go through while 200,000 rows load."""
+    path = tmp_path / "runner.db"
+    async with await Store.open(path) as loader, await Store.open(path) as runner:
+        job_id = await loader.ensure_job("job", "main", "C")
+        source = tmp_path / "in.csv"
+        source.write_text("phoneNumber\n", encoding="utf-8")
+        source_id, _ = await loader.source(job_id, source)
+
+        async def batches() -> AsyncIterator[Sequence[Row | InvalidRow]]:
+            for start in range(0, 200_000, 5000):
+                yield [Row(i + 1, f"9{i:09d}", None) for i in range(start, start + 5000)]
+
+        load = asyncio.create_task(loader.insert_all(job_id, source_id, batches()))
+        waits: list[float] = []
+        while not load.done():
+            started = time.perf_counter()
+            await runner.note_job_waiting(job_id, "a write of the runner")
+            waits.append(time.perf_counter() - started)
+            await asyncio.sleep(0.01)
+        counts = await load
+    assert counts.new == 200_000
+    assert len(waits) > 5, "the load ended before the runner could write beside it"
+    assert max(waits) < 0.5, f"longest wait {max(waits):.3f} s"
+
+
+# ---------------------------------------------------------------- read-only readers
+
+
+def test_reader_uri_is_immutable_only_without_a_wal_in_a_folder_it_cannot_write() -> None:
+    database = Path("/data/odd ?#%.db")
+    uri = connection.reader_uri
+    assert uri(database, wal_exists=False, folder_writable=False).endswith("?immutable=1")
+    assert uri(database, wal_exists=True, folder_writable=False).endswith("?mode=ro")
+    assert uri(database, wal_exists=False, folder_writable=True).endswith("?mode=ro")
+    assert "odd%20%3F%23%25.db?" in uri(database, wal_exists=True, folder_writable=True)
+
+
+async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    with pytest.raises(StoreError, match="no database here"):
+        await Store.open_readonly(missing)
+    assert not missing.exists()
+    path = tmp_path / "runner.db"
+    async with await Store.open(path):
+        pass
+    sql(path, "PRAGMA user_version = 3")
+    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(4\)"):
+        await Store.open_readonly(path)
+    assert sql(path, "PRAGMA user_version") == [(3,)]
+
+
+READER_SCRIPT = """
+import asyncio, io, sys
+from pathlib import Path
+from runner.export import export_records
+from runner.store import Store
+
+async def main():
+    path = Path(sys.argv[1])
+    async with await Store.open_readonly(path) as reader:
+        counts = await reader.state_counts()
+        jobs = [job.name for job in await reader.jobs()]
+    exported = await export_records(path, io.StringIO())
+    print(jobs, sum(sum(c.values()) for c in counts.values()), exported)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder every user may read and none but root may write (not under tmp_path,
+    which is private to root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the reader as another user")
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv, to run the reader as another user")
+    folder = Path(tempfile.mkdtemp(prefix="runner-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    """This Python, run as user nobody (uid 65534) with no groups."""
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+async def read_as_nobody(database: Path) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(as_nobody, "-c", READER_SCRIPT, str(database))
+
+
+async def test_a_user_who_cannot_write_reads_after_and_during_a_run(
+    shared_folder: Path,
+) -> None:
+    probe = await asyncio.to_thread(as_nobody, "-c", "import runner.store")
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot import runner here: {probe.stderr.strip()[-200:]}")
+    path = shared_folder / "runner.db"
+    async with await Store.open(path) as store:
+        await new_job(store, shared_folder, count=3)
+    for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        assert not leftover.exists()  # closed cleanly: only the immutable open can read it
+    assert stat.S_IMODE(shared_folder.stat().st_mode) == 0o755
+
+    after = await read_as_nobody(path)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.split() == ["['job']", "3", "3"]
+
+    async with await Store.open(path) as store:
+        job_id = (await store.jobs())[0].id
+        (claimed,) = await store.claim_many([job_id], "main", 1, now=1.0)
+        await store.settle(claimed, answer(RecordState.DELETED))
+        assert Path(f"{path}-wal").exists()
+        during = await read_as_nobody(path)
+        assert during.returncode == 0, during.stderr
+        assert during.stdout.split() == ["['job']", "3", "3"]
+    assert sql(path, "SELECT COUNT(*) FROM records WHERE state = 'deleted'") == [(1,)]
