@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +19,8 @@ from runner.drain import AccountReport, Budget, Shutdown, drain
 from runner.errors import ExitCode
 from runner.loader import JobLoad, load_jobs
 from runner.logs import get_logger
+from runner.report import JobStatus
+from runner.states import JobState
 from runner.store import Job, Store
 
 
@@ -71,18 +73,18 @@ async def run(config: Config, api_keys: dict[str, str], options: RunOptions) -> 
         await warn_about_jobs_left_behind(store, names)
         shutdown = Shutdown()
         reports = await drain_with_progress(store, config, api_keys, jobs, options, shutdown)
-        report = await status.collect(store, runner_pid=None)
-    mine = [job for job in report["jobs"] if job["name"] in names]
+        report = await status.collect(status.StoreReader(store), now=time.time(), holder_pid=None)
+    mine = [job for job in report.jobs if job.name in names]
     code = exit_code(shutdown.signum, reports, mine)
     log.info(
         "run_finished",
         exit_code=int(code),
         sent=sum(r.sent for r in reports),
-        deleted=sum(j["deleted"] for j in mine),
-        not_found=sum(j["not_found"] for j in mine),
-        failed=sum(j["failed"] for j in mine),
-        pending=sum(j["pending"] + j["in_flight"] for j in mine),
-        blocked=[j["name"] for j in mine if j["state"] == "blocked"],
+        deleted=sum(j.counts.deleted for j in mine),
+        not_found=sum(j.counts.not_found for j in mine),
+        failed=sum(j.counts.failed for j in mine),
+        pending=sum(j.counts.left for j in mine),
+        blocked=[j.name for j in mine if j.state is JobState.BLOCKED],
         stopped_accounts=[r.account for r in reports if r.stopped],
     )
     return code
@@ -138,7 +140,7 @@ async def warn_about_jobs_left_behind(store: Store, names: set[str]) -> None:
 
 
 def exit_code(
-    signum: int | None, reports: Sequence[AccountReport], jobs: Sequence[dict[str, Any]]
+    signum: int | None, reports: Sequence[AccountReport], jobs: Sequence[JobStatus]
 ) -> int:
     """SPEC §4: a signal, then an auth stop, then failures or blocks, else success."""
     if signum == signal.SIGINT:
@@ -147,7 +149,7 @@ def exit_code(
         return ExitCode.SIGTERM
     if any(report.stopped for report in reports):
         return ExitCode.AUTH
-    if any(job["failed"] or job["state"] == "blocked" for job in jobs):
+    if any(job.counts.failed or job.state is JobState.BLOCKED for job in jobs):
         return ExitCode.FAILURES
     return ExitCode.OK
 
