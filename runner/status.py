@@ -59,6 +59,7 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
     ``holder_pid`` is the pid holding the database lock (-1: held, pid unreadable),
     or None when no runner is active.
     """
+    stored = await reader.jobs()
     counts = await reader.state_counts()
     reasons = await reader.failure_reasons()
     interrupted = await reader.interrupted_not_found()
@@ -75,7 +76,7 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
             last_activity=last.get(job.id),
             runner_active=active,
         )
-        for job in await reader.jobs()
+        for job in stored
     )
     pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
     stops = await reader.account_stops()
