@@ -24,6 +24,7 @@ from runner.states import RECORD_STATES
 
 if TYPE_CHECKING:
     from runner.config import Config
+    from runner.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXPORT_FORMATS = ("csv", "jsonl")  # runner.export.FORMATS; a test keeps the two equal
@@ -339,13 +340,15 @@ def status_command(
         status.print_report(asyncio.run(_status(database)))
 
 
-async def _status(database: Path) -> dict[str, Any]:
+async def _status(database: Path) -> Report:
+    import time
+
     from runner import status
     from runner.lock import holder_pid
     from runner.store import Store
 
-    async with await Store.open_readonly(database) as store:
-        return await status.collect(store, runner_pid=holder_pid(database))
+    async with await Store.open_readonly(database) as reader:
+        return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
 
 
 async def _watch(database: Path, interval: float) -> None:

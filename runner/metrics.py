@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from runner.export import atomic_text
-from runner.states import RECORD_STATES as STATES
+from runner.report import RECENT_RATE_WINDOW, AccountStatus, JobStatus, Report
+from runner.states import JobState, RecordState, StopReason
 
 JOB_LABEL: Final = "runner_job"
 # node_exporter runs as its own user: the file must be readable by others.
@@ -73,7 +73,7 @@ def format_sample(name: str, labels: Labels, value: float) -> str:
     return f"{name}{{{inside}}} {format_value(value)}"
 
 
-def render(report: Mapping[str, Any]) -> str:
+def render(report: Report) -> str:
     """The report as text exposition format; families without samples are left out."""
     lines: list[str] = []
     for family in families(report):
@@ -85,7 +85,7 @@ def render(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_textfile(report: Mapping[str, Any], path: Path) -> None:
+def write_textfile(report: Report, path: Path) -> None:
     """Write the metrics to ``path`` by rename, so a scrape never reads a partial file."""
     text = render(report)
     with atomic_text(path, TEXTFILE_MODE) as out:
@@ -95,35 +95,49 @@ def write_textfile(report: Mapping[str, Any], path: Path) -> None:
 # ---------------------------------------------------------------- the families
 
 
-def families(report: Mapping[str, Any]) -> Iterator[Family]:
-    jobs = report["jobs"]
-    yield from _job_families(jobs)
-    yield _accounts(jobs, report["accounts"])
+def families(report: Report) -> Iterator[Family]:
+    yield from _job_families(report.jobs)
+    yield from _account_families(report.accounts)
+    runner = report.runner
     yield Family(
         "runner_runner_active",
         "1 while a runner holds the database lock, else 0.",
-        [({}, int(bool(report["runner"]["active"])))],
+        [({}, int(runner.active))],
+    )
+    yield Family(
+        "runner_worker_busy",
+        "1 while the runner holding the database sends for some account, else 0.",
+        [({}, int(runner.busy))],
     )
     yield Family(
         "runner_status_generated_timestamp_seconds",
         "When this report was made (Unix time); alert when it stops moving.",
-        [({}, datetime.fromisoformat(report["generated_at"]).timestamp())],
+        [({}, report.generated_at)],
     )
 
 
-def _job_labels(job: Mapping[str, Any]) -> dict[str, str]:
-    return {JOB_LABEL: job["name"], "account": job["account"], "campaign": job["campaign"]}
+def _job_labels(job: JobStatus) -> dict[str, str]:
+    return {JOB_LABEL: job.name, "account": job.account, "campaign": job.campaign}
 
 
-def _job_families(jobs: Iterable[Mapping[str, Any]]) -> Iterator[Family]:
+def _job_families(jobs: Iterable[JobStatus]) -> Iterator[Family]:
     records = Family("runner_records", "Records of a job in each state.")
     failures = Family("runner_job_failures", "Failed records of a job by failure reason.")
     blocked = Family(
         "runner_job_blocked", "1 when the job is blocked (runner status says why), else 0."
     )
+    waiting = Family(
+        "runner_job_waiting",
+        "1 when the running process leaves the job pending (runner status says why), else 0.",
+    )
+    interrupted = Family(
+        "runner_job_not_found_after_interrupted",
+        "Records not found after an interrupted request of theirs (probably deleted by it).",
+    )
     rate = Family(
         "runner_job_rate_per_minute",
-        "Requests answered per minute over the last 10 minutes (0 when none).",
+        f"Requests answered per minute, from the first to the last start in the last "
+        f"{RECENT_RATE_WINDOW / 60:g} minutes (0 when fewer than two).",
     )
     eta = Family("runner_job_eta_seconds", "Estimated seconds left; absent when unknown.")
     last = Family(
@@ -131,26 +145,41 @@ def _job_families(jobs: Iterable[Mapping[str, Any]]) -> Iterator[Family]:
     )
     for job in jobs:
         labels = _job_labels(job)
-        for state in STATES:
-            records.add(labels | {"state": state}, job[state])
-        for reason, count in sorted(job["failure_reasons"].items()):
+        for state in RecordState:
+            records.add(labels | {"state": state.value}, job.counts[state])
+        for reason, count in job.failure_reasons:
             failures.add(labels | {"reason": reason}, count)
-        blocked.add(labels, int(job["state"] == "blocked"))
-        rate.add(labels, job["rate_per_minute"] or 0)
-        if job["eta_seconds"] is not None:
-            eta.add(labels, job["eta_seconds"])
-        if job["last_activity"] is not None:
-            last.add(labels, datetime.fromisoformat(job["last_activity"]).timestamp())
-    yield from (records, failures, blocked, rate, eta, last)
+        blocked.add(labels, int(job.state is JobState.BLOCKED))
+        waiting.add(labels, int(job.waiting is not None))
+        interrupted.add(labels, job.not_found_after_interrupted)
+        rate.add(labels, job.rate_per_minute or 0)
+        if job.eta_seconds is not None:
+            eta.add(labels, round(job.eta_seconds))
+        if job.last_activity is not None:
+            last.add(labels, job.last_activity)
+    yield from (records, failures, blocked, waiting, interrupted, rate, eta, last)
 
 
-def _accounts(jobs: Iterable[Mapping[str, Any]], stopped: Iterable[Mapping[str, Any]]) -> Family:
-    """Every account of a job, 0 or 1, so a stop shows as a change and not a new series."""
-    stops = {account["name"] for account in stopped if account.get("stopped", True)}
-    family = Family(
+def _account_families(accounts: Iterable[AccountStatus]) -> Iterator[Family]:
+    """Every account with every stop reason, 0 or 1, so that a stop shows as a change
+    of value and not as a new series."""
+    stopped = Family(
         "runner_account_stopped",
-        "1 when the API refused the account's credentials in the last run, else 0.",
+        "1 when the account is stopped for this reason (runner status says why), else 0.",
     )
-    for name in sorted({job["account"] for job in jobs} | stops):
-        family.add({"account": name}, int(name in stops))
-    return family
+    sending = Family(
+        "runner_account_sending",
+        "1 while the runner holding the database sends for the account, else 0.",
+    )
+    for account in accounts:
+        for reason in StopReason:
+            stopped.add(
+                {"account": account.name, "reason": reason.value},
+                int(account.stop_reason is reason),
+            )
+        sender = account.sender
+        sending.add(
+            {"account": account.name},
+            int(sender is not None and sender.current and sender.state == "busy"),
+        )
+    yield from (stopped, sending)

@@ -20,12 +20,14 @@ from rich.live import Live
 from rich.table import Table
 
 from runner.logs import get_logger
+from runner.report import eta, per_minute
 from runner.states import ANSWERED_STATES as FINAL_STATES
 from runner.status import duration
 from runner.store import Job
 
-# The rate is measured over this many seconds of answers.
-RATE_WINDOW = 60.0
+# The live display measures the rate over the answers of this many seconds: shorter
+# than status's recent-rate window, so that it follows a slowdown while one watches.
+LIVE_RATE_WINDOW = 60.0
 # How often the live table is redrawn, in seconds.
 LIVE_REFRESH = 0.5
 
@@ -53,7 +55,6 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
-        self._started = clock()
         self._jobs = {
             job.id: JobProgress(
                 job.name, sum(counts.get(job.id, {}).values()), dict(counts.get(job.id, {}))
@@ -74,15 +75,17 @@ class Progress:
             job.finals.append(now)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per job: counts, requests per minute and seconds left (None: unknown)."""
+        """One dict per job: counts, requests per minute and seconds left (None: unknown).
+
+        The rate counts the intervals between the answers of the last minute, as
+        ``runner status`` does with request starts; the ETA follows the final answers.
+        """
         now = self._clock()
-        elapsed = min(max(now - self._started, 1.0), RATE_WINDOW)
         rows = []
         for job in self._jobs.values():
             for times in (job.answers, job.finals):
-                while times and times[0] < now - RATE_WINDOW:
+                while times and times[0] < now - LIVE_RATE_WINDOW:
                     times.popleft()
-            finals_per_second = len(job.finals) / elapsed
             rows.append(
                 {
                     "job": job.name,
@@ -90,15 +93,19 @@ class Progress:
                     "done": job.total - job.left,
                     **{state: job.counts.get(state, 0) for state in (*FINAL_STATES, "invalid")},
                     "left": job.left,
-                    "rate_per_minute": round(len(job.answers) / elapsed * 60.0, 1),
-                    "eta_seconds": (
-                        round(job.left / finals_per_second)
-                        if finals_per_second
-                        else (0 if not job.left else None)
-                    ),
+                    "rate_per_minute": _rounded(_rate(job.answers)),
+                    "eta_seconds": _rounded(eta(job.left, _rate(job.finals)), None),
                 }
             )
         return rows
+
+
+def _rate(times: deque[float]) -> float | None:
+    return per_minute(len(times), times[0], times[-1]) if times else None
+
+
+def _rounded(value: float | None, digits: int | None = 1) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def render(rows: list[dict[str, Any]]) -> Table:
@@ -115,7 +122,7 @@ def render(rows: list[dict[str, Any]]) -> Table:
             str(row["not_found"]),
             str(row["failed"]),
             str(row["left"]),
-            f"{row['rate_per_minute']:.0f}",
+            "—" if row["rate_per_minute"] is None else f"{row['rate_per_minute']:.0f}",
             duration(row["eta_seconds"]) if row["left"] else "—",
         )
     return table

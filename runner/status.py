@@ -1,17 +1,18 @@
-"""``runner status``: progress per job and in total, as JSON or as a table.
+"""``runner status``: the report of a database, as a table or as JSON.
 
-The report is built from the database alone (counts, failure reasons, blocks,
-account stops, and the recent request times for rate and ETA), so it works
-while a run is going, after it, and after a restart.
+:func:`collect` builds a :class:`~runner.report.Report` from the database alone
+(counts, failure reasons, blocks, account stops, the senders' notes and the recent
+request times for rate and ETA), so it works while a run is going, after it, and
+after a restart. The renderers here and in :mod:`runner.metrics` format it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -19,98 +20,157 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.queue import Reader
-from runner.states import RECORD_STATES as STATES
+from runner.report import (
+    RECENT_RATE_WINDOW,
+    AccountStatus,
+    Counts,
+    JobStatus,
+    Report,
+    RunnerStatus,
+    account_status,
+    job_status,
+    latest_notes,
+    runner_status,
+    sender_status,
+)
+from runner.states import AFTER_INTERRUPTED, BlockReason, JobState, RecordState, StopReason
 
-# The recent rate is measured over the requests of this many seconds.
-RATE_WINDOW = 600.0
+if TYPE_CHECKING:
+    pass
 
 BLOCKED_HINTS = {
-    "invalid_campaign": "check the job's campaign in the config, then `runner retry --job {job}`",
-    "not_found_guard": "check how the numbers are formatted, then `runner retry --job {job}`",
+    BlockReason.INVALID_CAMPAIGN: "check the job's campaign in the config",
+    BlockReason.NOT_FOUND_GUARD: "check how the numbers are formatted",
+}
+STOP_HINTS = {
+    StopReason.AUTH: "check the API key and user_name",
+    StopReason.AUTH_SETTING: "set the account's API Authentication to BASIC_AUTH",
+    StopReason.REDIRECT: "check base_url: it answers with a redirect",
+    StopReason.UNKNOWN_ANSWERS: "see the answers with `runner export`, then run again",
 }
 
 
-def empty_counts() -> dict[str, int]:
-    return {"total": 0} | dict.fromkeys(STATES, 0)
+# ---------------------------------------------------------------- collecting
 
 
-def rate_and_eta(
-    answered: int, first_start: float | None, remaining: int, now: float
-) -> tuple[float | None, float | None]:
-    """(requests per minute, seconds left) from the requests answered recently.
+async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Report:
+    """The report of the database behind ``reader`` at ``now``.
 
-    The rate is measured from the first recent request (not the whole window),
-    so that it is right a minute after a start too. No recent request: unknown.
+    ``holder_pid`` is the pid holding the database lock (-1: held, pid unreadable),
+    or None when no runner is active.
     """
-    if answered == 0 or first_start is None:
-        return None, None
-    elapsed = max(now - first_start, 1.0)
-    per_second = answered / elapsed
-    eta = remaining / per_second if remaining else 0.0
-    return per_second * 60.0, eta
+    stored = await reader.jobs()
+    counts = await reader.state_counts()
+    reasons = await reader.failure_reasons()
+    interrupted = await reader.interrupted_not_found()
+    recent = await reader.recent_requests(now - RECENT_RATE_WINDOW)
+    last = await reader.last_activity()
+    active = holder_pid is not None
+    jobs = tuple(
+        job_status(
+            job,
+            Counts.of(counts.get(job.id, {})),
+            reasons=reasons.get(job.id, {}),
+            not_found_after_interrupted=interrupted.get(job.id, 0),
+            recent=recent.get(job.id),
+            last_activity=last.get(job.id),
+            runner_active=active,
+        )
+        for job in stored
+    )
+    pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
+    stops = await reader.account_stops()
+    notes = latest_notes(await reader.senders())
+    names = sorted({job.account for job in jobs} | set(stops) | set(notes))
+    accounts = tuple(
+        account_status(name, stops.get(name), sender_status(notes.get(name), pid, now))
+        for name in names
+    )
+    return Report(now, jobs, accounts, runner_status(active, pid, accounts))
 
 
-def iso(timestamp: float | None) -> str | None:
+# ---------------------------------------------------------------- JSON
+
+
+def iso(timestamp: float | None, timespec: str = "seconds") -> str | None:
+    """ISO 8601 in UTC, or None."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
 
 
-async def collect(
-    store: Reader, *, runner_pid: int | None, now: float | None = None
-) -> dict[str, Any]:
-    """The status report as a JSON-ready dict (SPEC §4 fields, and more)."""
-    now = time.time() if now is None else now
-    counts = await store.state_counts()
-    reasons = await store.failure_reasons()
-    recent = await store.recent_requests(now - RATE_WINDOW)
-    last = await store.last_activity()
-    totals = empty_counts()
-    jobs = []
-    for job in await store.jobs():
-        row = empty_counts() | counts.get(job.id, {})
-        row["total"] = sum(row[state] for state in STATES)
-        remaining = row["pending"] + row["in_flight"]
-        answered, first_start, _ = recent.get(job.id, (0, None, None))
-        rate, eta = rate_and_eta(answered, first_start, remaining, now)
-        state = job.state if job.state == "blocked" else ("active" if remaining else "done")
-        finished = row["total"] - remaining
-        jobs.append(
-            {
-                "name": job.name,
-                "account": job.account,
-                "campaign": job.campaign,
-                "state": state,
-                "blocked_reason": job.blocked_reason,
-                **row,
-                "percent_done": round(100.0 * finished / row["total"], 1)
-                if row["total"]
-                else 100.0,
-                "failure_reasons": reasons.get(job.id, {}),
-                "rate_per_minute": None if rate is None else round(rate, 1),
-                "eta_seconds": None if eta is None else round(eta),
-                "last_activity": iso(last.get(job.id)),
-            }
-        )
-        for key in totals:
-            totals[key] += row[key]
-    stops = await store.account_stops()
-    accounts = [account_status(name, stops.get(name)) for name in
-                sorted({str(job["account"]) for job in jobs} | set(stops))]  # fmt: skip
+def counts_dict(counts: Counts) -> dict[str, int]:
+    return {"total": counts.total} | {state.value: counts[state] for state in RecordState}
+
+
+def _round(value: float | None, digits: int | None = None) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def job_dict(job: JobStatus) -> dict[str, Any]:
     return {
-        "totals": totals,
-        "jobs": jobs,
-        "accounts": accounts,
-        "runner": {"active": runner_pid is not None, "pid": runner_pid},
-        "generated_at": iso(now),
+        "name": job.name,
+        "account": job.account,
+        "campaign": job.campaign,
+        "state": job.state.value,
+        "blocked_reason": job.blocked_reason,
+        "blocked_message": job.blocked_message,
+        "waiting": job.waiting,
+        **counts_dict(job.counts),
+        "percent_done": round(job.counts.percent_done, 1),
+        "failure_reasons": dict(job.failure_reasons),
+        "not_found_after_interrupted": job.not_found_after_interrupted,
+        "rate_per_minute": _round(job.rate_per_minute, 1),
+        "eta_seconds": _round(job.eta_seconds),
+        "last_activity": iso(job.last_activity),
     }
 
 
-def account_status(name: str, stop: tuple[str, str | None, float] | None) -> dict[str, Any]:
-    """An account as status shows it: stopped or not, and why."""
-    reason, message, at = stop if stop is not None else (None, None, None)
-    return {"name": name, "stopped": stop is not None, "reason": reason, "message": message,
-            "stopped_at": iso(at)}  # fmt: skip
+def account_dict(account: AccountStatus) -> dict[str, Any]:
+    sender = account.sender
+    return {
+        "name": account.name,
+        "stopped": account.stopped,
+        "reason": account.stop_reason,
+        "message": account.stop_message,
+        "stopped_at": iso(account.stopped_at),
+        "sender": None
+        if sender is None
+        else {
+            "pid": sender.pid,
+            "database": sender.database,
+            "mode": sender.mode,
+            "state": sender.state,
+            "note": sender.note,
+            "until": iso(sender.until),
+            "updated_at": iso(sender.updated_at),
+            "current": sender.current,
+        },
+    }
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready values: epoch seconds become ISO 8601 strings."""
+    runner = report.runner
+    return {
+        "totals": counts_dict(report.totals),
+        "jobs": [job_dict(job) for job in report.jobs],
+        "accounts": [account_dict(account) for account in report.accounts],
+        "runner": {
+            "active": runner.active,
+            "pid": runner.pid,
+            "mode": runner.mode,
+            "busy": runner.busy,
+        },
+        "generated_at": iso(report.generated_at),
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2)
+
+
+# ---------------------------------------------------------------- the table
 
 
 def duration(seconds: float | None) -> str:
@@ -130,28 +190,25 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-COLUMNS = (
-    "job",
-    "state",
-    "done",
-    "deleted",
-    "not found",
-    "failed",
-    "invalid",
-    "left",
-    "rate/min",
-    "ETA",
-    "last request",
-)
+def ago(timestamp: float | None, now: float) -> str:
+    """'42s ago', relative to the report's own time; '—' when never."""
+    return "—" if timestamp is None else f"{duration(max(now - timestamp, 0.0))} ago"
 
 
-def render(report: dict[str, Any]) -> Group:
-    """The report as rich renderables: a table of jobs, then what needs attention."""
+COLUMNS = ("job", "state", "done", "deleted", "not found", "failed", "invalid", "left",
+           "rate/min", "ETA", "last request")  # fmt: skip
+# The counts of the table, after "done".
+COUNTED = (RecordState.DELETED, RecordState.NOT_FOUND, RecordState.FAILED, RecordState.INVALID)
+STATE_STYLES = {JobState.ACTIVE: "cyan", JobState.DONE: "green", JobState.BLOCKED: "bold red"}
+
+
+def render(report: Report) -> Group:
+    """The report as rich renderables: a table of jobs, then accounts and what needs care."""
     table = Table(
         title="runner status", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True
     )
     # Rich squeezes no_wrap columns from the left: keep the job names readable.
-    longest = max((len(job["name"]) for job in report["jobs"]), default=3)
+    longest = max((len(job.name) for job in report.jobs), default=3)
     for column in COLUMNS:
         table.add_column(
             column,
@@ -159,86 +216,113 @@ def render(report: dict[str, Any]) -> Group:
             no_wrap=True,
             min_width=min(longest, 40) if column == "job" else None,
         )
-    several_accounts = len({job["account"] for job in report["jobs"]}) > 1
-    for job in report["jobs"]:
-        left = job["pending"] + job["in_flight"]
-        where = f"{job['campaign']} @ {job['account']}" if several_accounts else job["campaign"]
+    several_accounts = len({job.account for job in report.jobs}) > 1
+    for job in report.jobs:
+        c = job.counts
+        where = f"{job.campaign} @ {job.account}" if several_accounts else job.campaign
         table.add_row(
-            f"{job['name']}\n[dim]{where}[/dim]",
-            _styled_state(job["state"]),
-            f"{job['total'] - left}/{job['total']} {job['percent_done']:.0f}%",
-            str(job["deleted"]),
-            str(job["not_found"]),
-            str(job["failed"]),
-            str(job["invalid"]),
-            str(left),
-            "—" if job["rate_per_minute"] is None else f"{job['rate_per_minute']:.0f}",
-            duration(job["eta_seconds"]) if left else "—",
-            _ago(job["last_activity"], report["generated_at"]),
+            Text(job.name) + Text(f"\n{where}", style="dim"),
+            Text(job.state, style=STATE_STYLES.get(job.state, "")),
+            f"{c.finished}/{c.total} {c.percent_done:.0f}%",
+            *(str(c[state]) for state in COUNTED),
+            str(c.left),
+            "—" if job.rate_per_minute is None else f"{job.rate_per_minute:.0f}",
+            duration(job.eta_seconds) if c.left else "—",
+            ago(job.last_activity, report.generated_at),
         )
-    return Group(table, *_notes(report))
-
-
-def _ago(timestamp: str | None, now: str) -> str:
-    """How long ago an ISO time was, relative to the report's own time: '42s ago'."""
-    if timestamp is None:
-        return "—"
-    seconds = (
-        datetime.fromisoformat(now).timestamp() - datetime.fromisoformat(timestamp).timestamp()
+    return Group(
+        table,
+        *job_notes(report.jobs),
+        *account_lines(report),
+        totals_line(report.totals),
+        runner_line(report.runner),
     )
-    return f"{duration(max(seconds, 0.0))} ago"
 
 
-def _styled_state(state: str) -> Text:
-    style = {"active": "cyan", "done": "green", "blocked": "bold red"}.get(state, "")
-    return Text(state, style=style)
-
-
-def _notes(report: dict[str, Any]) -> list[Text]:
+def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:
     notes = []
-    for job in report["jobs"]:
-        if job["state"] == "blocked":
-            slug = (job["blocked_reason"] or "").split(":", 1)[0]
-            hint = BLOCKED_HINTS.get(slug, "fix the cause, then `runner retry --job {job}`")
+    for job in jobs:
+        if job.state is JobState.BLOCKED:
+            hint = BLOCKED_HINTS.get(job.blocked_reason) if job.blocked_reason else None
+            words = f": {job.blocked_message}" if job.blocked_message else ""
             notes.append(
                 Text(
-                    f"blocked: {job['name']}: {job['blocked_reason']} — "
-                    f"{hint.format(job=job['name'])}",
+                    f"blocked: {job.name}: {job.blocked_reason or 'unknown'}{words} — "
+                    f"{hint or 'fix the cause'}, then `runner retry --job {job.name}`",
                     style="red",
                 )
             )
-        if job["failure_reasons"]:
-            reasons = ", ".join(f"{r} {n}" for r, n in sorted(job["failure_reasons"].items()))
+        if job.waiting:
+            notes.append(Text(f"waiting: {job.name}: {job.waiting}", style="yellow"))
+        if job.failure_reasons:
+            reasons = ", ".join(f"{r} {n}" for r, n in job.failure_reasons)
             notes.append(
                 Text(
-                    f"failed in {job['name']}: {reasons} "
-                    "(`runner export --state failed` lists them)",
+                    f"failed in {job.name}: {reasons} (`runner export --state failed` lists them)",
                     style="yellow",
                 )
             )
-    for account in (a for a in report["accounts"] if a["stopped"]):
-        notes.append(
-            Text(
-                f"account stopped: {account['name']}: {account['reason']}: "
-                f"{account['message']} — check the API key and user_name "
-                "(and that API Authentication is BASIC_AUTH)",
-                style="red",
+        if job.not_found_after_interrupted:
+            notes.append(
+                Text(
+                    f"not found after an interrupted request in {job.name}: "
+                    f"{job.not_found_after_interrupted} (probably deleted by that request; "
+                    f"`runner export` shows them with reason {AFTER_INTERRUPTED})",
+                    style="dim",
+                )
             )
-        )
-    totals = report["totals"]
-    notes.append(
-        Text(
-            f"total {totals['total']}: deleted {totals['deleted']}, "
-            f"not found {totals['not_found']}, "
-            f"failed {totals['failed']}, invalid {totals['invalid']}, "
-            f"pending {totals['pending'] + totals['in_flight']}"
-        )
-    )
-    runner = report["runner"]
-    notes.append(
-        Text(f"runner: active (pid {runner['pid']})" if runner["active"] else "runner: not running")
-    )
     return notes
+
+
+def account_lines(report: Report) -> list[Text]:
+    """One line per account: why it is stopped, or who sends for it and how it does."""
+    lines = []
+    for account in report.accounts:
+        sender = account.sender
+        if account.stop_reason is not None:
+            lines.append(
+                Text(
+                    f"account {account.name}: stopped: {account.stop_reason}: "
+                    f"{account.stop_message or 'no message'} — {STOP_HINTS[account.stop_reason]}",
+                    style="red",
+                )
+            )
+        elif sender is not None and sender.current:
+            doing = sender.note or ("sending" if sender.state == "busy" else sender.state)
+            lines.append(
+                Text(
+                    f"account {account.name}: {doing} — {sender.mode} pid "
+                    f"{sender.pid}, {sender.database}"
+                )
+            )
+        elif sender is not None:
+            lines.append(
+                Text(
+                    f"account {account.name}: no sender (last note: {sender.mode} pid "
+                    f"{sender.pid}, {sender.database}, {sender.note or sender.state}, "
+                    f"{ago(sender.updated_at, report.generated_at)}; not current)",
+                    style="dim",
+                )
+            )
+        else:
+            lines.append(Text(f"account {account.name}: no sender", style="dim"))
+    return lines
+
+
+def totals_line(totals: Counts) -> Text:
+    return Text(
+        f"total {totals.total}: deleted {totals.deleted}, not found {totals.not_found}, "
+        f"failed {totals.failed}, invalid {totals.invalid}, pending {totals.left}"
+    )
+
+
+def runner_line(runner: RunnerStatus) -> Text:
+    if not runner.active:
+        return Text("runner: not running")
+    pid = "pid unknown" if runner.pid is None else f"pid {runner.pid}"
+    if runner.mode is None:
+        return Text(f"runner: active, {pid}")
+    return Text(f"runner: {runner.mode} {pid}, {'busy' if runner.busy else 'idle'}")
 
 
 def terminal() -> Console:
@@ -246,9 +330,8 @@ def terminal() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=132)
 
 
-def print_report(report: dict[str, Any], console: Console | None = None) -> None:
+def print_report(report: Report, console: Console | None = None) -> None:
     (console or terminal()).print(render(report))
 
 
-def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2)
+# ---------------------------------------------------------------- until the store reads

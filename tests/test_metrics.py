@@ -2,73 +2,49 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from runner import status
+from runner import metrics, status
 from runner.inputs import InvalidRow, Row
 from runner.metrics import escape_label_value, format_value, render, write_textfile
+from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
+from runner.states import BlockReason, JobState, StopReason
 from runner.store import Settlement, Store
 
+NOW = 1_795_657_300.0  # 2026-11-26T01:41:40Z
 
-def job(name: str, account: str, campaign: str, **fields: Any) -> dict[str, Any]:
-    """A job of a status report: zero counts and unknown rate unless given."""
-    base: dict[str, Any] = {
-        "name": name,
-        "account": account,
-        "campaign": campaign,
-        "state": "done",
-        "blocked_reason": None,
-        **status.empty_counts(),
-        "percent_done": 100.0,
-        "failure_reasons": {},
-        "rate_per_minute": None,
-        "eta_seconds": None,
-        "last_activity": None,
-    }
-    return base | fields
-
-
-REPORT: dict[str, Any] = {
-    "totals": status.empty_counts(),  # not used by the metrics: sum() over jobs gives it
-    "jobs": [
-        job(
-            "dnc-2026-11-26",
-            "main",
-            "Outbound_Sales",
-            state="active",
-            total=10,
-            pending=3,
-            in_flight=1,
-            deleted=4,
-            not_found=1,
-            failed=1,
-            failure_reasons={"invalid_phone": 1},
+# Values chosen to tell every series apart, not to be a consistent story.
+REPORT = Report(
+    generated_at=NOW,
+    jobs=(
+        JobStatus(
+            1, "dnc-2026-11-26", "main", "Outbound_Sales", JobState.ACTIVE,
+            Counts(pending=3, in_flight=1, deleted=4, not_found=1, failed=1),
+            waiting="account main is not in the worker's config",
+            failure_reasons=(("invalid_phone", 1),),
+            not_found_after_interrupted=2,
             rate_per_minute=99.5,
-            eta_seconds=3,
-            last_activity="2026-11-26T01:40:00+00:00",
+            eta_seconds=2.6,
+            last_activity=NOW - 100,
         ),
-        job(
-            "old", "second", "C2", state="blocked", blocked_reason="invalid_campaign: x", pending=2
+        JobStatus(
+            2, "old", "second", "C2", JobState.BLOCKED, Counts(pending=2),
+            blocked_reason=BlockReason.INVALID_CAMPAIGN, blocked_message="x",
         ),
-    ],
-    "accounts": [
-        {
-            "name": "second",
-            "stopped": True,
-            "reason": "auth",
-            "message": "Invalid User Details",
-            "stopped_at": "2026-11-26T01:30:00+00:00",
-        }
-    ],
-    "runner": {"active": True, "pid": 4242},
-    "generated_at": "2026-11-26T01:41:40+00:00",
-}
+    ),
+    accounts=(
+        AccountStatus("main", sender=SenderStatus(4242, "/db", "worker", "busy", None, None,
+                                                  NOW - 1, current=True)),
+        AccountStatus("second", StopReason.AUTH, "Invalid User Details", NOW - 600),
+    ),
+    runner=RunnerStatus(active=True, pid=4242, mode="worker", busy=True),
+)  # fmt: skip
 
 A = 'runner_job="dnc-2026-11-26",account="main",campaign="Outbound_Sales"'
 B = 'runner_job="old",account="second",campaign="C2"'
@@ -94,7 +70,15 @@ runner_job_failures{{{A},reason="invalid_phone"}} 1
 # TYPE runner_job_blocked gauge
 runner_job_blocked{{{A}}} 0
 runner_job_blocked{{{B}}} 1
-# HELP runner_job_rate_per_minute Requests answered per minute over the last 10 minutes (0 when none).
+# HELP runner_job_waiting 1 when the running process leaves the job pending (runner status says why), else 0.
+# TYPE runner_job_waiting gauge
+runner_job_waiting{{{A}}} 1
+runner_job_waiting{{{B}}} 0
+# HELP runner_job_not_found_after_interrupted Records not found after an interrupted request of theirs (probably deleted by it).
+# TYPE runner_job_not_found_after_interrupted gauge
+runner_job_not_found_after_interrupted{{{A}}} 2
+runner_job_not_found_after_interrupted{{{B}}} 0
+# HELP runner_job_rate_per_minute Requests answered per minute, from the first to the last start in the last 10 minutes (0 when fewer than two).
 # TYPE runner_job_rate_per_minute gauge
 runner_job_rate_per_minute{{{A}}} 99.5
 runner_job_rate_per_minute{{{B}}} 0
@@ -104,13 +88,26 @@ runner_job_eta_seconds{{{A}}} 3
 # HELP runner_job_last_request_timestamp_seconds When the job's latest request started.
 # TYPE runner_job_last_request_timestamp_seconds gauge
 runner_job_last_request_timestamp_seconds{{{A}}} 1795657200
-# HELP runner_account_stopped 1 when the API refused the account's credentials in the last run, else 0.
+# HELP runner_account_stopped 1 when the account is stopped for this reason (runner status says why), else 0.
 # TYPE runner_account_stopped gauge
-runner_account_stopped{{account="main"}} 0
-runner_account_stopped{{account="second"}} 1
+runner_account_stopped{{account="main",reason="auth"}} 0
+runner_account_stopped{{account="main",reason="auth_setting"}} 0
+runner_account_stopped{{account="main",reason="redirect"}} 0
+runner_account_stopped{{account="main",reason="unknown_answers"}} 0
+runner_account_stopped{{account="second",reason="auth"}} 1
+runner_account_stopped{{account="second",reason="auth_setting"}} 0
+runner_account_stopped{{account="second",reason="redirect"}} 0
+runner_account_stopped{{account="second",reason="unknown_answers"}} 0
+# HELP runner_account_sending 1 while the runner holding the database sends for the account, else 0.
+# TYPE runner_account_sending gauge
+runner_account_sending{{account="main"}} 1
+runner_account_sending{{account="second"}} 0
 # HELP runner_runner_active 1 while a runner holds the database lock, else 0.
 # TYPE runner_runner_active gauge
 runner_runner_active 1
+# HELP runner_worker_busy 1 while the runner holding the database sends for some account, else 0.
+# TYPE runner_worker_busy gauge
+runner_worker_busy 1
 # HELP runner_status_generated_timestamp_seconds When this report was made (Unix time); alert when it stops moving.
 # TYPE runner_status_generated_timestamp_seconds gauge
 runner_status_generated_timestamp_seconds 1795657300
@@ -183,16 +180,14 @@ def test_exact_output_for_a_small_report() -> None:
 
 def test_the_output_parses() -> None:
     samples = parse(render(REPORT))
-    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 23
+    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 36
     assert ("runner_runner_active", {}, 1.0) in samples
 
 
 def test_label_values_are_escaped() -> None:
-    report = copy.deepcopy(REPORT)
     nasty = 'a\\b"c\nd'
-    report["jobs"][1]["name"] = nasty
-    report["jobs"][1]["campaign"] = "C:\\new"
-    text = render(report)
+    old = dataclasses.replace(REPORT.jobs[1], name=nasty, campaign="C:\\new")
+    text = render(dataclasses.replace(REPORT, jobs=(REPORT.jobs[0], old)))
     assert 'runner_job="a\\\\b\\"c\\nd",account="second",campaign="C:\\\\new"' in text
     blocked = [s for s in parse(text) if s[0] == "runner_job_blocked" and s[2] == 1]
     assert blocked == [
@@ -202,13 +197,14 @@ def test_label_values_are_escaped() -> None:
 
 
 def test_no_job_means_no_job_families() -> None:
-    report = {**REPORT, "jobs": [], "accounts": [], "runner": {"active": False, "pid": None}}
+    report = Report(NOW, (), (), RunnerStatus(active=False))
     lines = render(report).splitlines()
     assert [line for line in lines if not line.startswith("#")] == [
         "runner_runner_active 0",
+        "runner_worker_busy 0",
         "runner_status_generated_timestamp_seconds 1795657300",
     ]
-    assert len(lines) == 6  # HELP and TYPE of those two only
+    assert len(lines) == 9  # HELP and TYPE of those three only
 
 
 @pytest.mark.parametrize(
@@ -237,22 +233,27 @@ async def test_a_report_from_a_real_database_parses(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "runner.db") as store:
         job_id = await store.ensure_job('the "big" one', "main", "Camp")
         source_id, _ = await store.source(job_id, source)
-        rows = [Row(1, "8123400000", None), Row(2, "8123400001", None), InvalidRow(3, "x", "y")]
+        rows = [Row(n, f"812340000{n}", None) for n in (1, 2, 3)] + [InvalidRow(4, "x", "y")]
         await store.insert_rows(job_id, source_id, rows)
-        claim = await store.claim([job_id], "main", started_at=1_000.0)
-        assert claim is not None
-        await store.settle(
-            claim, Settlement("deleted", None, 1, 0.0, 200, "deleted", "ok", "{}", 1_001.0)
-        )
-        report = await status.collect(store, runner_pid=None, now=1_060.0)
-    values = {(name, labels.get("state")): value for name, labels, value in parse(render(report))}
-    assert values["runner_records", "deleted"] == 1
+        for started in (1_000.0, 1_030.0):  # one interval of 30 s: 2 a minute
+            claim = await store.claim([job_id], "main", started_at=started)
+            assert claim is not None
+            await store.settle(
+                claim, Settlement("deleted", None, 1, 0.0, 200, "deleted", "ok", "{}", started + 1)
+            )
+        reader = store
+        report = await status.collect(reader, now=1_060.0, holder_pid=None)
+    samples = parse(render(report))
+    values = {(name, labels.get("state")): value for name, labels, value in samples}
+    assert values["runner_records", "deleted"] == 2
     assert values["runner_records", "pending"] == 1
     assert values["runner_records", "invalid"] == 1
-    assert values["runner_job_eta_seconds", None] == 60  # 1 left at 1 a minute
-    assert values["runner_job_last_request_timestamp_seconds", None] == 1_000
+    assert values["runner_job_rate_per_minute", None] == 2
+    assert values["runner_job_eta_seconds", None] == 30  # 1 left at 2 a minute
+    assert values["runner_job_last_request_timestamp_seconds", None] == 1_030
     assert values["runner_status_generated_timestamp_seconds", None] == 1_060
-    assert values["runner_account_stopped", None] == 0
+    stops = [(labels, value) for name, labels, value in samples if name == "runner_account_stopped"]
+    assert stops == [({"account": "main", "reason": r.value}, 0) for r in StopReason]
 
 
 # ---------------------------------------------------------------- the file
@@ -277,10 +278,17 @@ def test_write_textfile_replaces_by_rename(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["runner.prom"]
 
 
-def test_a_bad_report_leaves_the_old_file(tmp_path: Path) -> None:
+def test_a_failed_rendering_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(report: Report) -> Iterator[metrics.Family]:
+        yield from metrics._job_families(report.jobs)
+        raise RuntimeError("half way")
+
+    monkeypatch.setattr(metrics, "families", broken)
     target = tmp_path / "runner.prom"
     target.write_text("old_metric 1\n", encoding="utf-8")
-    with pytest.raises(KeyError):
-        write_textfile({"jobs": []}, target)
+    with pytest.raises(RuntimeError):
+        write_textfile(REPORT, target)
     assert target.read_text(encoding="utf-8") == "old_metric 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["runner.prom"]

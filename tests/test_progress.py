@@ -32,17 +32,44 @@ def test_counts_follow_answers_and_give_rate_and_eta() -> None:
     assert row["total"] == 125
     assert (row["deleted"], row["not_found"], row["left"]) == (20 + 20, 10, 70)
     assert row["done"] == 55
-    assert row["rate_per_minute"] == 90.0  # 45 answers in 30 s
+    # 45 answers from 101 s to 130 s: 44 intervals in 29 s (the retries bunch at the end).
+    assert row["rate_per_minute"] == 91.0
     assert row["eta_seconds"] == 70  # 70 left at one final answer a second
+
+
+def test_evenly_spaced_answers_give_their_exact_rate() -> None:
+    """100 answers 0.6 s apart: 100/min, not the 101 that counting answers would give."""
+    clock = Clock()
+    progress = Progress([job(1, "dnc")], {1: {"pending": 200}}, clock)
+    for _ in range(100):
+        clock.now += 0.6
+        progress.settled(1, "deleted")
+    (row,) = progress.rows()
+    assert row["rate_per_minute"] == 100.0
+    assert row["eta_seconds"] == 60  # 100 left at 100 a minute
+
+
+def test_one_answer_gives_no_rate_yet() -> None:
+    clock = Clock()
+    progress = Progress([job(1, "dnc")], {1: {"pending": 10}}, clock)
+    progress.settled(1, "deleted")
+    (row,) = progress.rows()
+    assert (row["rate_per_minute"], row["eta_seconds"]) == (None, None)
+    console = Console(record=True, width=120)
+    console.print(render(progress.rows()))
+    assert console.export_text().splitlines()[-2].split()[-2:] == ["—", "—"]
 
 
 def test_rate_forgets_answers_older_than_a_minute() -> None:
     clock = Clock()
     progress = Progress([job(1, "dnc")], {1: {"pending": 10}}, clock)
     progress.settled(1, "deleted")
+    clock.now += 1
+    progress.settled(1, "deleted")
+    assert progress.rows()[0]["rate_per_minute"] == 60.0
     clock.now += 120
     (row,) = progress.rows()
-    assert row["rate_per_minute"] == 0
+    assert row["rate_per_minute"] is None
     assert row["eta_seconds"] is None  # nothing answered lately: unknown, not zero
 
 
@@ -77,4 +104,4 @@ def test_render_shows_each_job_with_percent_and_eta() -> None:
         "60",
         "40s",
     ]
-    assert lines["purge"] == ["purge", "8/8", "100%", "7", "0", "1", "0", "0", "—"]
+    assert lines["purge"] == ["purge", "8/8", "100%", "7", "0", "1", "0", "—", "—"]  # no rate
