@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dbhelpers import claim as claim_one
+from dbhelpers import insert_rows
 
 from runner import metrics, status
 from runner.inputs import InvalidRow, Row
 from runner.metrics import escape_label_value, format_value, render, write_textfile
 from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
-from runner.states import BlockReason, JobState, StopReason
+from runner.states import BlockReason, JobState, RecordState, StopReason
 from runner.store import Settlement, Store
 
 NOW = 1_795_657_300.0  # 2026-11-26T01:41:40Z
@@ -234,15 +236,16 @@ async def test_a_report_from_a_real_database_parses(tmp_path: Path) -> None:
         job_id = await store.ensure_job('the "big" one', "main", "Camp")
         source_id, _ = await store.source(job_id, source)
         rows = [Row(n, f"812340000{n}", None) for n in (1, 2, 3)] + [InvalidRow(4, "x", "y")]
-        await store.insert_rows(job_id, source_id, rows)
+        await insert_rows(store, job_id, source_id, rows)
         for started in (1_000.0, 1_030.0):  # one interval of 30 s: 2 a minute
-            claim = await store.claim([job_id], "main", started_at=started)
+            claim = await claim_one(store, [job_id], "main", at=started)
             assert claim is not None
             await store.settle(
-                claim, Settlement("deleted", None, 1, 0.0, 200, "deleted", "ok", "{}", started + 1)
-            )
-        reader = store
-        report = await status.collect(reader, now=1_060.0, holder_pid=None)
+                claim,
+                Settlement(RecordState.DELETED, None, 1, 0.0, 200, "deleted", "ok", "{}",
+                           started + 1),
+            )  # fmt: skip
+        report = await status.collect(store, now=1_060.0, holder_pid=None)
     samples = parse(render(report))
     values = {(name, labels.get("state")): value for name, labels, value in samples}
     assert values["runner_records", "deleted"] == 2
