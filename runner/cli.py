@@ -1,4 +1,4 @@
-"""The ``runner`` command line (SPEC §4): parse, call the modules, set the exit code.
+"""The ``runner`` command line (docs/contract.md §4): parse, call the modules, set the exit code.
 
 Each command imports what it needs when it runs, so that `runner status` does not
 pay for aiohttp, pydantic and the sandbox before it can print anything.
@@ -175,14 +175,18 @@ def run(
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
     from runner import run as runs
     from runner.lifecycle import Budget
+    from runner.supervise import DrainOptions
 
-    config, keys, log_format = _prepare(config_path, log_format, verbose, quiet, worker=False)
+    config, keys, log_format = runs.prepare(config_path, log_format, verbose, quiet, worker=False)
     if dry_run:
         asyncio.run(runs.dry_run(config))
         return
-    options = _run_options(config, workers, Budget(limit), log_format, quiet, log_numbers,
-                           summary_interval, "run")  # fmt: skip
-    sys.exit(_drain_or_hand_over(config, keys, options, wait=wait))
+    options = runs.RunOptions(
+        drain=DrainOptions(workers or config.workers, Budget(limit), log_numbers),
+        live=_live(log_format, quiet),
+        summary_interval=summary_interval,
+    )
+    sys.exit(runs.drain_or_hand_over(config, keys, options, wait=wait))
 
 
 @cli.command()
@@ -202,87 +206,23 @@ def worker(
 
     SIGINT or SIGTERM stop it gracefully (exit 130 or 143).
     """
-    from runner.lifecycle import Budget
-
-    config, keys, log_format = _prepare(config_path, log_format, verbose, quiet, worker=True)
-    options = _run_options(config, workers, Budget(None), log_format, quiet, log_numbers,
-                           summary_interval, "worker")  # fmt: skip
-    sys.exit(_drain_or_hand_over(config, keys, options, wait=None))
-
-
-def _prepare(
-    config_path: Path, log_format: str, verbose: bool, quiet: bool, *, worker: bool
-) -> tuple[Config, Callable[[str], str], str]:
-    """The config, its keys (read now for the accounts that will be needed), the log format."""
-    from runner.config import load_config
-    from runner.loader import check_inputs
-    from runner.logs import configure, redactor
-
-    config = load_config(config_path, jobs_required=not worker)
-    needed = sorted(config.accounts) if worker else sorted({j.account for j in config.jobs})
-    keys = {name: config.accounts[name].api_key() for name in needed}
-    log_format = configure(log_format, -1 if quiet else int(verbose), secrets=keys.values())
-
-    def api_key(name: str) -> str:
-        """A key read on first need (an account whose jobs were loaded by someone else)."""
-        if name not in keys:
-            keys[name] = config.accounts[name].api_key()
-            redactor.add(keys[name])
-        return keys[name]
-
-    check_inputs(config)
-    return config, api_key, log_format
-
-
-def _run_options(
-    config: Config,
-    workers: int | None,
-    budget: Any,
-    log_format: str,
-    quiet: bool,
-    log_numbers: bool,
-    summary_interval: float,
-    mode: str,
-) -> Any:
     from runner import run as runs
+    from runner.lifecycle import Budget
     from runner.supervise import DrainOptions
 
-    return runs.RunOptions(
-        drain=DrainOptions(workers or config.workers, budget, log_numbers),
-        live=log_format == "console" and sys.stderr.isatty() and not quiet,
+    config, keys, log_format = runs.prepare(config_path, log_format, verbose, quiet, worker=True)
+    options = runs.RunOptions(
+        drain=DrainOptions(workers or config.workers, Budget(None), log_numbers),
+        live=_live(log_format, quiet),
         summary_interval=summary_interval,
-        mode=mode,
+        mode="worker",
     )
+    sys.exit(runs.drain_or_hand_over(config, keys, options, wait=None))
 
 
-def _drain_or_hand_over(
-    config: Config, api_key: Callable[[str], str], options: Any, *, wait: bool | None
-) -> int:
-    """Hold the database and drain it; or, when another runner holds it, hand over.
-
-    ``wait`` None (a worker): no hand-over, another holder is an error (exit 4).
-    """
-    import time
-
-    from runner import run as runs
-    from runner.lifecycle import Shutdown
-    from runner.lock import RunLock
-
-    shutdown = Shutdown()
-    lock = RunLock(config.database)
-    # From here to the exit code, a signal is noted, never a KeyboardInterrupt.
-    with shutdown.guard():
-        try:
-            if wait is None:
-                lock.acquire()
-            elif not lock.try_acquire():
-                asyncio.run(runs.load(config))
-                code = asyncio.run(runs.hand_over(config, lock, time.time(), wait))
-                if code is not None:
-                    return code
-            return asyncio.run(runs.drain_database(config, api_key, options, shutdown))
-        finally:
-            lock.release()
+def _live(log_format: str, quiet: bool) -> bool:
+    """A live progress table on the terminal, rather than summary log lines."""
+    return log_format == "console" and sys.stderr.isatty() and not quiet
 
 
 # -- status ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Errors the user sees, and the exit codes of SPEC §4.
+"""Errors the user sees, and the exit codes of docs/contract.md §4.
 
 Every error meant for an operator derives from :class:`RunnerError`: its message is
 one line that says what is wrong and where, and its class says how the process exits.
@@ -11,7 +11,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes (SPEC §4); scripts and cron wrappers rely on them."""
+    """Process exit codes (docs/contract.md §4); scripts and cron wrappers rely on them."""
 
     OK = 0
     FAILURES = 1

@@ -1,7 +1,7 @@
 """Pacing requests under a strict sliding-window limit, with no start-up burst.
 
 ``aiolimiter.AsyncLimiter(100, 60)`` is a leaky bucket that starts empty and
-lets 100 requests through at once (../shared/PITFALLS.md), which the API's
+lets 100 requests through at once (docs/pitfalls.md), which the API's
 "100 a minute" counts against us. :class:`Pacer` instead hands out start times:
 
 * evenly spaced, ``period / count`` apart (times a small safety margin), so

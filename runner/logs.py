@@ -2,7 +2,7 @@
 
 Two safety rules: the API key is masked wherever it would appear in an event,
 and tracebacks never carry local variables (structlog's default would show
-them, key included: ../shared/PITFALLS.md).
+them, key included: docs/pitfalls.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The wire contract of CloudAgent's deleteCampaignData API (SPEC §1).
+"""The wire contract of CloudAgent's deleteCampaignData API (docs/contract.md §1).
 
 Shared by the client, the response classifier and the sandbox, so that the
 simulator answers exactly what the runner is built to understand.

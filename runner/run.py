@@ -7,29 +7,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from runner import progress
 from runner.clock import SystemClock
-from runner.config import Config
+from runner.config import Config, load_config
 from runner.drain import AccountReport
-from runner.errors import DatabaseLocked, ExitCode
+from runner.errors import ExitCode
 from runner.lifecycle import Shutdown
-from runner.loader import JobLoad, load_jobs
+from runner.loader import JobLoad, check_inputs, load_jobs
 from runner.lock import RunLock
-from runner.logs import get_logger
+from runner.logs import configure, get_logger, redactor
 from runner.policy import NotFoundWatch
 from runner.queue import Job
 from runner.states import JobState, RecordState
 from runner.store import Store
-from runner.supervise import POLL_INTERVAL, DrainOptions, Supervisor
-
-# A hand-over waits this long for the holder to show it has seen the new jobs.
-HANDOVER_TIMEOUT = 10.0
+from runner.supervise import DrainOptions, Supervisor
 
 
 @dataclass(frozen=True)
@@ -130,55 +129,6 @@ def not_found_watches(
     return watches
 
 
-async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: bool) -> int | None:
-    """This run's jobs are loaded; another process holds the database and sends them.
-
-    Returns the exit code, or None when the holder let go meanwhile (this process
-    then drains the database itself). Without ``wait``: exit 4 as soon as the holder
-    has looked at the queue since the load (so it cannot end without the new jobs).
-    With ``wait``: until this run's jobs are final, then their exit code.
-    """
-    log = get_logger()
-    names = {job.name for job in config.jobs}
-    holder = lock.holder()
-    pid = holder[0] if holder else "?"
-    clock = SystemClock()
-    deadline = clock.monotonic() + HANDOVER_TIMEOUT
-    said = False
-    while True:
-        if lock.try_acquire():
-            return None
-        async with await Store.open(config.database) as store:
-            jobs = [job for job in await store.jobs() if job.name in names]
-            counts = await store.state_counts()
-            seen = {n.account for n in await store.senders() if (n.updated_at or 0) > loads_done_at}
-        left = [job for job in jobs if _left(job, counts)]
-        waiting = [job for job in left if job.waiting]
-        if not said and (all(job.account in seen or job.waiting for job in left) or
-                         clock.monotonic() > deadline):  # fmt: skip
-            said = True
-            log.warning("handed_over", holder_pid=pid, jobs=sorted(j.name for j in left))
-            for job in waiting:
-                log.warning("job_waiting", job=job.name, why=job.waiting)
-            if not wait:
-                raise DatabaseLocked(
-                    f"{config.database}: another runner holds this database (pid {pid}): this "
-                    "run's jobs are loaded and handed over to it, and nothing was sent by this "
-                    "one; `runner status` shows their progress (`run --wait` waits for them)"
-                )
-        if wait and not left:
-            code = exit_code(None, [], jobs, counts)
-            finished(code, jobs, counts, sent=0, stopped=[])
-            return code
-        await asyncio.sleep(POLL_INTERVAL / 2)
-
-
-def _left(job: Job, counts: dict[int, dict[str, int]]) -> bool:
-    here = counts.get(job.id, {})
-    pending = here.get(RecordState.PENDING, 0) + here.get(RecordState.IN_FLIGHT, 0)
-    return bool(pending) and job.state == JobState.ACTIVE
-
-
 def finished(
     code: int, jobs: Sequence[Job], counts: dict[int, dict[str, int]], *, sent: int,
     stopped: list[str],
@@ -236,3 +186,52 @@ async def dry_run(config: Config) -> None:
             for row in pending[:3]:
                 console.print(f"  e.g. line {row[3]}: {row[4]}", highlight=False)
     console.print("dry run: nothing was sent and no database was written")
+
+
+def prepare(
+    config_path: Path, log_format: str, verbose: bool, quiet: bool, *, worker: bool
+) -> tuple[Config, Callable[[str], str], str]:
+    """The config, its keys (read now for the accounts that will be needed), the log format.
+
+    A worker needs every account's key; a run those of its jobs' accounts now, and
+    another's only if a job loaded by someone else names it.
+    """
+    config = load_config(config_path, jobs_required=not worker)
+    needed = sorted(config.accounts) if worker else sorted({j.account for j in config.jobs})
+    keys = {name: config.accounts[name].api_key() for name in needed}
+    log_format = configure(log_format, -1 if quiet else int(verbose), secrets=keys.values())
+
+    def api_key(name: str) -> str:
+        if name not in keys:
+            keys[name] = config.accounts[name].api_key()
+            redactor.add(keys[name])
+        return keys[name]
+
+    check_inputs(config)
+    return config, api_key, log_format
+
+
+def drain_or_hand_over(
+    config: Config, api_key: Callable[[str], str], options: RunOptions, *, wait: bool | None
+) -> int:
+    """Hold the database and drain it; or, when another runner holds it, hand over.
+
+    ``wait`` None (a worker): no hand-over, another holder is an error (exit 4).
+    """
+    from runner.handover import hand_over
+
+    shutdown = Shutdown()
+    lock = RunLock(config.database)
+    # From here to the exit code, a signal is noted, never a KeyboardInterrupt.
+    with shutdown.guard():
+        try:
+            if wait is None:
+                lock.acquire()
+            elif not lock.try_acquire():
+                asyncio.run(load(config))
+                code = asyncio.run(hand_over(config, lock, time.time(), wait))
+                if code is not None:
+                    return code
+            return asyncio.run(drain_database(config, api_key, options, shutdown))
+        finally:
+            lock.release()

@@ -5,7 +5,7 @@ keyword argument ``stream_writer`` (it reads ``stream_writer.output_size`` when 
 request has already been sent, i.e. when ``writer`` is None). aioresponses 0.7.9
 builds its mocked responses with ``response_class(method, url, writer=None, ...)``
 and never passes ``stream_writer``, so every mocked request raises ``TypeError``
-(aioresponses issue #289; see ../shared/PITFALLS.md). aiohttp 3.14 is a security
+(aioresponses issue #289; see docs/pitfalls.md). aiohttp 3.14 is a security
 release, so we keep it and patch the tests instead of pinning aiohttp below 3.14.
 
 Use: ``aioresponses().add(..., response_class=CompatClientResponse)`` (see

@@ -1,4 +1,4 @@
-"""clean_number, format_number and mask_number: SPEC §3, phone formats, every reason."""
+"""clean_number, format_number and mask_number: docs/contract.md §3, phone formats, every reason."""
 
 from __future__ import annotations
 

@@ -1,0 +1,74 @@
+"""A second `runner run` on a database another process holds: hand the jobs over.
+
+Its jobs are loaded (loading needs no lock); the holder adopts them at its next look
+at the queue. Before exiting 4, this process waits until the holder has written a
+sender note after the load, proof that it looks at the queue again before it could
+end; with ``--wait`` it waits for the jobs to be final and exits with their code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from runner.clock import SystemClock
+from runner.config import Config
+from runner.errors import DatabaseLocked
+from runner.lock import RunLock
+from runner.logs import get_logger
+from runner.queue import Job
+from runner.run import exit_code, finished
+from runner.states import JobState, RecordState
+from runner.store import Store
+from runner.supervise import POLL_INTERVAL
+
+# A hand-over waits this long for the holder to show it has seen the new jobs.
+HANDOVER_TIMEOUT = 10.0
+
+
+async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: bool) -> int | None:
+    """This run's jobs are loaded; another process holds the database and sends them.
+
+    Returns the exit code, or None when the holder let go meanwhile (this process
+    then drains the database itself). Without ``wait``: exit 4 as soon as the holder
+    has looked at the queue since the load (so it cannot end without the new jobs).
+    With ``wait``: until this run's jobs are final, then their exit code.
+    """
+    log = get_logger()
+    names = {job.name for job in config.jobs}
+    holder = lock.holder()
+    pid = holder[0] if holder else "?"
+    clock = SystemClock()
+    deadline = clock.monotonic() + HANDOVER_TIMEOUT
+    said = False
+    while True:
+        if lock.try_acquire():
+            return None
+        async with await Store.open(config.database) as store:
+            jobs = [job for job in await store.jobs() if job.name in names]
+            counts = await store.state_counts()
+            seen = {n.account for n in await store.senders() if (n.updated_at or 0) > loads_done_at}
+        left = [job for job in jobs if _left(job, counts)]
+        waiting = [job for job in left if job.waiting]
+        if not said and (all(job.account in seen or job.waiting for job in left) or
+                         clock.monotonic() > deadline):  # fmt: skip
+            said = True
+            log.warning("handed_over", holder_pid=pid, jobs=sorted(j.name for j in left))
+            for job in waiting:
+                log.warning("job_waiting", job=job.name, why=job.waiting)
+            if not wait:
+                raise DatabaseLocked(
+                    f"{config.database}: another runner holds this database (pid {pid}): this "
+                    "run's jobs are loaded and handed over to it, and nothing was sent by this "
+                    "one; `runner status` shows their progress (`run --wait` waits for them)"
+                )
+        if wait and not left:
+            code = exit_code(None, [], jobs, counts)
+            finished(code, jobs, counts, sent=0, stopped=[])
+            return code
+        await asyncio.sleep(POLL_INTERVAL / 2)
+
+
+def _left(job: Job, counts: dict[int, dict[str, int]]) -> bool:
+    here = counts.get(job.id, {})
+    pending = here.get(RecordState.PENDING, 0) + here.get(RecordState.IN_FLIGHT, 0)
+    return bool(pending) and job.state == JobState.ACTIVE
