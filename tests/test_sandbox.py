@@ -19,19 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner import protocol
-from runner.sandbox import (
-    STATE_KEY,
-    SandboxSettings,
-    SandboxState,
-    SlidingWindow,
-    build_app,
-    load_numbers,
-    number_present,
-    parse_numbers,
-    retry_after_header,
-    sandbox_command,
-    start_sandbox,
-)
+from runner.sandbox import number_present, sandbox_command
+from runner.sandbox.presence import load_numbers, parse_numbers
+from runner.sandbox.rules import SandboxState
+from runner.sandbox.server import STATE_KEY, build_app, start_sandbox
+from runner.sandbox.settings import SandboxSettings
+from runner.sandbox.window import SlidingWindow, retry_after_header
 
 KEY = "sandbox-key"
 GOOD = {protocol.USER: "sandbox", protocol.CAMPAIGN: "Sales", protocol.PHONE: "9000000001"}
@@ -529,7 +522,9 @@ async def test_stats_fields(make_client: MakeClient) -> None:
     client = await make_client()
     assert await stats(client) == {
         "requests": 0, "deleted": 0, "not_found": 0, "rate_limited": 0, "errors": 0,
-        "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "max_in_window": {},
+        "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "forced_answers": 0,
+        "token_generations": 0, "token_refused": 0, "tokens_expired": 0, "tokens_invalid": 0,
+        "tokens_missing": 0, "invalid_action": 0, "max_in_window": {},
         "max_in_window_overall": 0, "rate_limit": None, "window_seconds": 60.0,
     }  # fmt: skip
 
