@@ -48,10 +48,10 @@ def encode_body(reply: Reply, encoding: BodyEncoding) -> bytes:
     if reply.payload is None:
         return reply.text.encode()
     text = json.dumps(dict(reply.payload))
-    if encoding is BodyEncoding.DOUBLE:
+    if encoding == BodyEncoding.DOUBLE:
         text = json.dumps(text)
     data = text.encode()
-    return codecs.BOM_UTF8 + data if encoding is BodyEncoding.BOM else data
+    return codecs.BOM_UTF8 + data if encoding == BodyEncoding.BOM else data
 
 
 def nginx_page(code: int, reason: str) -> str:
@@ -110,7 +110,7 @@ def forced_reply(
     if name in _HTTP_ERRORS:
         code, reason = _HTTP_ERRORS[name]
         return Reply(code, text=nginx_page(code, reason), content_type="text/html")
-    if name is ForcedAnswer.REDIRECT:
+    if name == ForcedAnswer.REDIRECT:
         if redirect_to is None:
             raise ValueError("the redirect answer needs a redirect_to URL")
         location = redirect_to.rstrip("/") + path

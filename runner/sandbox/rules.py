@@ -100,7 +100,7 @@ class SandboxState:
 
     @property
     def token_mode(self) -> bool:
-        return self.settings.auth is AuthMode.TOKEN
+        return self.settings.auth == AuthMode.TOKEN
 
     # -- step 1: rate limit
     def bucket(self, key: str, authorization: str | None) -> str:
