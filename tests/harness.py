@@ -69,13 +69,12 @@ class Project:
         account = account_config(
             self.sandbox_url, key_env=KEY_ENV, user_name=USER, rate_limit="50/s", timeout_seconds=5
         )
+        options: dict[str, Any] = {"workers": 4, "retry": retry_config(0.01, 0.05)}
         return write_config(
             self.config,
             accounts={"main": account | self.account},
             jobs=self.jobs,
-            workers=4,
-            retry=retry_config(0.01, 0.05),
-            **self.settings,
+            **(options | self.settings),
         )
 
     def run(self, *args: str, api_key: str = API_KEY, timeout: float = 120) -> Result:
