@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runner.sandbox import SandboxProcess
+from runner import testing
+from runner.testing import SandboxProcess, account_config, env_with_key, retry_config
 
 API_KEY = "bench-key"
 USER = "bench"
@@ -101,7 +100,7 @@ def runner_command(*args: str) -> list[str]:
 
 
 def runner_env() -> dict[str, str]:
-    return dict(os.environ) | {KEY_ENV: API_KEY}
+    return env_with_key(KEY_ENV, API_KEY)
 
 
 @dataclass
@@ -197,13 +196,9 @@ class Sandbox(SandboxProcess):
 
 
 def account(url: str, rate_limit: str, timeout: float = 30) -> dict[str, Any]:
-    return {
-        "base_url": url,
-        "api_key_env": KEY_ENV,
-        "user_name": USER,
-        "rate_limit": rate_limit,
-        "timeout_seconds": timeout,
-    }
+    return account_config(
+        url, key_env=KEY_ENV, user_name=USER, rate_limit=rate_limit, timeout_seconds=timeout
+    )
 
 
 def job(name: str, account_name: str, campaign: str, path: Path) -> dict[str, Any]:
@@ -216,16 +211,13 @@ def job(name: str, account_name: str, campaign: str, path: Path) -> dict[str, An
 def write_config(
     root: Path, accounts: dict[str, dict[str, Any]], jobs: list[dict[str, Any]], workers: int
 ) -> Path:
-    config = {
-        "database": "runner.db",
-        "accounts": accounts,
-        "workers": workers,
-        "retry": {"max_attempts": 8, "backoff_initial_seconds": 0.05, "backoff_max_seconds": 1},
-        "jobs": jobs,
-    }
-    path = root / "jobs.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return testing.write_config(
+        root / "jobs.yaml",
+        accounts=accounts,
+        jobs=jobs,
+        workers=workers,
+        retry=retry_config(0.05, 1),
+    )
 
 
 # A multiplier coprime to PHONE_SPAN: row i gets a distinct number, in scattered

@@ -1,14 +1,37 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from aiohttp.test_utils import TestClient, TestServer
 from harness import Project, Sandbox
+from sandbox_helpers import Client, MakeClient
+
+from runner.sandbox.server import build_app
+from runner.sandbox.settings import SandboxSettings
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """Start in-process sandboxes (``SandboxSettings`` keywords); closes them after the test."""
+    clients: list[Client] = []
+
+    async def factory(clock: Callable[[], float] = time.monotonic, **options: Any) -> Client:
+        client: Client = TestClient(TestServer(build_app(SandboxSettings(**options), clock=clock)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture

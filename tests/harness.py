@@ -7,18 +7,20 @@ process exit) with a deadline, and fail loudly when it passes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runner.sandbox import SandboxProcess
+from runner.testing import (
+    SandboxProcess,
+    account_config,
+    env_with_key,
+    retry_config,
+    write_config,
+)
 
 API_KEY = "sandbox-key"
 USER = "sandbox"
@@ -30,25 +32,11 @@ def cli_command(*args: str) -> list[str]:
 
 
 def cli_env(api_key: str = API_KEY, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env[KEY_ENV] = api_key
-    env.update(extra)
-    return env
+    return env_with_key(KEY_ENV, api_key, **extra)
 
 
-class Sandbox(SandboxProcess):
-    """The sandbox process, with what tests ask of it."""
-
-    def deleted(self) -> set[str]:
-        return {phone for phones in self.get("/_sandbox/deleted").values() for phone in phones}
-
-    def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition(self.stats()):
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"sandbox never reached the condition: {self.stats()}")
+Sandbox = SandboxProcess
+"""The sandbox process, with what tests ask of it (stats, deleted, wait_for...)."""
 
 
 @dataclass
@@ -78,26 +66,16 @@ class Project:
         return path
 
     def write(self) -> Path:
-        account = {
-            "base_url": self.sandbox_url,
-            "api_key_env": KEY_ENV,
-            "user_name": USER,
-            "rate_limit": "50/s",
-            "timeout_seconds": 5,
-        } | self.account
-        config = {
-            "database": "runner.db",
-            "accounts": {"main": account},
-            "workers": 4,
-            "retry": {
-                "max_attempts": 8,
-                "backoff_initial_seconds": 0.01,
-                "backoff_max_seconds": 0.05,
-            },
-            "jobs": self.jobs,
-        } | self.settings
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False))
-        return self.config
+        account = account_config(
+            self.sandbox_url, key_env=KEY_ENV, user_name=USER, rate_limit="50/s", timeout_seconds=5
+        )
+        options: dict[str, Any] = {"workers": 4, "retry": retry_config(0.01, 0.05)}
+        return write_config(
+            self.config,
+            accounts={"main": account | self.account},
+            jobs=self.jobs,
+            **(options | self.settings),
+        )
 
     def run(self, *args: str, api_key: str = API_KEY, timeout: float = 120) -> Result:
         return run_cli(*args, cwd=self.root, api_key=api_key, timeout=timeout)

@@ -7,97 +7,23 @@ import json
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from sandbox_helpers import GOOD, KEY, FakeClock, MakeClient, body_of, rec, send, stats
 
 from runner import protocol
-from runner.sandbox import (
-    STATE_KEY,
-    SandboxSettings,
-    SandboxState,
-    SlidingWindow,
-    build_app,
-    load_numbers,
-    number_present,
-    parse_numbers,
-    retry_after_header,
-    sandbox_command,
-    start_sandbox,
-)
-
-KEY = "sandbox-key"
-GOOD = {protocol.USER: "sandbox", protocol.CAMPAIGN: "Sales", protocol.PHONE: "9000000001"}
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def body_of(answer: tuple[str, str]) -> bytes:
-    return protocol.response_body(answer).encode()
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    """Start in-process sandboxes; closes them all after the test."""
-    clients: list[Client] = []
-
-    async def factory(clock: Callable[[], float] = time.monotonic, **options: Any) -> Client:
-        client: Client = TestClient(TestServer(build_app(SandboxSettings(**options), clock=clock)))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        await client.close()
-
-
-async def send(
-    client: Client,
-    record: Any = None,
-    *,
-    key: str | None = KEY,
-    raw: bytes | None = None,
-    **request_options: Any,
-) -> tuple[int, bytes, aiohttp.ClientResponse]:
-    """DELETE one record; returns status, body bytes and the response."""
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers[protocol.API_KEY_HEADER] = key
-    data = raw if raw is not None else json.dumps(GOOD if record is None else record).encode()
-    async with client.delete(protocol.PATH, data=data, headers=headers, **request_options) as resp:
-        return resp.status, await resp.read(), resp
-
-
-async def stats(client: Client) -> dict[str, Any]:
-    async with client.get("/_sandbox/stats") as resp:
-        assert resp.status == 200
-        result: dict[str, Any] = await resp.json()
-        return result
-
-
-def rec(**changes: Any) -> dict[str, Any]:
-    """GOOD with some fields changed; a value of None removes the field."""
-    record = {**GOOD, **changes}
-    return {name: value for name, value in record.items() if value is not None}
-
+from runner.sandbox import number_present, sandbox_command
+from runner.sandbox.presence import load_numbers, parse_numbers
+from runner.sandbox.rules import SandboxState
+from runner.sandbox.server import STATE_KEY, start_sandbox
+from runner.sandbox.settings import SandboxSettings
+from runner.sandbox.window import SlidingWindow, retry_after_header
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -529,7 +455,9 @@ async def test_stats_fields(make_client: MakeClient) -> None:
     client = await make_client()
     assert await stats(client) == {
         "requests": 0, "deleted": 0, "not_found": 0, "rate_limited": 0, "errors": 0,
-        "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "max_in_window": {},
+        "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "forced_answers": 0,
+        "token_generations": 0, "token_refused": 0, "tokens_expired": 0, "tokens_invalid": 0,
+        "tokens_missing": 0, "invalid_action": 0, "max_in_window": {},
         "max_in_window_overall": 0, "rate_limit": None, "window_seconds": 60.0,
     }  # fmt: skip
 
@@ -565,6 +493,14 @@ async def test_start_sandbox_picks_a_free_port() -> None:
         (["--numbers", "/nonexistent/numbers.txt"], "--numbers"),
         (["--api-key", ""], "must not be empty"),
         (["--port", "70000"], "--port"),
+        (["--answer", "redirect"], "--redirect-to"),
+        (["--answer", "redirect", "--redirect-to", "ftp://x"], "not an http:// or https:// URL"),
+        (["--answer", "nonsense"], "--answer"),
+        (["--answer-from", "0"], "--answer-from"),
+        (["--body-encoding", "utf16"], "--body-encoding"),
+        (["--auth", "oauth"], "--auth"),
+        (["--token-ttl", "0"], "--token-ttl"),
+        (["--token-budget", "0"], "--token-budget"),
     ],
 )
 def test_command_rejects_bad_options(args: list[str], message: str) -> None:

@@ -1,0 +1,64 @@
+"""What the sandbox can be told (its settings) and what it counts (its counters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from runner.sandbox.answers import BodyEncoding, ForcedAnswer
+
+
+class AuthMode(StrEnum):
+    """The account's "API Authentication" setting the sandbox plays (``--auth``)."""
+
+    BASIC = "basic"  # BASIC_AUTH: the apiKey header on every delete
+    TOKEN = "token"  # TOKEN_AUTH: Authorization: Bearer <token from generateToken>
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Everything the sandbox can be told; defaults match ``runner sandbox``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str = "sandbox-key"
+    user_name: str = "sandbox"
+    campaigns: frozenset[str] = frozenset()  # empty: every campaign is valid
+    numbers_file: Path | None = None  # overrides present_ratio when given
+    present_ratio: float = 1.0
+    rate_limit: tuple[int, float] | None = None  # (count, period in seconds)
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0
+    hang_rate: float = 0.0
+    seed: int = 0
+    body_encoding: BodyEncoding = BodyEncoding.PLAIN
+    answer: ForcedAnswer | None = None
+    answer_from: int = 1  # the first valid delete (1-based) that gets ``answer``
+    redirect_to: str | None = None
+    answers_file: Path | None = None
+    auth: AuthMode = AuthMode.BASIC
+    token_ttl: float = 3600.0
+    token_budget: int = 10
+
+
+@dataclass
+class Counters:
+    """The numbers ``/_sandbox/stats`` reports."""
+
+    requests: int = 0  # every DELETE on the API path
+    deleted: int = 0
+    not_found: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    hangs: int = 0
+    invalid: int = 0  # deletes refused by validation, authentication included
+    duplicate_deletes: int = 0
+    forced_answers: int = 0  # valid deletes given the --answer / --answers answer
+    token_generations: int = 0
+    token_refused: int = 0  # generateToken calls that got no token (token mode)
+    tokens_expired: int = 0
+    tokens_invalid: int = 0
+    tokens_missing: int = 0
+    invalid_action: int = 0  # calls the account's auth setting does not allow
