@@ -108,7 +108,7 @@ def test_one_record_with_an_odd_answer_fails_alone(
     phones = numbers(30)
     odd = tmp_path / "answers.json"
     odd.write_text(json.dumps({phones[3]: {"status": 200, "body": '{"message": "Huh?"}'}}))
-    project, sandbox = sandbox_project("--answers", str(odd))
+    project, _ = sandbox_project("--answers", str(odd))
     project.add_job("purge", phones)
     project.write()
 

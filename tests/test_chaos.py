@@ -92,7 +92,8 @@ def test_kill_minus_nine_twenty_times_loses_nothing(
         after_interrupted = {
             row[0]
             for row in db.execute(
-                "SELECT phone FROM records WHERE state = 'not_found' AND reason = 'after_interrupted'"
+                "SELECT phone FROM records "
+                "WHERE state = 'not_found' AND reason = 'after_interrupted'"
             )
         }
     # A deletion the runner recorded really happened; one it did not see (killed before

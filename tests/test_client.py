@@ -26,9 +26,12 @@ from runner import client as client_module
 from runner import protocol
 from runner.classify import Outcome
 from runner.client import MAX_BODY_BYTES, CloudAgentClient, Reply
+from runner.logs import MASK
+from runner.states import StopReason
 
 BASE = "https://api.example.test"
 URL_ = BASE + "/ca_apis/deleteCampaignData"
+TOKEN_URL = BASE + "/ca_apis/CAToken/generateToken"
 API_KEY = "SECRET-api-key-7f3a9c"
 USER = "admin_user"
 
@@ -118,7 +121,7 @@ async def test_sends_exact_json_body(
     [
         (200, documented(protocol.DELETED), Outcome.DELETED, "deleted"),
         (200, documented(protocol.NOT_FOUND), Outcome.NOT_FOUND, "not_found"),
-        (200, documented(protocol.INVALID_USER), Outcome.AUTH, "auth"),
+        (200, documented(protocol.INVALID_USER), Outcome.STOP, "auth"),
         (200, documented(protocol.CAMPAIGN_INVALID), Outcome.INVALID_CAMPAIGN, "invalid_campaign"),
         (200, documented(protocol.RATE_LIMITED), Outcome.RATE_LIMITED, "rate_limited"),
     ],
@@ -333,3 +336,169 @@ async def test_delete_after_async_with_raises(mock: aioresponses) -> None:
     assert isinstance(first, Reply)
     with pytest.raises(RuntimeError):
         await api.delete("Outbound_Sales", "8123456789")
+
+
+# ---------------------------------------------------------------- redirects
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_not_followed_and_stops_the_account(
+    mock: aioresponses, client: CloudAgentClient, status: int
+) -> None:
+    target = "http://collector.example.test/steal"
+    answer(mock, status=status, body="", headers={"Location": target})
+    # Were the redirect followed, the mock would be asked for this (and the key sent there).
+    mock.delete(target, status=200, body=documented(protocol.DELETED),
+                response_class=CompatClientResponse)  # fmt: skip
+    mock.get(target, status=200, body=documented(protocol.DELETED),
+             response_class=CompatClientResponse)  # fmt: skip
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert reply.verdict.outcome is Outcome.STOP
+    assert reply.verdict.stop is StopReason.REDIRECT
+    assert target in reply.verdict.message
+    assert reply.http_status == status
+    requested = {str(url) for _, url in mock.requests}
+    assert requested == {URL_}
+
+
+async def test_a_redirect_location_echoing_the_key_is_masked(
+    mock: aioresponses, client: CloudAgentClient
+) -> None:
+    answer(mock, status=302, headers={"Location": f"https://x.test/?apiKey={API_KEY}"})
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert API_KEY not in repr(reply)
+    assert f"apiKey={MASK}" in reply.verdict.message
+
+
+# ---------------------------------------------------------------- token auth
+
+
+async def test_token_auth_sends_the_bearer_token_and_no_key(mock: aioresponses) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.delete("Outbound_Sales", "8123456789", token="tok.en.value")
+    assert reply.verdict.outcome is Outcome.DELETED
+    _, _, kwargs = only_call(mock)
+    assert dict(kwargs["headers"]) == {
+        "Authorization": "Bearer tok.en.value",
+        "Content-Type": "application/json",
+    }
+    assert API_KEY not in json.dumps(dict(kwargs["headers"])) + kwargs["data"].decode()
+
+
+@pytest.mark.parametrize("answer_", [protocol.INVALID_TOKEN, protocol.TOKEN_EXPIRED])
+async def test_token_answers_depend_on_the_auth_mode(
+    mock: aioresponses, answer_: tuple[str, str]
+) -> None:
+    answer(mock, body=documented(answer_))
+    answer(mock, body=documented(answer_))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        refused = await api.delete("Outbound_Sales", "8123456789", token="t")
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0) as api:
+        basic = await api.delete("Outbound_Sales", "8123456789")
+    assert refused.verdict.outcome is Outcome.TOKEN_REFUSED
+    assert (basic.verdict.outcome, basic.verdict.stop) == (Outcome.STOP, StopReason.AUTH_SETTING)
+
+
+async def test_an_echoed_token_is_masked(mock: aioresponses) -> None:
+    token = "eyJhbGciOi.eyJleHAiOjF9.c2lnbmF0dXJl"
+    echo = json.dumps({"status": "false", "message": f"Token {token} is not known here"})
+    answer(mock, status=401, body=echo)
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.delete("Outbound_Sales", "8123456789", token=token)
+    assert token not in repr(reply)
+    assert MASK in reply.body and MASK in reply.verdict.message
+    assert reply.verdict.stop is StopReason.AUTH
+
+
+def token_answer(mock: aioresponses, status: int = 200, body: str = "", **options: Any) -> None:
+    options.setdefault("response_class", CompatClientResponse)
+    mock.post(TOKEN_URL, status=status, body=body, **options)
+
+
+async def test_generate_token_posts_the_user_with_the_key(mock: aioresponses) -> None:
+    token_answer(mock, body=json.dumps({"token": "new.jwt.token", "message": ""}))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        assert api.token_url == TOKEN_URL
+        reply = await api.generate_token()
+    assert (reply.token, reply.http_status, reply.message) == ("new.jwt.token", 200, "")
+    method, url, kwargs = only_call(mock)
+    assert (method, str(url)) == ("POST", TOKEN_URL)
+    assert dict(kwargs["headers"]) == {"apiKey": API_KEY, "Content-Type": "application/json"}
+    assert json.loads(kwargs["data"]) == {"userName": USER}
+
+
+async def test_generate_token_reads_a_double_encoded_answer(mock: aioresponses) -> None:
+    inner = json.dumps({"token": "double.jwt.token", "message": ""})
+    token_answer(mock, body="\ufeff" + json.dumps(inner))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.generate_token()
+    assert reply.token == "double.jwt.token"
+
+
+async def test_generate_token_refusal_keeps_the_message(mock: aioresponses) -> None:
+    token_answer(mock, body=documented(protocol.TOKEN_REFUSED))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.generate_token()
+    assert (reply.token, reply.message) == (None, "Invalid userName or apiKey")
+
+
+async def test_generate_token_throttled_keeps_retry_after(mock: aioresponses) -> None:
+    token_answer(mock, status=429, body="", headers={"Retry-After": "60"})
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.generate_token()
+    assert (reply.token, reply.http_status, reply.retry_after) == (None, 429, 60.0)
+    assert reply.message  # says something, even for an empty body
+
+
+async def test_generate_token_does_not_follow_a_redirect(mock: aioresponses) -> None:
+    target = "http://collector.example.test/token"
+    token_answer(mock, status=307, headers={"Location": target})
+    mock.post(target, body=json.dumps({"token": "stolen"}), response_class=CompatClientResponse)
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.generate_token()
+    assert reply.token is None and target in reply.message
+    assert {str(url) for _, url in mock.requests} == {TOKEN_URL}
+
+
+async def test_generate_token_masks_an_echoed_key(mock: aioresponses) -> None:
+    token_answer(mock, body=json.dumps({"status": "false", "message": f"Invalid apiKey {API_KEY}"}))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        reply = await api.generate_token()
+    assert API_KEY not in repr(reply)
+    assert reply.message == f"Invalid apiKey {MASK}"
+
+
+async def test_a_generated_token_echoed_by_a_later_answer_is_masked(mock: aioresponses) -> None:
+    token = "generated.jwt.value"
+    token_answer(mock, body=json.dumps({"token": token, "message": ""}))
+    answer(mock, body=json.dumps({"status": "false", "message": f"Invalid Token {token}"}))
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        await api.generate_token()
+        reply = await api.delete("Outbound_Sales", "8123456789", token=None)
+    assert token not in repr(reply)
+
+
+# ---------------------------------------------------------------- echoed secrets
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, json.dumps({"status": "false", "message": f"Invalid apiKey {API_KEY}"})),
+        (401, json.dumps({"status": "false", "message": f"Invalid apiKey {API_KEY}"})),
+        (403, f"Invalid apiKey {API_KEY}"),
+        (500, f"<html>Invalid apiKey {API_KEY}</html>"),
+        (200, json.dumps(json.dumps({"message": f"Invalid apiKey {API_KEY}"}))),
+    ],
+    ids=["200-json", "401-json", "403-text", "500-html", "double-encoded"],
+)
+async def test_an_echoed_key_is_masked_in_body_and_message(
+    mock: aioresponses, client: CloudAgentClient, status: int, body: str
+) -> None:
+    answer(mock, status=status, body=body)
+    reply = await client.delete("Outbound_Sales", "8123456789")
+    assert API_KEY not in repr(reply)
+    assert MASK in reply.body
+    if "Invalid apiKey" in reply.verdict.message:
+        assert f"Invalid apiKey {MASK}" in reply.verdict.message

@@ -52,8 +52,10 @@ def test_a_purge_outlives_several_short_lived_tokens(
     assert set(attempts(project.database)) == {1}  # no record used more than one attempt
     assert_no_token_at_rest(project.root)
     assert not JWT.search(result.stderr.encode())
-    print(f"token purge: tokens={stats['token_generations']} records=80 "
-          f"requests={stats['requests']} invalid={stats['tokens_invalid']} max_attempts=1")  # fmt: skip
+    print(
+        f"token purge: tokens={stats['token_generations']} records=80 "
+        f"requests={stats['requests']} invalid={stats['tokens_invalid']} max_attempts=1"
+    )
 
 
 def test_tokens_invalidated_by_another_process_are_recovered_from(
