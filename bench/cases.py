@@ -58,6 +58,11 @@ class Sizes:
     big_rows: int  # the CSV loaded, counted and drained
     big_drain: int  # requests sent by the drain on the big database
     status_runs: int
+    # bench/limiters.py: three pacers at limiter_count per limiter_period. A 5 s
+    # period is enough there: it measures bursts and 429s, not the last 1 % of rate.
+    limiter_count: int
+    limiter_period: float
+    limiter_bursts: int  # 2: a second burst after an idle gap
 
     @property
     def account_rate(self) -> float:
@@ -77,6 +82,9 @@ FULL = Sizes(
     big_rows=1_000_000,
     big_drain=30_000,
     status_runs=5,
+    limiter_count=100,
+    limiter_period=5.0,
+    limiter_bursts=2,
 )
 QUICK = Sizes(
     rate_count=50,
@@ -91,6 +99,9 @@ QUICK = Sizes(
     big_rows=100_000,
     big_drain=2_000,
     status_runs=3,
+    limiter_count=50,
+    limiter_period=2.5,
+    limiter_bursts=1,
 )
 
 

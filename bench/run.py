@@ -21,12 +21,17 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from cases import CASES, FULL, QUICK, Context, Figure
+from cases import CASES as RUNNER_CASES
+from cases import FULL, QUICK, Context, Figure
 from common import machine
+from limiters import bench_limiters
 from rich.console import Console
 from rich.table import Table
 
 OUT = Path(__file__).with_name("out")
+# limiters.py imports cases.py, so it is registered here, right after "rate"
+# (a dict union keeps the position of the keys of its left side).
+CASES = {"rate": RUNNER_CASES["rate"], "limiters": bench_limiters} | RUNNER_CASES
 console = Console(stderr=True)
 
 
