@@ -120,10 +120,26 @@ class _BoundedLoader(yaml.SafeLoader):
         # A scalar PyYAML cannot turn into a value (an int of 5000 digits, the date
         # 2024-13-45) raises ValueError or OverflowError, without a line: give it one.
         try:
-            return super().construct_object(node, deep)
+            value = super().construct_object(node, deep)
         except (ValueError, OverflowError, TypeError) as exc:
             problem = f"cannot read the value {_cut(str(node.value))}: {_cut(str(exc))}"
             raise _Refused(node.start_mark, problem) from None
+        if isinstance(value, str) and not _encodable(value):
+            # "\ud800" in a quoted string is half a character: no file name, message or
+            # request can hold it (it fails when encoded, far from here).
+            raise _Refused(
+                node.start_mark,
+                "a \\u escape of half a character (a UTF-16 surrogate); write the character",
+            )
+        return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _too_deep() -> str:
