@@ -29,6 +29,7 @@ _FRIENDLY: Final = {
     "model_attributes_type": "expected a mapping (key: value lines)",
     "dict_type": "expected a mapping (key: value lines)",
     "list_type": "expected a list (lines starting with '- ')",
+    "path_type": "expected a path (text)",
 }
 # Fields filled in by the loader, not written in the file.
 _FILLED_IN: Final[dict[type[BaseModel], frozenset[str]]] = {
