@@ -9,11 +9,10 @@ Formats, by extension (case-insensitive):
 - ``.jsonl``: one JSON object a line; the number is a string or a JSON integer;
   the name key may be absent or null.
 
-Blank lines are skipped in all three. Encoding: a UTF-8 BOM means UTF-8, a UTF-16
-BOM means UTF-16 (what Excel's "Unicode text" writes); otherwise UTF-8 when the first
-64 KiB decode as UTF-8, else Windows-1252 (Excel's "CSV" on Western Windows). Bytes
-that do not decode become U+FFFD, so they turn the row invalid instead of stopping
-the load.
+Blank lines are skipped in all three. Encodings, and the refusal of files that are
+not text (an Excel workbook renamed .csv, anything with NUL bytes), are described
+in :mod:`runner.textlines`. Bytes that do not decode become U+FFFD, so they turn
+the row invalid instead of stopping the load.
 
 A file is read one physical line at a time (``\\n``, ``\\r\\n`` or a lone ``\\r``
 ends a line) and a CSV line is parsed on its own, so a stray quote can never swallow
@@ -30,31 +29,30 @@ an InvalidRow like any other and that property still holds.
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import itertools
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple, TextIO
+from typing import Final
 
 from runner.errors import InputError
 from runner.numbers import InvalidNumber, clean_number
+from runner.textlines import MAX_LINE_CHARS, RAW_LIMIT, SNIFF_BYTES, Line, open_text, physical_lines
+
+__all__ = [
+    "MAX_LINE_CHARS",
+    "RAW_LIMIT",
+    "SNIFF_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "InvalidRow",
+    "PhoneRule",
+    "Row",
+    "read_rows",
+]
 
 SUPPORTED_SUFFIXES: Final = (".csv", ".txt", ".jsonl")
-
-# Longest line read; longer ones are reported and skipped. Real rows are < 1 KiB.
-MAX_LINE_CHARS: Final = 64 * 1024
-# Characters of a rejected value kept in InvalidRow.raw.
-RAW_LIMIT: Final = 200
-# Bytes looked at to choose between UTF-8 and Windows-1252.
-SNIFF_BYTES: Final = 64 * 1024
-# Characters decoded per read.
-_CHUNK_CHARS: Final = 64 * 1024
-_LINE_END: Final = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +76,6 @@ class InvalidRow:
     line: int
     raw: str
     reason: str
-
-
-class _Line(NamedTuple):
-    number: int
-    text: str  # without its line ending; only the start when too_long
-    too_long: bool
 
 
 # Parses one non-blank line; None: the line is not a record (a .txt comment).
@@ -128,8 +120,8 @@ def _rows(
 ) -> Iterator[Row | InvalidRow]:
     """Lines of the file through the parser of its format."""
     try:
-        with _open_text(path) as stream:
-            lines = _physical_lines(stream)
+        with open_text(path) as stream:
+            lines = physical_lines(stream)
             parse = _parser(path, suffix, lines, phone_column, name_column, to_phone)
             for line in lines:
                 if line.too_long:
@@ -148,7 +140,7 @@ _TOO_LONG: Final = (
 def _parser(
     path: Path,
     suffix: str,
-    lines: Iterator[_Line],
+    lines: Iterator[Line],
     phone_column: str,
     name_column: str | None,
     to_phone: PhoneRule,
@@ -160,69 +152,6 @@ def _parser(
         return lambda number, text: _jsonl_line(number, text, phone_column, name_column, to_phone)
     phone_index, name_index = _csv_header(path, lines, phone_column, name_column)
     return lambda number, text: _csv_line(number, text, phone_index, name_index, to_phone)
-
-
-# ---------------------------------------------------------------- reading lines
-
-
-def _open_text(path: Path) -> TextIO:
-    """``path`` as text in its detected encoding, line endings untouched."""
-    try:
-        binary = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    try:
-        encoding = _detect_encoding(binary.read(SNIFF_BYTES))
-        binary.seek(0)
-    except OSError as exc:
-        binary.close()
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
-
-
-def _detect_encoding(head: bytes) -> str:
-    """The codec for a file starting with ``head`` (rules in the module docstring)."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        # A character cut at the end of a full sniff buffer is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
-
-
-def _physical_lines(stream: TextIO) -> Iterator[_Line]:
-    """Lines of ``stream``, each held only up to MAX_LINE_CHARS.
-
-    Splits decoded chunks itself rather than using readline(limit): that could cut
-    between the ``\\r`` and ``\\n`` of a line ending and count one line twice.
-    """
-    number, kept, too_long, after_cr = 0, "", False, False
-    while chunk := stream.read(_CHUNK_CHARS):
-        if after_cr and chunk.startswith("\n"):  # the rest of a \r\n split by the read
-            chunk = chunk[1:]
-        start = 0
-        for end in _LINE_END.finditer(chunk):
-            kept, too_long = _append(kept, too_long, chunk[start : end.start()])
-            number += 1
-            yield _Line(number, kept, too_long)
-            kept, too_long, start = "", False, end.end()
-        kept, too_long = _append(kept, too_long, chunk[start:])
-        after_cr = chunk.endswith("\r")
-    if kept or too_long:
-        yield _Line(number + 1, kept, too_long)
-
-
-def _append(kept: str, too_long: bool, piece: str) -> tuple[str, bool]:
-    """Add ``piece`` to the line so far, keeping only its start once it is too long."""
-    if too_long:
-        return kept, True
-    if len(kept) + len(piece) > MAX_LINE_CHARS:
-        return (kept + piece[:RAW_LIMIT])[:RAW_LIMIT], True
-    return kept + piece, False
 
 
 # ---------------------------------------------------------------- formats
@@ -250,7 +179,7 @@ def _txt_line(number: int, text: str, to_phone: PhoneRule) -> Row | InvalidRow |
 
 
 def _csv_header(
-    path: Path, lines: Iterator[_Line], phone_column: str, name_column: str | None
+    path: Path, lines: Iterator[Line], phone_column: str, name_column: str | None
 ) -> tuple[int, int | None]:
     """Indexes of the phone and name columns in the header (first non-blank line)."""
     header = next((line for line in lines if line.too_long or line.text.strip()), None)

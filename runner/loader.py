@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from runner.config import Config, JobConfig
-from runner.errors import first_error
+from runner.errors import InputError, first_error
 from runner.inputs import InvalidRow, Row, read_rows
-from runner.numbers import format_number
+from runner.numbers import MIN_DIGITS, format_number, mask_number
 from runner.store import INSERT_BATCH, LoadCounts, Store
 
 
@@ -26,10 +28,53 @@ class JobLoad:
     unchanged: bool = False  # the input was already loaded and has not changed since
 
 
+# Invalid rows quoted when every row of a job is invalid.
+FIRST_REASONS: Final = 3
+# A number in a reason ("+44... has country code +44") is masked as in logs: the
+# message goes where the input file does not (a terminal, cron mail).
+_NUMBER: Final = re.compile(rf"\+?\d{{{MIN_DIGITS},}}")
+
+
 def check_inputs(config: Config) -> None:
-    """Fail early (InputError, exit 2) on an input that cannot be read, before any job loads."""
+    """Fail early (InputError, exit 2), before any job loads, on an input that cannot be
+    read or whose every row is invalid.
+
+    A job's rows are read until the first valid one, so a good file costs one row;
+    only a file with no valid row is read whole. A file with no rows at all (an
+    empty .txt, a CSV header alone) is not an error: there is nothing to do.
+    """
     for job in config.jobs:
-        job_rows(job)  # opens the file, checks the header
+        found = all_invalid(job_rows(job))  # job_rows opens the file, checks the header
+        if found is not None:
+            raise InputError(all_invalid_message(job, *found))
+
+
+def all_invalid(rows: Iterable[Row | InvalidRow]) -> tuple[int, list[InvalidRow]] | None:
+    """``(count, first few)`` of ``rows`` when there are some and none is valid, else None.
+
+    Stops at the first valid row.
+    """
+    first: list[InvalidRow] = []
+    count = 0
+    for count, row in enumerate(rows, start=1):  # noqa: B007 - count is used after the loop
+        if isinstance(row, Row):
+            return None
+        if len(first) < FIRST_REASONS:
+            first.append(row)
+    return (count, first) if count else None
+
+
+def all_invalid_message(job: JobConfig, invalid: int, first: list[InvalidRow]) -> str:
+    """One line: the job has ``invalid`` rows and none is valid; the first reasons."""
+    reasons = "; ".join(
+        f"line {row.line}: {_NUMBER.sub(lambda m: mask_number(m.group()), row.reason)}"
+        for row in first
+    )
+    more = f"; and {invalid - len(first):,} more" if invalid > len(first) else ""
+    verdict = (
+        "its only row is invalid" if invalid == 1 else f"none of its {invalid:,} rows is valid"
+    )
+    return f"{job.input}: job {job.name!r}: {verdict} ({reasons}{more}); nothing was loaded or sent"
 
 
 def job_rows(job: JobConfig) -> Iterator[Row | InvalidRow]:

@@ -1,11 +1,11 @@
 """Phone numbers: the rules that turn a cell of an input file into what is sent.
 
-SPEC §3: a number is sent as it stands in the file after trimming whitespace and
-removing the separators `` -().``; a leading ``+`` is kept and nothing else changes
-(no country code is added, no leading zero removed) unless the job asks for a
-:class:`PhoneFormat`, which :func:`format_number` applies to the cleaned number. A
-record's identity is the number as sent, so these functions decide what counts as
-a duplicate.
+A number is sent as it stands in the file after trimming whitespace and removing
+the separators `` -().`` and Excel's text marker (a leading ``'``); a leading ``+``
+is kept and nothing else changes (no country code is added, no leading zero
+removed) unless the job asks for a :class:`PhoneFormat`, which :func:`format_number`
+applies to the cleaned number. A record's identity is the number as sent, so these
+functions decide what counts as a duplicate.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def clean_number(raw: str) -> str:
     Excel notation is checked before cleaning because removing the ``.`` of
     ``9.18E+11`` would otherwise hide what went wrong behind "not_a_number".
     """
-    text = raw.strip()
+    # Excel's text marker: a cell typed '9876543210 (to keep it from becoming 9.88E+09)
+    # is exported with its apostrophe.
+    text = raw.strip().removeprefix("'").lstrip()
     if text.isascii() and text.isdigit() and MIN_DIGITS <= len(text) <= MAX_DIGITS:
         return text  # the common case, and a million times per large file: skip the rest
     if not text:

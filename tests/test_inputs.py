@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import InputError
-from runner.inputs import MAX_LINE_CHARS, RAW_LIMIT, InvalidRow, Row, read_rows
+from runner.inputs import MAX_LINE_CHARS, RAW_LIMIT, SNIFF_BYTES, InvalidRow, Row, read_rows
 from runner.numbers import InvalidNumber, PhoneFormat, Reason, format_number
 
 
@@ -263,6 +263,50 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         read_rows(tmp_path / "dir.txt", "phoneNumber", None)
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 100, "looks like an Excel workbook"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "Excel 97-2003 workbook"),
+        (b"phoneNumber\n9876543210\n98765\x0043211\n", "NUL byte at byte 28"),
+        (b"\xef\xbb\xbf9876543210\x00\n", "NUL byte at byte 13"),  # a BOM does not excuse it
+    ],
+)
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
+def test_a_file_that_is_not_text_is_an_input_error(
+    tmp_path: Path, content: bytes, problem: str, suffix: str
+) -> None:
+    path = write(tmp_path, f"data{suffix}", content)
+    with pytest.raises(InputError) as caught:
+        read_rows(path, "phoneNumber", None)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a text file (")
+    assert problem in message
+    assert "\x00" not in message and "PK" not in message  # no binary garbage quoted back
+
+
+def test_the_workbook_message_says_what_to_do(tmp_path: Path) -> None:
+    path = write(tmp_path, "data.csv", b"PK\x03\x04rest-of-zip")
+    with pytest.raises(InputError, match=r"data\.csv: not a text file \(it looks like an Excel "
+                       r"workbook: save it as CSV\)$"):  # fmt: skip
+        read_rows(path, "phoneNumber", None)
+
+
+def test_utf16_text_with_its_nul_bytes_is_text(tmp_path: Path) -> None:
+    for codec in ("utf-16-le", "utf-16-be"):
+        bom = codecs.BOM_UTF16_LE if codec == "utf-16-le" else codecs.BOM_UTF16_BE
+        path = write(tmp_path, "u16.txt", bom + "9876543210\n".encode(codec))
+        assert rows(path) == [Row(1, "9876543210", None)]
+
+
+def test_a_nul_byte_past_the_sniffed_head_only_spoils_its_row(tmp_path: Path) -> None:
+    filler = "9876543210\n" * (SNIFF_BYTES // 11 + 1)
+    path = write(tmp_path, "late.txt", filler + "98765\x0043210\n")
+    found = rows(path)
+    assert len(found) == filler.count("\n") + 1
+    assert reasons(found) == [(len(found), "not_a_number")]
+
+
 # ---------------------------------------------------------------- long lines
 
 
@@ -352,6 +396,10 @@ def test_every_line_yields_exactly_one_row(
     )
 
     name_column = "name" if suffix != ".txt" else None
+    if "\x00" in text and encoding != "utf-16":  # UTF-16 is the only text with NUL bytes
+        with pytest.raises(InputError, match="not a text file"):
+            read_rows(path, "phoneNumber", name_column, formatter)
+        return
     found = list(read_rows(path, "phoneNumber", name_column, formatter))
 
     assert [row.line for row in found] == expected_lines(text, suffix)

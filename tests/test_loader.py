@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runner.config import Config, JobConfig
 from runner.errors import InputError
-from runner.loader import check_inputs, load_job, load_jobs
+from runner.inputs import InvalidRow, Row
+from runner.loader import all_invalid, check_inputs, load_job, load_jobs
 from runner.store import LoadCounts, Store
 
 # Four spellings of one Indian mobile, another country's number, and a number
@@ -126,3 +128,77 @@ async def test_load_jobs_checks_every_input_before_loading_any(tmp_path: Path) -
         with pytest.raises(InputError):
             await load_jobs(store, config)
         assert await records(store) == []
+
+
+# ---------------------------------------------------------------- no valid row
+
+
+def config_of(tmp_path: Path, *inputs: Path, **settings: object) -> Config:
+    return Config.model_validate(
+        {
+            "path": tmp_path / "jobs.yaml",
+            "accounts": {
+                "main": {"base_url": "http://localhost:1", "api_key_env": "K", "user_name": "u"}
+            },
+            "jobs": [
+                {"name": f"job{i}", "campaign": "c", "input": path, **settings}
+                for i, path in enumerate(inputs)
+            ],
+        }
+    )
+
+
+async def test_a_job_without_a_valid_row_is_an_input_error_before_anything_loads(
+    tmp_path: Path,
+) -> None:
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.csv"
+    good.write_text("9876543210\n", encoding="utf-8")
+    bad.write_text("phoneNumber\nabc\n\n12\n9.18E+11\n++91\nx\n", encoding="utf-8")
+    config = config_of(tmp_path, good, bad)
+    with pytest.raises(InputError) as caught:
+        check_inputs(config)
+    assert str(caught.value) == (
+        f"{bad}: job 'job1': none of its 5 rows is valid ("
+        "line 2: not_a_number: unexpected character 'a'; "
+        "line 4: too_short: 2 digits; at least 7 are needed; "
+        "line 5: scientific_notation: 9.18E+11 looks like Excel scientific notation; "
+        "format the column as text; and 2 more); nothing was loaded or sent"
+    )
+    async with await Store.open(tmp_path / "db") as store:
+        with pytest.raises(InputError, match="none of its 5 rows is valid"):
+            await load_jobs(store, config)
+        assert [row async for row in store.export_rows("job0")] == []
+
+
+def test_one_invalid_row_and_masked_numbers_in_the_reasons(tmp_path: Path) -> None:
+    bad = tmp_path / "uk.txt"
+    bad.write_text("+44 7911 123456\n", encoding="utf-8")
+    config = config_of(tmp_path, bad, phone_format="national", default_region="IN")
+    with pytest.raises(InputError) as caught:
+        check_inputs(config)
+    message = str(caught.value)
+    assert "its only row is invalid (line 1: other_country: +44********56 has" in message
+    assert "447911123456" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("empty.txt", ""), ("header.csv", "phoneNumber\n"), ("comments.txt", "# none yet\n\n"),
+     ("late.txt", "abc\n" * 1000 + "9876543210\n")],
+)  # fmt: skip
+def test_no_rows_or_one_valid_row_is_fine(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    check_inputs(config_of(tmp_path, path))
+
+
+def test_the_scan_stops_at_the_first_valid_row() -> None:
+    def rows() -> Iterator[Row | InvalidRow]:
+        yield InvalidRow(1, "x", "not_a_number: x")
+        yield Row(2, "9876543210", None)
+        raise AssertionError("read past the first valid row")
+
+    assert all_invalid(rows()) is None
+    assert all_invalid([]) is None
+    invalid = [InvalidRow(n, "x", f"empty: {n}") for n in range(1, 6)]
+    assert all_invalid(invalid) == (5, invalid[:3])

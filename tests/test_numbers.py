@@ -38,6 +38,9 @@ AS_IS, NATIONAL, E164 = PhoneFormat.AS_IS, PhoneFormat.NATIONAL, PhoneFormat.E16
         ("1234567", "1234567"),  # MIN_DIGITS
         ("123456789012345", "123456789012345"),  # MAX_DIGITS
         ("+123456789012345", "+123456789012345"),  # the + is not a digit
+        ("'9876543210", "9876543210"),  # Excel's text marker
+        (" '+91 98765 43210", "+919876543210"),
+        ("' 98765-43210", "9876543210"),
     ],
 )
 def test_valid_numbers_are_sent_as_they_stand_without_separators(raw: str, sent: str) -> None:
@@ -70,6 +73,10 @@ def test_valid_numbers_are_sent_as_they_stand_without_separators(raw: str, sent:
         ("+123456", Reason.TOO_SHORT),
         ("1234567890123456", Reason.TOO_LONG),
         ("+91 98765 43210 98765", Reason.TOO_LONG),
+        ("'", Reason.EMPTY),  # the text marker alone
+        ("''9876543210", Reason.NOT_A_NUMBER),  # one marker is stripped, not any number of them
+        ("98765'43210", Reason.NOT_A_NUMBER),  # only a leading one
+        ("'9.18E+11", Reason.SCIENTIFIC_NOTATION),
     ],
 )
 def test_invalid_numbers_say_why(raw: str, reason: Reason) -> None:
