@@ -97,9 +97,17 @@ def next_batch(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | Invali
     return list(itertools.islice(rows, size))
 
 
-async def load_job(store: Store, job: JobConfig) -> JobLoad:
+async def load_job(store: Store, job: JobConfig, identity: str | None = None) -> JobLoad:
     """Enqueue one job's input; an input loaded before and unchanged is not read again."""
-    job_id = await store.ensure_job(job.name, job.account, job.campaign, number_format(job))
+    job_id = await store.ensure_job(
+        job.name,
+        job.account,
+        job.campaign,
+        number_format(job),
+        # The account as this config knows it: a process sending with another
+        # base_url or user_name under the same account name leaves the job alone.
+        account_identity=identity,
+    )
     source_id, unchanged = await store.source(job_id, job.input)
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
@@ -129,4 +137,6 @@ async def load_job(store: Store, job: JobConfig) -> JobLoad:
 
 async def load_jobs(store: Store, config: Config) -> list[JobLoad]:
     check_inputs(config)
-    return [await load_job(store, job) for job in config.jobs]
+    return [
+        await load_job(store, job, config.accounts[job.account].identity) for job in config.jobs
+    ]

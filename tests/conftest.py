@@ -18,6 +18,15 @@ from runner.sandbox.server import build_app
 from runner.sandbox.settings import SandboxSettings
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own per-user state folder: account locks never leak between tests
+    (or into the real ~/.local/state), and a CLI subprocess inherits it."""
+    home = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 async def make_client() -> AsyncIterator[MakeClient]:
     """Start in-process sandboxes (``SandboxSettings`` keywords); closes them after the test."""

@@ -37,12 +37,17 @@ MAX_VALUES: Final = 100_000
 
 
 def load_config(
-    path: Path, *, today: date | None = None, environ: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    today: date | None = None,
+    environ: Mapping[str, str] | None = None,
+    jobs_required: bool = True,
 ) -> Config:
     """Read and validate jobs.yaml; ConfigError (one line, with file and line) if unusable.
 
     ``today`` is the local date ``{date}`` in job names stands for, ``environ`` the
-    environment the default ``state_dir`` is found in (tests fix both).
+    environment the default ``state_dir`` is found in (tests fix both). A worker's
+    config may have no jobs (``jobs_required=False``): others load them.
     """
     display = str(path)
     text = _read_config_text(path, display)
@@ -65,7 +70,10 @@ def load_config(
         "base_dir": absolute.parent,
         "today": date.today() if today is None else today,
         "environ": os.environ if environ is None else environ,
+        "jobs_required": jobs_required,
     }
+    if not jobs_required and data.get("jobs") is None:
+        data = {**data, "jobs": []}
     try:
         return Config.model_validate({**data, "path": absolute}, context=context)
     except ValidationError as exc:

@@ -218,8 +218,8 @@ class Config(Model):
 
     @field_validator("jobs")
     @classmethod
-    def _some_jobs(cls, value: list[JobConfig]) -> list[JobConfig]:
-        if not value:
+    def _some_jobs(cls, value: list[JobConfig], info: ValidationInfo) -> list[JobConfig]:
+        if not value and (info.context or {}).get("jobs_required", True):
             raise ValueError("at least one job is required")
         return value
 
