@@ -212,7 +212,8 @@ class AccountDrain:
                 self.tokens.accepted(token)
             return None
         try:
-            await self.tokens.refused(token)
+            # A renewal may wait for the token budget (up to an hour): a stop must not.
+            await self.shutdown.unless_stopping(self.tokens.refused(token))
         except TokenStop as stop:
             self._stop(stop.reason, stop.message, {})
             return stop.reason, stop.message

@@ -221,18 +221,19 @@ class NotFoundWatch:
 
 
 class UnknownAnswers:
-    """Stops an account that gets the same unrecognised answer for ``limit`` records in a row.
+    """Stops an account that gets the same unrecognised answer ``limit`` times in a row.
 
     Then the API has changed or the account is misconfigured, and retrying every
     record up to its attempt limit would take weeks. Any recognised answer in
-    between starts the count again; one record that keeps getting an odd answer
-    counts once, so it still fails alone.
+    between starts the count again; a streak of one record alone (it keeps getting
+    an odd answer) never stops the account, so that record still fails alone.
     """
 
     def __init__(self, limit: int = 20) -> None:
         self.limit = limit
         self._answer: str | None = None
         self._records: set[int] = set()
+        self._answers = 0
 
     def record(self, verdict: Verdict, record_id: int) -> tuple[StopReason, str] | None:
         """Count one answer; returns the stop (code, message) when the streak is complete."""
@@ -241,14 +242,20 @@ class UnknownAnswers:
         if verdict.outcome is not Outcome.UNEXPECTED:
             self._answer = None
             self._records.clear()
+            self._answers = 0
             return None
         if verdict.message != self._answer:
             self._answer = verdict.message
             self._records.clear()
+            self._answers = 0
         self._records.add(record_id)
-        if len(self._records) < self.limit:
+        self._answers += 1
+        # Retries come back before fresh records, so a streak may hold few records many
+        # times; but one record alone never stops the account: it fails by itself.
+        if self._answers < self.limit or len(self._records) < 2:
             return None
         return StopReason.UNKNOWN_ANSWERS, (
-            f"{self.limit} records in a row got the same unrecognised answer "
+            f"{self._answers} answers in a row ({len(self._records)} records) were the same "
+            "unrecognised answer "
             f"{verdict.message[:200]!r}: the API has changed or the account is misconfigured"
         )

@@ -109,6 +109,7 @@ class TokenProvider:
         self._token: str | None = None
         self._renew_at = 0.0
         self._accepted = False
+        self._stopped: TokenStop | None = None  # a refusal is final: asked once, not per worker
         self.generated = 0  # in this process
 
     async def get(self) -> str:
@@ -139,6 +140,15 @@ class TokenProvider:
             await self._new_token()
 
     async def _new_token(self) -> None:
+        if self._stopped is not None:
+            raise self._stopped
+        try:
+            await self._generate_with_retries()
+        except TokenStop as stop:
+            self._stopped = stop
+            raise
+
+    async def _generate_with_retries(self) -> None:
         delay, tries = RETRY_FIRST, 0
         while True:
             now = self._clock.time()

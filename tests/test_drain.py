@@ -533,11 +533,6 @@ async def test_looking_for_work_in_vain_costs_no_budget() -> None:
     assert set(rig.queue.states().values()) == {RecordState.DELETED}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner/drain.py _judge_token awaits tokens.refused() outside "
-    "shutdown.unless_stopping: a renewal waiting for the token budget ignores SIGINT",
-)
 async def test_a_shutdown_does_not_wait_for_a_renewal_held_up_by_the_budget() -> None:
     def script(call: Call, n: int) -> Reply:
         if len(rig.sender.calls) == 1:
@@ -554,11 +549,6 @@ async def test_a_shutdown_does_not_wait_for_a_renewal_held_up_by_the_budget() ->
     assert len(rig.generated) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner/tokens.py: TokenProvider does not remember a refused generation, so "
-    "every worker waiting in get() asks generateToken again with the refused key",
-)
 async def test_a_refused_key_is_asked_for_a_token_once() -> None:
     rig = Rig(tokens=True, workers=4, rate=(1000, 1.0))
     asked: list[float] = []
