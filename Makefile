@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test demo bench clean
+.PHONY: install lint test test-fast demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,16 @@ lint: install
 test: lint
 	$(VENV)/bin/pytest
 
+# The unit tests alone, in seconds: no subprocess, no server, no database file.
+test-fast: install
+	$(VENV)/bin/pytest -q tests/unit
+
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash demo/demo.sh
 
+# make bench BENCH_ARGS=--quick: the 1-minute smoke run; BENCH_ARGS="--only limiters": one case.
 bench: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis demo/runner.db* demo/data

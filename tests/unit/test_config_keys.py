@@ -13,7 +13,7 @@ from runner.config.models import MAX_JOBS, default_state_dir
 from runner.errors import ConfigError
 
 SECRET = "s3cr3t-KEY/value=42"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 MINIMAL = """\
 accounts:

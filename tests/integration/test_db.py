@@ -30,7 +30,7 @@ from runner.queue import SenderNote, Settlement
 from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
 from runner.store import Store, StoreError
 
-RUNNER = Path(__file__).resolve().parents[1] / "runner"
+RUNNER = Path(__file__).resolve().parents[2] / "runner"
 
 
 def sql(path: Path, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

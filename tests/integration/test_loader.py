@@ -39,7 +39,7 @@ async def records(store: Store) -> list[tuple[int, str, str, str | None]]:
     """(line, phone, state, reason slug) of every record, in file order."""
     return [
         (row[3], row[4], row[5], None if row[6] is None else row[6].split(":")[0])
-        async for row in store.export_rows("dnc")
+        async for row in store.export_rows(["dnc"])
     ]
 
 
@@ -167,7 +167,7 @@ async def test_a_job_without_a_valid_row_is_an_input_error_before_anything_loads
     async with await Store.open(tmp_path / "db") as store:
         with pytest.raises(InputError, match="none of its 5 rows is valid"):
             await load_jobs(store, config)
-        assert [row async for row in store.export_rows("job0")] == []
+        assert [row async for row in store.export_rows(["job0"])] == []
 
 
 def test_one_invalid_row_and_masked_numbers_in_the_reasons(tmp_path: Path) -> None:
