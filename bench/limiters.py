@@ -14,6 +14,7 @@ measures the pacing alone (the runner also pauses on a 429).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
@@ -26,6 +27,7 @@ from cases import Context, Figure
 from common import API_KEY, USER
 
 from runner.limiter import Pacer
+from runner.testing import acquire
 
 PATH = "/ca_apis/deleteCampaignData"
 HEADERS = {"apiKey": API_KEY, "Content-Type": "application/json"}
@@ -47,7 +49,10 @@ def pacers(count: int, period: float) -> dict[str, tuple[str, Callable[[], Acqui
             f"AsyncLimiter(1, {period / count:g})",
             lambda: AsyncLimiter(1, period / count).acquire,
         ),
-        "pacer": (f"runner Pacer({count}, {period:g})", lambda: Pacer(count, period).acquire),
+        "pacer": (
+            f"runner Pacer({count}, {period:g})",
+            lambda: functools.partial(acquire, Pacer(count, period)),
+        ),
     }
 
 

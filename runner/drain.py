@@ -24,6 +24,7 @@ from runner.classify import Outcome, Verdict
 from runner.client import Reply
 from runner.clock import Clock
 from runner.config import RetryConfig
+from runner.errors import TokenStop
 from runner.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
 from runner.limiter import Pacer
 from runner.logs import get_logger
@@ -39,7 +40,7 @@ from runner.policy import (
 )
 from runner.queue import Claim, Job, Queue
 from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.tokens import TokenProvider, TokenStop
+from runner.tokens import TokenProvider
 
 # Idle workers look again at least this often, whatever they wait for.
 MAX_IDLE_WAIT = 5.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from runner.states import StopReason
+
 
 class ExitCode(IntEnum):
     """Process exit codes (docs/contract.md §4); scripts and cron wrappers rely on them."""
@@ -57,6 +59,17 @@ class DatabaseLocked(RunnerError):
     """Another runner holds this database: this one's jobs were handed over to it."""
 
     exit_code = ExitCode.LOCKED
+
+
+class TokenStop(RunnerError):
+    """A TOKEN_AUTH account cannot get a usable token: it stops (its records stay pending)."""
+
+    exit_code = ExitCode.AUTH
+
+    def __init__(self, reason: StopReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 class AccountLocked(RunnerError):

@@ -81,6 +81,10 @@ class Pacer:
         if self._starts:
             self._next = max(self._next, self._starts[-1] + self.interval)
 
+    def now(self) -> float:
+        """The time on this pacer's clock."""
+        return self._clock()
+
     @property
     def slowdown(self) -> float:
         """The current spacing factor: 1.0 is full speed."""
@@ -109,13 +113,6 @@ class Pacer:
             if self._clock() < slot:
                 return False
         return self._paused_until <= slot
-
-    async def acquire(self) -> float:
-        """Reserve a slot and wait for it, reserving again after a pause."""
-        while True:
-            slot = self.reserve()
-            if await self.wait(slot) or self._clock() < slot:
-                return slot
 
     def hold(self, seconds: float) -> None:
         """Start nothing for ``seconds`` (a circuit breaker's cool-down)."""

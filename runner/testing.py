@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from runner.limiter import Pacer
+
 STATS_PATH = "/_sandbox/stats"
 DELETED_PATH = "/_sandbox/deleted"
 INVALIDATE_TOKENS_PATH = "/_sandbox/invalidate-tokens"
@@ -143,3 +145,13 @@ def write_config(
     } | settings
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+async def acquire(pacer: Pacer) -> float:
+    """Reserve a slot and wait for it, reserving again after a pause: the pacer used
+    alone, as a plain limiter (tests, and the limiter benchmark). The drain reserves
+    and waits apart, doing its bookkeeping in between."""
+    while True:
+        slot = pacer.reserve()
+        if await pacer.wait(slot) or pacer.now() < slot:
+            return slot

@@ -26,8 +26,8 @@ from typing import Any
 
 from runner.client import TokenReply
 from runner.clock import Clock
-from runner.errors import RunnerError
-from runner.logs import get_logger
+from runner.errors import TokenStop
+from runner.logs import get_logger, redactor
 from runner.queue import Queue
 from runner.states import StopReason
 
@@ -38,15 +38,6 @@ BUDGET_WINDOW = 3600.0  # ...in any window this long
 # Waiting after a generation that got no usable answer (server error, throttled).
 RETRY_FIRST, RETRY_MAX = 2.0, 300.0
 MAX_TRANSIENT_TRIES = 30
-
-
-class TokenStop(RunnerError):
-    """The account cannot get a usable token: it stops (its records stay pending)."""
-
-    def __init__(self, reason: StopReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def token_expiry(token: str, now: float) -> float:
@@ -162,6 +153,7 @@ class TokenProvider:
             reply = await self._generate()
             if reply.token:
                 issued = self._clock.time()
+                redactor.add(reply.token)  # a credential: masked in every log line
                 self._token, self._accepted = reply.token, False
                 self._renew_at = renew_at(issued, token_expiry(reply.token, issued))
                 self.generated += 1

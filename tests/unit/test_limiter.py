@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from runner.limiter import MAX_SLOWDOWN, Pacer
+from runner.testing import acquire
 
 
 class FakeClock:
@@ -79,7 +80,7 @@ def test_only_the_last_count_starts_of_history_matter() -> None:
 async def test_acquire_sleeps_until_the_slot() -> None:
     clock = FakeClock()
     pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
-    times = [await pacer.acquire() for _ in range(5)]
+    times = [await acquire(pacer) for _ in range(5)]
     assert times[0] == 1000.0  # the first request goes at once
     assert clock.now == pytest.approx(times[-1])
     assert all(s == pytest.approx(pacer.window / 10) for s in clock.sleeps)
@@ -89,12 +90,12 @@ async def test_acquire_sleeps_until_the_slot() -> None:
 async def test_pause_holds_everything_then_slows_and_recovers() -> None:
     clock = FakeClock()
     pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
-    await pacer.acquire()
+    await acquire(pacer)
     pacer.pause(5.0)
-    resumed = await pacer.acquire()
+    resumed = await acquire(pacer)
     assert resumed >= 1005.0
     assert pacer.slowdown == 2.0
-    after = await pacer.acquire()
+    after = await acquire(pacer)
     assert after - resumed == pytest.approx(2 * pacer.window / 10)
     for _ in range(50):
         pacer.recover()
@@ -119,7 +120,7 @@ async def test_a_pause_during_a_wait_sends_the_waiter_back() -> None:
 
     pacer._sleep = sleep_then_429
     pacer.reserve()
-    slot = await pacer.acquire()
+    slot = await acquire(pacer)
     assert slot >= 1000.0 + 30.0
 
 
