@@ -86,6 +86,9 @@ class Supervisor:
         self.on_settled = on_settled
         self.accounts: dict[str, Account] = {}
         self.refused: dict[int, str] = {}  # job id → why this process does not drain it
+        # One lock per account identity: config accounts naming the same server and user
+        # are one CloudAgent account, which this process holds once (their rates add up).
+        self.locks: dict[str, AccountLock] = {}
         self.log = get_logger()
         self._ended = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
@@ -102,8 +105,8 @@ class Supervisor:
         except BaseExceptionGroup as failure:
             raise first_error(failure) from None
         finally:
-            for account in self.accounts.values():
-                account.lock.release()
+            for lock in self.locks.values():
+                lock.release()
         return self.reports
 
     async def _loop(self, group: asyncio.TaskGroup) -> None:
@@ -202,7 +205,11 @@ class Supervisor:
             rate = config.rate_limit
             pacer = Pacer(rate.count, rate.period_seconds, clock=self.clock.monotonic,
                           sleep=self.shutdown.sleep)  # fmt: skip
-            lock = AccountLock(self.config.state_dir, config.identity, name, self.config.database)
+            lock = self.locks.get(config.identity)
+            if lock is None:
+                lock = AccountLock(self.config.state_dir, config.identity, name,
+                                   self.config.database)  # fmt: skip
+                self.locks[config.identity] = lock
             self.accounts[name] = Account(config, pacer, client, None, lock)
         return self.accounts[name]
 
