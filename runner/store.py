@@ -122,7 +122,9 @@ class Store(DbReader):
         """The id of job ``name``, created if new (with the account's identity).
 
         Its account, campaign and number format may not change: records already
-        queued were made for them. A job stored without an identity gets this one.
+        queued were made for them. Its identity follows the latest config that loads
+        it: an operator who fixes ``base_url`` (a redirect stop) loads the job again
+        with the fixed account, and the sender then takes it.
         """
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
@@ -132,10 +134,10 @@ class Store(DbReader):
                     f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
                     "identity: give the changed job another name"
                 )
-            if row[4] is None and account_identity is not None:
+            if account_identity is not None and row[4] != account_identity:
                 async with self._transaction() as conn:
                     await conn.execute(
-                        Q.fill_job_identity, {"id": row[0], "account_identity": account_identity}
+                        Q.set_job_identity, {"id": row[0], "account_identity": account_identity}
                     )
             return int(row[0])
         async with self._transaction() as conn:

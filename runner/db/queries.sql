@@ -50,10 +50,10 @@ SELECT id, account, campaign, number_format, account_identity FROM jobs WHERE na
 INSERT INTO jobs (name, account, campaign, number_format, account_identity, created_at)
 VALUES (:name, :account, :campaign, :number_format, :account_identity, :created_at)
 
--- fill_job_identity --
--- Jobs loaded before identities were recorded get theirs on the next load.
+-- set_job_identity --
+-- The account identity of the config that loaded the job last (older jobs had none).
 UPDATE jobs SET account_identity = :account_identity
- WHERE id = :id AND account_identity IS NULL
+ WHERE id = :id
 
 -- source_by_path --
 SELECT id, size, mtime_ns, loaded_at FROM sources WHERE job_id = :job_id AND path = :path

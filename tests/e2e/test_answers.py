@@ -83,7 +83,7 @@ def test_a_redirect_is_never_followed_and_names_the_location(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:
     elsewhere = sandbox_factory()
-    _, sandbox, account = stop_case(
+    project, sandbox, account = stop_case(
         sandbox_project, "--answer", "redirect", "--redirect-to", elsewhere.url
     )
 
@@ -92,6 +92,13 @@ def test_a_redirect_is_never_followed_and_names_the_location(
     assert "base_url" in str(account["message"])
     assert elsewhere.stats()["requests"] == 0  # neither the request nor the key went there
     assert sandbox.stats()["requests"] <= 2 * WORKERS
+    # The operator fixes base_url as the message says: the same jobs now go there.
+    project.account = {"base_url": elsewhere.url}
+    project.write()
+    fixed = project.run("run")
+    assert fixed.code == 0, fixed.stderr
+    assert elsewhere.stats()["requests"] == RECORDS
+    assert project.status()["accounts"][0]["stopped"] is False
 
 
 def test_twenty_records_in_a_row_with_the_same_odd_answer_stop_the_account(

@@ -213,15 +213,17 @@ async def test_block_job_and_retry_clear_the_guard_by_its_code(
     assert not {job.name: job for job in await store.jobs()}["other"].guard_cleared
 
 
-async def test_ensure_job_stores_the_identity_and_fills_a_missing_one(
+async def test_ensure_job_keeps_the_identity_of_the_latest_loading_config(
     store: Store, tmp_path: Path
 ) -> None:
     made = await store.ensure_job("new", "main", "C", account_identity="abc")
     old = await store.ensure_job("old", "main", "C")
+    kept = await store.ensure_job("kept", "main", "C", account_identity="k")
     assert await store.ensure_job("old", "main", "C", account_identity="def") == old
-    assert await store.ensure_job("new", "main", "C", account_identity="xyz") == made
+    assert await store.ensure_job("new", "main", "C", account_identity="xyz") == made  # fixed
+    assert await store.ensure_job("kept", "main", "C") == kept  # a loader without one
     identities = {job.name: job.account_identity for job in await store.jobs()}
-    assert identities == {"new": "abc", "old": "def"}
+    assert identities == {"new": "xyz", "old": "def", "kept": "k"}
 
 
 async def test_token_generations_per_identity(store: Store) -> None:
