@@ -6,15 +6,11 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from runner.cli import F, cli, config_argument, log_options, reports_errors
-
-if TYPE_CHECKING:
-    pass
-
 
 # -- load ----------------------------------------------------------------------
 
@@ -73,47 +69,27 @@ def drain_options(command: F) -> F:
 )
 @drain_options
 @reports_errors
-def run(
-    config_path: Path,
-    limit: int | None,
-    dry_run: bool,
-    wait: bool,
-    workers: int | None,
-    summary_interval: float,
-    log_format: str,
-    verbose: bool,
-    quiet: bool,
-    log_numbers: bool,
-) -> None:
+def run(config_path: Path, **asked: Any) -> None:
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
-    _send(config_path, Options(limit, dry_run, wait, workers, summary_interval, log_format,
-                               verbose, quiet, log_numbers))  # fmt: skip
+    _send(config_path, Options(**asked))
 
 
 @cli.command()
 @config_argument
 @drain_options
 @reports_errors
-def worker(
-    config_path: Path,
-    workers: int | None,
-    summary_interval: float,
-    log_format: str,
-    verbose: bool,
-    quiet: bool,
-    log_numbers: bool,
-) -> None:
+def worker(config_path: Path, **asked: Any) -> None:
     """Drain like run, then wait for more work instead of exiting (for a service).
 
     SIGINT or SIGTERM stop it gracefully (exit 130 or 143).
     """
-    _send(config_path, Options(None, False, None, workers, summary_interval, log_format,
-                               verbose, quiet, log_numbers))  # fmt: skip
+    _send(config_path, Options(limit=None, dry_run=False, wait=None, **asked))
 
 
 @dataclass(frozen=True)
 class Options:
-    """What run and worker were asked; ``wait`` None means a worker."""
+    """What run and worker were asked (click's parameters, by name); ``wait`` None means
+    a worker."""
 
     limit: int | None
     dry_run: bool

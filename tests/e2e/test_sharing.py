@@ -7,6 +7,7 @@ checks that the sandbox never saw more than the limit in any window, nor a 429.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,16 @@ def shared(
     project.account = {"rate_limit": RATE}
     project.write()
     return project, sandbox
+
+
+def sending(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]], records: int = 120
+) -> tuple[Project, Sandbox, subprocess.Popen[str]]:
+    """A purge being sent by a `runner run` (it has sent a few requests already)."""
+    project, sandbox = shared(sandbox_project, records)
+    running = project.start("run")
+    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+    return project, sandbox, running
 
 
 def second_config(project: Project, name: str, count: int, start: int = 9_700_000_000) -> Path:
@@ -48,9 +59,7 @@ def assert_rate_held(sandbox: Sandbox) -> dict[str, int]:
 def test_a_load_while_a_run_drains_is_adopted_and_sent(
     sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    project, sandbox = shared(sandbox_project)
-    running = project.start("run")
-    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+    project, sandbox, running = sending(sandbox_project)
 
     started = time.monotonic()
     loaded = project.run("load", str(second_config(project, "nightly", 40)))
@@ -69,9 +78,7 @@ def test_a_load_while_a_run_drains_is_adopted_and_sent(
 def test_a_second_run_hands_its_jobs_over_and_exits_4(
     sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    project, sandbox = shared(sandbox_project)
-    running = project.start("run")
-    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+    project, sandbox, running = sending(sandbox_project)
 
     started = time.monotonic()
     second = project.run("run", str(second_config(project, "nightly", 30)))
@@ -93,9 +100,7 @@ def test_a_second_run_hands_its_jobs_over_and_exits_4(
 def test_run_wait_waits_for_its_jobs_and_exits_with_their_code(
     sandbox_project: Callable[..., tuple[Project, Sandbox]],
 ) -> None:
-    project, sandbox = shared(sandbox_project, records=60)
-    running = project.start("run")
-    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+    project, sandbox, running = sending(sandbox_project, records=60)
 
     waited = project.run("run", "--wait", str(second_config(project, "nightly", 20)))
 
@@ -136,9 +141,7 @@ def test_a_worker_drains_waits_adopts_and_stops_on_sigterm(
 def test_a_second_database_on_the_same_account_is_refused(
     sandbox_project: Callable[..., tuple[Project, Sandbox]], tmp_path: Path
 ) -> None:
-    project, sandbox = shared(sandbox_project)
-    running = project.start("run")
-    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+    project, sandbox, running = sending(sandbox_project)
     other_root = tmp_path / "elsewhere"
     other_root.mkdir()
     other = Project(other_root, sandbox.url, account={"rate_limit": RATE})
