@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 import aiohttp
 
@@ -44,6 +45,14 @@ class TokenReply:
     http_status: int | None
     message: str  # masked; what the server said, or what went wrong
     retry_after: float | None = None
+
+
+class Sender(Protocol):
+    """What sends one record: :class:`CloudAgentClient`, or a fake in the drain's tests."""
+
+    async def delete(
+        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
+    ) -> Reply: ...
 
 
 def request_body(campaign: str, phone: str, user_name: str, name: str | None) -> bytes:

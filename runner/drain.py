@@ -18,10 +18,10 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from runner.classify import Outcome, Verdict
-from runner.client import Reply
+from runner.classify import Verdict
+from runner.client import Reply, Sender
 from runner.clock import Clock
 from runner.config import RetryConfig
 from runner.errors import TokenStop
@@ -46,18 +46,6 @@ from runner.tokens import TokenProvider
 MAX_IDLE_WAIT = 5.0
 # A record is claimed this long before its start slot: time for the claim's commit.
 CLAIM_LEAD = 0.05
-
-
-# Answers that say nothing about whether the API took the token.
-_NOT_ABOUT_THE_TOKEN = (Outcome.TRANSIENT, Outcome.RATE_LIMITED, Outcome.STOP)
-
-
-class Sender(Protocol):
-    """What sends one record: :class:`runner.client.CloudAgentClient`, or a fake."""
-
-    async def delete(
-        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
-    ) -> Reply: ...
 
 
 @dataclass
@@ -208,13 +196,9 @@ class AccountDrain:
     async def _judge_token(self, token: str, verdict: Verdict) -> tuple[StopReason, str] | None:
         """Tell the token provider how its token fared; the stop if a fresh one was refused."""
         assert self.tokens is not None
-        if verdict.outcome is not Outcome.TOKEN_REFUSED:
-            if verdict.outcome not in _NOT_ABOUT_THE_TOKEN:
-                self.tokens.accepted(token)
-            return None
         try:
             # A renewal may wait for the token budget (up to an hour): a stop must not.
-            await self.shutdown.unless_stopping(self.tokens.refused(token))
+            await self.shutdown.unless_stopping(self.tokens.answered(token, verdict.outcome))
         except TokenStop as stop:
             self._stop(stop.reason, stop.message, {})
             return stop.reason, stop.message

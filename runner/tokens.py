@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.classify import Outcome
 from runner.client import TokenReply
 from runner.clock import Clock
 from runner.errors import TokenStop
@@ -38,6 +39,8 @@ BUDGET_WINDOW = 3600.0  # ...in any window this long
 # Waiting after a generation that got no usable answer (server error, throttled).
 RETRY_FIRST, RETRY_MAX = 2.0, 300.0
 MAX_TRANSIENT_TRIES = 30
+# Answers that say nothing about whether the API took the token.
+NOT_ABOUT_THE_TOKEN = (Outcome.TRANSIENT, Outcome.RATE_LIMITED, Outcome.STOP)
 
 
 def token_expiry(token: str, now: float) -> float:
@@ -110,6 +113,13 @@ class TokenProvider:
                 await self._new_token()
             assert self._token is not None
             return self._token
+
+    async def answered(self, token: str, outcome: Outcome) -> None:
+        """How a delete sent with ``token`` fared: renews it if the API refused it."""
+        if outcome is Outcome.TOKEN_REFUSED:
+            await self.refused(token)
+        elif outcome not in NOT_ABOUT_THE_TOKEN:
+            self.accepted(token)
 
     def accepted(self, token: str) -> None:
         """A delete sent with ``token`` got an answer that was not about the token."""

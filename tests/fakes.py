@@ -175,7 +175,7 @@ Script = Callable[[Call, int], Reply | Awaitable[Reply]]
 
 @dataclass
 class FakeSender:
-    """A :class:`runner.drain.Sender` answering what ``script(call, n)`` says, where ``n``
+    """A :class:`runner.client.Sender` answering what ``script(call, n)`` says, where ``n``
     counts the calls for that phone so far (0 for the first)."""
 
     clock: FakeClock
