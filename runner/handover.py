@@ -12,7 +12,7 @@ import asyncio
 
 from runner.clock import SystemClock
 from runner.config import Config
-from runner.errors import DatabaseLocked
+from runner.errors import DatabaseLocked, ExitCode
 from runner.lock import RunLock
 from runner.logs import get_logger
 from runner.queue import Job
@@ -43,10 +43,12 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
     while True:
         if lock.try_acquire():
             return None
-        async with await Store.open(config.database) as store:
-            jobs = [job for job in await store.jobs() if job.name in names]
-            counts = await store.state_counts()
-            seen = {n.account for n in await store.senders() if (n.updated_at or 0) > loads_done_at}
+        async with await Store.open_readonly(config.database) as reader:
+            jobs = [job for job in await reader.jobs() if job.name in names]
+            counts = await reader.state_counts()
+            notes = await reader.senders()
+            stops = await reader.account_stops()
+        seen = {note.account for note in notes if (note.updated_at or 0) > loads_done_at}
         left = [job for job in jobs if _left(job, counts)]
         waiting = [job for job in left if job.waiting]
         if not said and (all(job.account in seen or job.waiting for job in left) or
@@ -61,9 +63,18 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
                     "run's jobs are loaded and handed over to it, and nothing was sent by this "
                     "one; `runner status` shows their progress (`run --wait` waits for them)"
                 )
-        if wait and not left:
-            code = exit_code(None, [], jobs, counts)
-            finished(code, jobs, counts, sent=0, stopped=[])
+        stopped = sorted({job.account for job in left if job.account in stops})
+        if wait and (not left or stopped or (said and left == waiting)):
+            # Final, or never to be sent by the holder: an account it stopped (exit 3),
+            # or one it does not have (exit 4, as without --wait).
+            if left and not stopped:
+                raise DatabaseLocked(
+                    f"{config.database}: the runner holding it (pid {pid}) does not send for "
+                    f"the accounts of {', '.join(sorted(j.name for j in left))}: "
+                    f"{left[0].waiting}"
+                )
+            code = ExitCode.AUTH if stopped else exit_code(None, [], jobs, counts)
+            finished(code, jobs, counts, sent=0, stopped=stopped)
             return code
         await asyncio.sleep(POLL_INTERVAL / 2)
 
