@@ -40,6 +40,10 @@ class FileLock:
         self._text = holder_text
         self._fd: int | None = None
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def try_acquire(self) -> bool:
         """True when this process now holds the lock; False when another one does."""
         if self._fd is not None:

@@ -146,7 +146,11 @@ class Supervisor:
         if first:
             # Before the first request of any account: another sender means exit 4.
             for name in wanted:
-                self._account(name).lock.acquire()
+                try:
+                    self._account(name).lock.acquire()
+                except AccountLocked as refusal:
+                    await self._note_locked(name, str(refusal))
+                    raise
         started = False
         for name, jobs in wanted.items():
             account = await self._enter(name)
@@ -220,6 +224,7 @@ class Supervisor:
             account.lock.acquire()
         except AccountLocked as refusal:
             self.log.warning("account_locked", account=name, why=str(refusal))
+            await self._note_locked(name, str(refusal))
             return None
         if not account.ready:
             account.ready = True
@@ -287,11 +292,19 @@ class Supervisor:
                 said = SenderNote(name, os.getpid(), str(self.config.database), self.mode, "idle")
                 await self.queue.note_sender(said, self.clock.time())
 
+    async def _note_locked(self, name: str, why: str) -> None:
+        said = SenderNote(
+            name, os.getpid(), str(self.config.database), self.mode, "locked_elsewhere", why
+        )
+        await self.queue.note_sender(said, self.clock.time())
+
     async def _note(self, account: Account) -> None:
         drain = account.drain
         stopped = account.reports[-1].stopped if account.reports else None
         if stopped is not None:
             state, note = "stopped", f"{stopped[0]}: {stopped[1]}"
+        elif not account.lock.held:
+            state, note = "locked_elsewhere", account.lock.refusal()
         elif account.waiting_until is not None:
             state, note = "waiting", "token budget spent or token not available"
         elif drain is not None and drain.busy:

@@ -159,5 +159,7 @@ def test_a_second_database_on_the_same_account_is_refused(
     assert stats["requests"] == 120  # the second database sent nothing
     assert before <= stats["requests"]
     assert other.job_status("other")["pending"] == 10
+    sender = other.status()["accounts"][0]["sender"]  # its status says who sends instead
+    assert sender["state"] == "locked_elsewhere" and f"process {running.pid}" in sender["note"]
     print("second database:", assert_rate_held(sandbox))
     assert [e for e in log_events(refused.stderr) if e.get("event") == "run_finished"] == []
