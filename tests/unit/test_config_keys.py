@@ -246,3 +246,13 @@ def test_the_example_config_loads_with_its_commented_keys_on(tmp_path: Path) -> 
     config = load_config(write(tmp_path, switched_on))
     assert config.state_dir == tmp_path / "state"
     assert config.accounts["main"].auth == "token"
+
+
+def test_a_workers_config_may_have_no_jobs_and_others_may_not(tmp_path: Path) -> None:
+    example = (ROOT / "examples" / "worker.yaml").read_text(encoding="utf-8")
+    config = load_config(write(tmp_path, example), jobs_required=False)
+    assert config.jobs == [] and config.state_dir == Path("/var/lib/runner/locks")
+    with pytest.raises(ConfigError, match="at least one job"):
+        load_config(write(tmp_path, example))
+    without_the_key = example.replace("jobs: []\n", "")
+    assert load_config(write(tmp_path, without_the_key), jobs_required=False).jobs == []
