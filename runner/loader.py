@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from runner.config import Config, JobConfig
+from runner.db.loading import INSERT_BATCH, LoadCounts
 from runner.errors import InputError, first_error
 from runner.inputs import InvalidRow, Row, read_rows
 from runner.numbers import MIN_DIGITS, format_number, mask_number
-from runner.store import INSERT_BATCH, LoadCounts, Store
+from runner.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from rich.live import Live
 from rich.table import Table
 
 from runner.logs import get_logger
+from runner.queue import Job
 from runner.report import eta, per_minute
 from runner.states import ANSWERED_STATES as FINAL_STATES
 from runner.status import duration
-from runner.store import Job
 
 # The live display measures the rate over the answers of this many seconds: shorter
 # than status's recent-rate window, so that it follows a slowdown while one watches.

@@ -26,33 +26,15 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from runner.db import loading
-from runner.db.connection import begin, describe, explained, migrations_dir, open_writer
-from runner.db.connection import read_migrations as read_migrations
+from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
-from runner.db.loading import INSERT_BATCH as INSERT_BATCH
 from runner.db.loading import LoadCounts
 from runner.db.queries import Q
-from runner.db.reader import EXPORT_COLUMNS as EXPORT_COLUMNS
 from runner.db.reader import DbReader
-from runner.errors import ConfigError, StoreError
+from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
-from runner.queue import Claim, Job, Queue, Reader, SenderNote, Settlement
+from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
-
-__all__ = [
-    "BODY_LIMIT",
-    "EXPORT_COLUMNS",
-    "INSERT_BATCH",
-    "Claim",
-    "Job",
-    "LoadCounts",
-    "Settlement",
-    "Store",
-    "StoreError",
-    "describe",
-    "migrations_dir",
-    "read_migrations",
-]
 
 # How much of a response body the audit trail keeps.
 BODY_LIMIT = 2000

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from runner.db.loading import LoadCounts
 from runner.inputs import InvalidRow, Row
-from runner.store import Claim, LoadCounts, Store
+from runner.queue import Claim
+from runner.store import Store
 
 
 async def insert_rows(

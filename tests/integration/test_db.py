@@ -25,10 +25,11 @@ from dbhelpers import insert_rows
 from runner import queue
 from runner.db import connection
 from runner.db.queries import Q, parse
+from runner.errors import StoreError
 from runner.inputs import InvalidRow, Row
 from runner.queue import SenderNote, Settlement
 from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
-from runner.store import Store, StoreError
+from runner.store import Store
 
 RUNNER = Path(__file__).resolve().parents[2] / "runner"
 

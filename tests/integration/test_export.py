@@ -28,6 +28,7 @@ from dbhelpers import insert_rows
 
 from runner import export
 from runner.db.connection import OLDEST_READABLE
+from runner.errors import StoreError
 from runner.export import (
     RECORD_COLUMNS,
     REQUEST_COLUMNS,
@@ -37,8 +38,9 @@ from runner.export import (
     export_to,
 )
 from runner.inputs import InvalidRow, Row
+from runner.queue import Settlement
 from runner.states import RecordState
-from runner.store import Settlement, Store, StoreError
+from runner.store import Store
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 SCI_REASON = "scientific_notation: '9.18E+11' looks like Excel scientific notation"

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from runner.config import Config, JobConfig
+from runner.db.loading import LoadCounts
 from runner.errors import InputError
 from runner.inputs import InvalidRow, Row
 from runner.loader import all_invalid, check_inputs, load_job, load_jobs
-from runner.store import LoadCounts, Store
+from runner.store import Store
 
 # Four spellings of one Indian mobile, another country's number, and a number
 # of a length no Indian number has (but that cleaning alone accepts).

@@ -15,9 +15,10 @@ from dbhelpers import insert_rows
 from runner import metrics, status
 from runner.inputs import InvalidRow, Row
 from runner.metrics import escape_label_value, format_value, render, write_textfile
+from runner.queue import Settlement
 from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
 from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.store import Settlement, Store
+from runner.store import Store
 
 NOW = 1_795_657_300.0  # 2026-11-26T01:41:40Z
 

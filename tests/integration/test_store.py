@@ -23,20 +23,14 @@ import pytest
 from dbhelpers import claim as claim_at
 from dbhelpers import insert_rows
 
-from runner.errors import ConfigError
+from runner.db.connection import migrations_dir, read_migrations
+from runner.db.loading import LoadCounts
+from runner.db.reader import EXPORT_COLUMNS
+from runner.errors import ConfigError, StoreError
 from runner.inputs import InvalidRow, Row
+from runner.queue import Claim, Settlement
 from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.store import (
-    BODY_LIMIT,
-    EXPORT_COLUMNS,
-    Claim,
-    LoadCounts,
-    Settlement,
-    Store,
-    StoreError,
-    migrations_dir,
-    read_migrations,
-)
+from runner.store import BODY_LIMIT, Store
 
 ACCOUNT = "main"
 CAMPAIGN = "Outbound_Sales"

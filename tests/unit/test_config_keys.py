@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_config import MINIMAL
 
 from runner.config import AccountConfig, account_identity, load_config
 from runner.config.models import MAX_JOBS, default_state_dir
@@ -15,17 +16,6 @@ from runner.errors import ConfigError
 SECRET = "s3cr3t-KEY/value=42"
 ROOT = Path(__file__).resolve().parents[2]
 
-MINIMAL = """\
-accounts:
-  main:
-    base_url: https://api.ccaas.ozonetel.com
-    api_key_env: CLOUDAGENT_API_KEY
-    user_name: admin_user
-jobs:
-  - name: only
-    campaign: Sales
-    input: numbers.txt
-"""
 ENV = {"XDG_STATE_HOME": "/xdg/state"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from runner.progress import Progress, render
-from runner.store import Job
+from runner.queue import Job
 
 
 class Clock:
