@@ -163,3 +163,25 @@ def test_a_second_database_on_the_same_account_is_refused(
     assert sender["state"] == "locked_elsewhere" and f"process {running.pid}" in sender["note"]
     print("second database:", assert_rate_held(sandbox))
     assert [e for e in log_events(refused.stderr) if e.get("event") == "run_finished"] == []
+
+
+def test_run_wait_reports_an_account_the_holder_had_to_stop(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project(
+        "--rate-limit", RATE, "--answer", "invalid_action", "--answer-from", "40"
+    )
+    project.add_job("purge", numbers(120))
+    project.account = {"rate_limit": RATE}
+    project.write()
+    running = project.start("run")
+    sandbox.wait_for(lambda stats: stats["requests"] >= 5)
+
+    waited = project.run("run", "--wait", str(second_config(project, "nightly", 20)))
+
+    assert running.wait(timeout=60) == 3
+    assert waited.code == 3, waited.stderr  # its jobs cannot be sent: the account is stopped
+    nightly = project.job_status("nightly")
+    assert nightly["pending"] > 0 and nightly["failed"] == 0
+    assert project.status()["accounts"][0]["reason"] == "auth_setting"
+    assert_rate_held(sandbox)
