@@ -179,21 +179,13 @@ class DbReader:
         ]
 
     def export_rows(
-        self,
-        jobs: Sequence[str] = (),
-        states: Sequence[str] = (),
-        phones: Sequence[str] = (),
+        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
-        params = export_params(jobs, states, phones)
-        return stream(self._conn, Q.export_records, params)
+        return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
 
     def request_rows(
-        self,
-        jobs: Sequence[str] = (),
-        states: Sequence[str] = (),
-        phones: Sequence[str] = (),
+        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
     ) -> Rows:
         """One tuple per HTTP request, in the order they were sent."""
-        params = export_params(jobs, states, phones)
-        return stream(self._conn, Q.export_requests, params)
+        return stream(self._conn, Q.export_requests, export_params(jobs, states, phones))

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_config import MINIMAL
+from test_config import MINIMAL, account
 
-from runner.config import AccountConfig, account_identity, load_config
+from runner.config import account_identity, load_config
 from runner.config.models import MAX_JOBS, default_state_dir
 from runner.errors import ConfigError
 
@@ -31,16 +31,6 @@ def error(path: Path) -> str:
     message = str(caught.value)
     assert "\n" not in message and SECRET not in message
     return message
-
-
-def account(**changes: object) -> AccountConfig:
-    fields: dict[str, object] = {
-        "name": "main",
-        "base_url": "https://api.ccaas.ozonetel.com",
-        "api_key_env": "CLOUDAGENT_API_KEY",
-        "user_name": "admin_user",
-    }
-    return AccountConfig.model_validate(fields | changes)
 
 
 # ---------------------------------------------------------------- auth
