@@ -18,8 +18,12 @@ lint: install
 	$(VENV)/bin/ruff check runner tests bench
 	$(VENV)/bin/mypy
 
+# Most tests wait on sandboxes, timers and subprocesses, not the CPU: four workers
+# finish the suite in less than half the serial time on two cores.
+TEST_WORKERS ?= 4
+
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 # The unit tests alone, in seconds: no subprocess, no server, no database file.
 test-fast: install
