@@ -435,6 +435,18 @@ async def test_latency_delays_each_request(make_client: MakeClient) -> None:
     assert time.monotonic() - started >= 0.15
 
 
+async def test_max_concurrent_counts_the_deletes_answered_at_one_moment(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(latency_ms=100)
+    for phone in ("9000000001", "9000000002", "9000000003"):
+        await send(client, rec(phoneNumber=phone))  # one after another: never two open
+    assert (await stats(client))["max_concurrent"] == 1
+    phones = ("9000000004", "9000000005", "9000000006")
+    await asyncio.gather(*(send(client, rec(phoneNumber=phone)) for phone in phones))
+    assert (await stats(client))["max_concurrent"] == 3
+
+
 # --------------------------------------------------------------------------- secrets, API
 
 
@@ -457,7 +469,7 @@ async def test_stats_fields(make_client: MakeClient) -> None:
         "requests": 0, "deleted": 0, "not_found": 0, "rate_limited": 0, "errors": 0,
         "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "forced_answers": 0,
         "token_generations": 0, "token_refused": 0, "tokens_expired": 0, "tokens_invalid": 0,
-        "tokens_missing": 0, "invalid_action": 0, "max_in_window": {},
+        "tokens_missing": 0, "invalid_action": 0, "max_concurrent": 0, "max_in_window": {},
         "max_in_window_overall": 0, "rate_limit": None, "window_seconds": 60.0,
     }  # fmt: skip
 
