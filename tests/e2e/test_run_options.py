@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-from tests.harness import Project, Sandbox, numbers
+from harness import Project, Sandbox, numbers
 
 
 def test_dry_run_sends_nothing_writes_no_database_and_says_what_it_would_send(

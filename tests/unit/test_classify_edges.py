@@ -61,3 +61,15 @@ def test_a_403_quotes_at_most_200_characters_of_the_body() -> None:
 def test_a_message_that_is_not_a_string_is_kept_as_json() -> None:
     verdict = classify(200, json.dumps({"status": "false", "message": 42}))
     assert (verdict.outcome, verdict.message) == (Outcome.UNEXPECTED, "42")
+
+
+def test_only_a_full_stop_is_dropped_from_the_end() -> None:
+    verdict = classify(200, json.dumps({"status": "Error", "message": "No Record FoundX"}))
+    assert verdict.outcome is Outcome.UNEXPECTED
+
+
+@pytest.mark.parametrize("body", ["X" + DELETED, json.dumps("X" + DELETED)])
+def test_only_a_bom_is_dropped_from_the_front(body: str) -> None:
+    """Garbage before the JSON is not JSON: never believed to say "deleted"."""
+    verdict = classify(200, body)
+    assert (verdict.outcome, verdict.reason) == (Outcome.TRANSIENT, "not_json")

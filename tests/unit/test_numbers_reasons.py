@@ -58,6 +58,7 @@ def test_format_number_says_why_in_these_words(
 
 
 @pytest.mark.parametrize(("raw", "sent"), [("1234567", "1234567"), ("1" * 15, "1" * 15),
-                                           ("' 98765 43210", "9876543210")])  # fmt: skip
+                                           ("' 98765 43210", "9876543210"),
+                                           ("'\t9876543210", "9876543210")])  # fmt: skip
 def test_the_bounds_are_inclusive(raw: str, sent: str) -> None:
     assert clean_number(raw) == sent
