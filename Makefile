@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+MUTATION_JOBS ?= 2
 
-.PHONY: install lint test test-fast demo bench clean
+.PHONY: install lint test test-fast demo bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +37,15 @@ demo: install
 bench: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py $(BENCH_ARGS)
 
+# Mutation testing of the modules that decide ([tool.mutmut] in pyproject.toml), against
+# the unit tests; minutes, not part of make test. Starts afresh (mutmut caches results in
+# mutants/), then lists the survivors and prints the score per module
+# (docs/mutation.md says why each survivor may live).
+mutation: install
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS)
+	$(VENV)/bin/mutmut results
+	$(PY) bench/mutation_score.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis demo/runner.db* demo/data
+	rm -rf mutants $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis demo/runner.db* demo/data

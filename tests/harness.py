@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,14 @@ def log_events(stderr: str) -> list[dict[str, Any]]:
         if line.startswith("{"):
             events.append(json.loads(line))
     return events
+
+
+def wait_until(condition: Callable[[], bool], what: object, guard: float = 30) -> None:
+    """Poll ``condition`` until it holds. ``guard`` only turns a hang into a failure that
+    says ``what`` (called if callable, e.g. the status at that moment): it is no claim
+    about speed."""
+    give_up = time.monotonic() + guard
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"never happened: {what() if callable(what) else what}")
+        time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -92,3 +93,14 @@ async def side_text(client: Client) -> str:
         async with client.get(path) as resp:
             texts.append(await resp.text())
     return "\n".join(texts)
+
+
+async def eventually(condition: Callable[[], bool], what: str, guard: float = 30) -> None:
+    """Poll ``condition`` until it holds. ``guard`` only turns a hang into a failure
+    naming ``what``: it is no claim about speed."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + guard
+    while not condition():
+        if loop.time() > give_up:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.01)

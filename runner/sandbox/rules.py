@@ -82,6 +82,7 @@ class SandboxState:
     windows: dict[str, SlidingWindow] = field(default_factory=dict)
     tokens: TokenIssuer = field(init=False)
     _valid_deletes: int = field(default=0, init=False)
+    _open: int = field(default=0, init=False)  # deletes being answered now
     _deleted_set: set[tuple[str, str]] = field(default_factory=set, init=False)
     _labels: dict[str, str] = field(default_factory=dict, init=False)
     _fault_rng: random.Random = field(init=False)
@@ -266,6 +267,14 @@ class SandboxState:
             refusal = Reply.of(_TOKEN_BUDGET_SPENT, status=429, headers=(("Retry-After", wait),))
         self.counters.token_refused += 1
         return refusal
+
+    def opened(self) -> None:
+        """A delete arrived: count it as open until ``closed``."""
+        self._open += 1
+        self.counters.max_concurrent = max(self.counters.max_concurrent, self._open)
+
+    def closed(self) -> None:
+        self._open -= 1
 
     def invalidate_tokens(self) -> int:
         """Invalidate every current token, as another process generating one would."""

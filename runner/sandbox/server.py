@@ -54,8 +54,17 @@ async def _hang(stop: asyncio.Event) -> web.Response:
 
 
 async def handle_delete(request: web.Request) -> web.Response:
-    """``DELETE /ca_apis/deleteCampaignData``, in the order of the package docstring."""
+    """``DELETE /ca_apis/deleteCampaignData``, counted open while it is answered."""
     state = request.app[STATE_KEY]
+    state.opened()
+    try:
+        return await _answer_delete(request, state)
+    finally:
+        state.closed()
+
+
+async def _answer_delete(request: web.Request, state: SandboxState) -> web.Response:
+    """One delete, in the order of the package docstring."""
     encoding = state.settings.body_encoding
     key = request.headers.get(protocol.API_KEY_HEADER, "")
     authorization = request.headers.get(protocol.AUTHORIZATION_HEADER)

@@ -62,3 +62,5 @@ class Counters:
     tokens_invalid: int = 0
     tokens_missing: int = 0
     invalid_action: int = 0  # calls the account's auth setting does not allow
+    # Most deletes the sandbox was answering at one moment: what `--workers N` decides.
+    max_concurrent: int = 0

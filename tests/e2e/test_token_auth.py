@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import Project, Sandbox, log_events, numbers
+from harness import Project, Sandbox, log_events, numbers, wait_until
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
@@ -86,13 +85,14 @@ def test_the_generation_budget_holds_across_restarts(
     assert sandbox.stats()["token_generations"] == 10
 
     eleventh = project.start("run", "--limit", "1")
-    deadline = time.monotonic() + 30
-    while not (project.root / "runner.db").exists() or not any(
-        note.get("state") == "waiting" and note.get("until")
-        for note in [a.get("sender") or {} for a in project.status()["accounts"]]
-    ):
-        assert time.monotonic() < deadline, project.status()
-        time.sleep(0.2)
+    wait_until(
+        lambda: (project.root / "runner.db").exists()
+        and any(
+            note.get("state") == "waiting" and note.get("until")
+            for note in [a.get("sender") or {} for a in project.status()["accounts"]]
+        ),
+        project.status,
+    )
     eleventh.terminate()
     _, stderr = eleventh.communicate(timeout=30)
 

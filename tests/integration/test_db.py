@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -273,31 +272,32 @@ async def test_a_load_leaves_other_writers_in_between_its_transactions(
     """A runner's commits (another Store) go through while 200,000 rows load.
 
     In one long transaction the runner would wait for the whole load (seconds, then
-    "database is locked"). The bound here is structural, generous for a loaded CI
-    machine; the typical wait (about 0.1 s, at most 0.2 s on a quiet machine) is a
-    performance figure, not a test."""
+    "database is locked"). Structural, no stopwatch: the runner's writes land between
+    the load's batches, not after its last one. (The typical wait, about 0.1 s, is a
+    performance figure for bench/, not a test.)"""
     path = tmp_path / "runner.db"
     async with await Store.open(path) as loader, await Store.open(path) as runner:
         job_id = await loader.ensure_job("job", "main", "C")
         source = tmp_path / "in.csv"
         source.write_text("phoneNumber\n", encoding="utf-8")
         source_id, _ = await loader.source(job_id, source)
+        handed = 0  # batches the load has taken so far
 
         async def batches() -> AsyncIterator[Sequence[Row | InvalidRow]]:
+            nonlocal handed
             for start in range(0, 200_000, 5000):
+                handed += 1
                 yield [Row(i + 1, f"9{i:09d}", None) for i in range(start, start + 5000)]
 
         load = asyncio.create_task(loader.insert_all(job_id, source_id, batches()))
-        waits: list[float] = []
+        landed: list[int] = []  # for each write of the runner: batches handed by then
         while not load.done():
-            started = time.perf_counter()
             await runner.note_job_waiting(job_id, "a write of the runner")
-            waits.append(time.perf_counter() - started)
+            landed.append(handed)
             await asyncio.sleep(0.01)
         counts = await load
     assert counts.new == 200_000
-    assert len(waits) > 5, "the load ended before the runner could write beside it"
-    assert max(waits) < 2.0, f"longest wait {max(waits):.3f} s"
+    assert len({n for n in landed if n < 40}) >= 3, f"the runner's writes waited: {landed}"
 
 
 # ---------------------------------------------------------------- read-only readers

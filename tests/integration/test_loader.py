@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,69 @@ def test_the_scan_stops_at_the_first_valid_row() -> None:
     assert all_invalid([]) is None
     invalid = [InvalidRow(n, "x", f"empty: {n}") for n in range(1, 6)]
     assert all_invalid(invalid) == (5, invalid[:3])
+
+
+# ---------------------------------------------------- an unchanged input is not read again
+
+
+async def test_an_unchanged_input_is_not_read_again_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.txt"
+    path.write_text("9876543210\n9876543211\n", encoding="utf-8")
+    async with await Store.open(tmp_path / "db") as store:
+        first = await load_job(store, job(path))
+        assert (first.unchanged, first.counts) == (False, LoadCounts(new=2))
+        again = await load_job(store, job(path))
+        assert (again.unchanged, again.counts) == (True, LoadCounts())
+
+
+async def test_an_edit_of_the_same_size_is_read_again_and_its_new_numbers_enqueued(
+    tmp_path: Path,
+) -> None:
+    """Size alone does not say "unchanged": the edited number must be deleted too."""
+    path = tmp_path / "numbers.txt"
+    path.write_text("9876543210\n9876543211\n", encoding="utf-8")
+    async with await Store.open(tmp_path / "db") as store:
+        await load_job(store, job(path))
+        before = path.stat()
+        path.write_text("9876543210\n9876543299\n", encoding="utf-8")
+        # A later modification time whatever the file system's resolution.
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        assert path.stat().st_size == before.st_size
+        edited = await load_job(store, job(path))
+        assert (edited.unchanged, edited.counts) == (False, LoadCounts(new=1, duplicate=1))
+        assert [phone for _, phone, _, _ in await records(store)] == [
+            "9876543210", "9876543211", "9876543299"
+        ]  # fmt: skip
+
+
+class CutOffError(Exception):
+    """Whatever ends a load half-way: a crash, a full disk, Ctrl-C."""
+
+
+async def test_a_load_cut_off_half_way_resumes_on_the_unchanged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file has not changed, but it was never loaded whole: it is read again."""
+    path = tmp_path / "numbers.txt"
+    path.write_text("".join(f"98765{i:05d}\n" for i in range(3)), encoding="utf-8")
+    async with await Store.open(tmp_path / "db") as store:
+        insert_all = store.insert_all
+
+        async def cut_off(
+            job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+        ) -> LoadCounts:
+            async def two_rows() -> AsyncIterator[Sequence[Row | InvalidRow]]:
+                yield (await anext(batches))[:2]
+
+            await insert_all(job_id, source_id, two_rows())  # committed, then the load dies
+            raise CutOffError
+
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "insert_all", cut_off)
+            with pytest.raises(CutOffError):
+                await load_job(store, job(path))
+        assert len(await records(store)) == 2
+        resumed = await load_job(store, job(path))
+        assert (resumed.unchanged, resumed.counts) == (False, LoadCounts(new=1, duplicate=2))
+        assert len(await records(store)) == 3
+        assert (await load_job(store, job(path))).unchanged

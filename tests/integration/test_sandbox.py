@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,17 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from sandbox_helpers import GOOD, KEY, FakeClock, MakeClient, body_of, rec, send, stats
+from sandbox_helpers import (
+    GOOD,
+    KEY,
+    FakeClock,
+    MakeClient,
+    body_of,
+    eventually,
+    rec,
+    send,
+    stats,
+)
 
 from runner import protocol
 from runner.sandbox import number_present, sandbox_command
@@ -404,35 +413,58 @@ async def test_hang_outlives_client_timeout_without_state_change(make_client: Ma
 
 
 async def test_hung_request_does_not_delay_shutdown() -> None:
+    """A hang (an hour long) ends when the server stops: the client gets the 503 the
+    released hang answers, not the disconnect a handler cancelled at the end of
+    aiohttp's 60 s shutdown grace would give. Structural: no stopwatch."""
     runner, port = await start_sandbox(SandboxSettings(port=0, hang_rate=1.0))
-    session = aiohttp.ClientSession()
     try:
-        hung = asyncio.create_task(
-            session.delete(
-                f"http://127.0.0.1:{port}{protocol.PATH}",
-                json=GOOD,
-                headers={protocol.API_KEY_HEADER: KEY},
-            )
-        )
-        state = runner.app[STATE_KEY]
-        deadline = time.monotonic() + 5
-        while state.counters.hangs == 0:
-            assert time.monotonic() < deadline, "request never reached the sandbox"
-            await asyncio.sleep(0.01)
-        started = time.monotonic()
-        await runner.cleanup()
-        assert time.monotonic() - started < 1.5
-        hung.cancel()
-        await asyncio.gather(hung, return_exceptions=True)
+        async with aiohttp.ClientSession() as session:
+
+            async def hang() -> int:
+                async with session.delete(
+                    f"http://127.0.0.1:{port}{protocol.PATH}",
+                    json=GOOD,
+                    headers={protocol.API_KEY_HEADER: KEY},
+                ) as resp:
+                    return resp.status
+
+            hung = asyncio.create_task(hang())
+            state = runner.app[STATE_KEY]
+            await eventually(lambda: state.counters.hangs == 1, "the request reached the sandbox")
+            await runner.cleanup()
+            assert await hung == 503
     finally:
-        await session.close()
+        await runner.cleanup()
 
 
-async def test_latency_delays_each_request(make_client: MakeClient) -> None:
+async def test_latency_delays_each_request(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer waits for the configured latency (the sleep asked for, not a stopwatch)."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float, *args: Any) -> Any:
+        slept.append(delay)
+        return await real_sleep(delay, *args)
+
     client = await make_client(latency_ms=150)
-    started = time.monotonic()
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     assert (await send(client))[1] == body_of(protocol.DELETED)
-    assert time.monotonic() - started >= 0.15
+    monkeypatch.undo()
+    assert slept == [0.15]
+
+
+async def test_max_concurrent_counts_the_deletes_answered_at_one_moment(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(latency_ms=100)
+    for phone in ("9000000001", "9000000002", "9000000003"):
+        await send(client, rec(phoneNumber=phone))  # one after another: never two open
+    assert (await stats(client))["max_concurrent"] == 1
+    phones = ("9000000004", "9000000005", "9000000006")
+    await asyncio.gather(*(send(client, rec(phoneNumber=phone)) for phone in phones))
+    assert (await stats(client))["max_concurrent"] == 3
 
 
 # --------------------------------------------------------------------------- secrets, API
@@ -457,7 +489,7 @@ async def test_stats_fields(make_client: MakeClient) -> None:
         "requests": 0, "deleted": 0, "not_found": 0, "rate_limited": 0, "errors": 0,
         "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "forced_answers": 0,
         "token_generations": 0, "token_refused": 0, "tokens_expired": 0, "tokens_invalid": 0,
-        "tokens_missing": 0, "invalid_action": 0, "max_in_window": {},
+        "tokens_missing": 0, "invalid_action": 0, "max_concurrent": 0, "max_in_window": {},
         "max_in_window_overall": 0, "rate_limit": None, "window_seconds": 60.0,
     }  # fmt: skip
 
@@ -546,21 +578,26 @@ async def test_subprocess_prints_listening_line_and_exits_0(sig: signal.Signals)
         assert line.startswith("sandbox listening on http://127.0.0.1:")
         port = int(line.strip().rsplit(":", 1)[1])
         async with aiohttp.ClientSession() as session:
-            # A hung request must not keep the process alive after the signal.
-            hung = asyncio.create_task(
-                session.delete(f"http://127.0.0.1:{port}{protocol.PATH}", json=GOOD)
-            )
-            deadline = time.monotonic() + 10
-            while True:
+            # A hung request (an hour long) must not keep the process alive after the
+            # signal: the stop releases it with a 503, then the process exits 0.
+            async def hang() -> int:
+                async with session.delete(
+                    f"http://127.0.0.1:{port}{protocol.PATH}", json=GOOD
+                ) as resp:
+                    return resp.status
+
+            async def hangs() -> int:
                 async with session.get(f"http://127.0.0.1:{port}/_sandbox/stats") as resp:
-                    if (await resp.json())["hangs"] == 1:
-                        break
-                assert time.monotonic() < deadline, "hung request never arrived"
+                    return int((await resp.json())["hangs"])
+
+            hung = asyncio.create_task(hang())
+            for _ in range(3000):  # a guard against a request that never arrives
+                if await hangs() == 1:
+                    break
                 await asyncio.sleep(0.01)
             proc.send_signal(sig)
-            assert await asyncio.wait_for(proc.wait(), timeout=5) == 0
-            hung.cancel()
-            await asyncio.gather(hung, return_exceptions=True)
+            assert await hung == 503
+            assert await asyncio.wait_for(proc.wait(), timeout=60) == 0  # a guard
         assert proc.stdout is not None and proc.stderr is not None
         assert await proc.stdout.read() == b""  # exactly one line on stdout
         assert await proc.stderr.read() == b""
