@@ -25,13 +25,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias
 
+from runner.backend import open_reader
 from runner.db.connection import explained
 from runner.db.reader import EXPORT_COLUMNS, DbReader, Rows
 from runner.errors import ExportError
 from runner.numbers import MIN_DIGITS, SEPARATORS
+from runner.pg.url import Database, PgUrl
 from runner.states import RECORD_STATES as STATES
+
+if TYPE_CHECKING:
+    from runner.pg.reader import PgReader
+
+AnyReader: TypeAlias = "DbReader | PgReader"
 
 FORMATS: Final = ("csv", "jsonl")
 
@@ -99,7 +106,7 @@ def phone_digits(text: str) -> str:
 # ---------------------------------------------------------------- reading
 
 
-async def check_jobs(reader: DbReader, names: Sequence[str]) -> None:
+async def check_jobs(reader: AnyReader, names: Sequence[str]) -> None:
     """A misspelt ``--job`` is an error, not an empty export that looks like "nothing to see"."""
     if not names:
         return
@@ -112,12 +119,12 @@ async def check_jobs(reader: DbReader, names: Sequence[str]) -> None:
         )
 
 
-def record_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
+def record_rows(reader: AnyReader, filters: Filters = Filters()) -> Rows:
     """One tuple per record (RECORD_COLUMNS), in job and file order; times as Unix seconds."""
     return reader.export_rows(filters.jobs, filters.states, filters.phones)
 
 
-def request_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
+def request_rows(reader: AnyReader, filters: Filters = Filters()) -> Rows:
     """One tuple per HTTP request (REQUEST_COLUMNS), in the order they were sent."""
     return reader.request_rows(filters.jobs, filters.states, filters.phones)
 
@@ -165,7 +172,7 @@ def check_format(fmt: str) -> None:
 
 
 async def export_records(
-    database: Path,
+    database: Database,
     out: IO[str],
     *,
     fmt: str = "csv",
@@ -179,7 +186,7 @@ async def export_records(
 
 
 async def export_requests(
-    database: Path,
+    database: Database,
     out: IO[str],
     *,
     fmt: str = "csv",
@@ -193,9 +200,9 @@ async def export_requests(
 
 
 async def _copy(
-    database: Path,
+    database: Database,
     filters: Filters,
-    query: Callable[[DbReader, Filters], Rows],
+    query: Callable[[AnyReader, Filters], Rows],
     convert: Callable[[tuple[Any, ...]], tuple[Any, ...]],
     fmt: str,
     out: IO[str],
@@ -204,7 +211,7 @@ async def _copy(
     """Stream the query's rows to ``out``; nothing is written unless the database opens."""
     check_format(fmt)
     count = 0
-    async with await DbReader.open_readonly(database) as reader, explained(database):
+    async with await open_reader(database) as reader, _explained(database):
         await check_jobs(reader, filters.jobs)
         write = row_writer(fmt, out, columns)
         async with contextlib.aclosing(query(reader, filters)) as rows:
@@ -215,7 +222,7 @@ async def _copy(
 
 
 async def export_to(
-    database: Path,
+    database: Database,
     output: Path | None,
     *,
     requests: bool = False,
@@ -230,6 +237,15 @@ async def export_to(
         return await export(database, sys.stdout, fmt=fmt, jobs=jobs, states=states, phones=phones)
     with atomic_text(output) as out:
         return await export(database, out, fmt=fmt, jobs=jobs, states=states, phones=phones)
+
+
+def _explained(database: Database) -> contextlib.AbstractAsyncContextManager[None]:
+    """The backend's errors as a one-line StoreError."""
+    if isinstance(database, PgUrl):
+        from runner.pg.connection import explained as pg_explained
+
+        return pg_explained(database)
+    return explained(database)
 
 
 # ---------------------------------------------------------------- files

@@ -43,7 +43,7 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
     while True:
         if lock.try_acquire():
             return None
-        async with await Store.open_readonly(config.database) as reader:
+        async with await Store.open_readonly(lock.database) as reader:
             jobs = [job for job in await reader.jobs() if job.name in names]
             counts = await reader.state_counts()
             notes = await reader.senders()

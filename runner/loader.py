@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from runner.config import Config, JobConfig
 from runner.db.loading import INSERT_BATCH, LoadCounts
@@ -20,6 +20,9 @@ from runner.errors import InputError, first_error
 from runner.inputs import InvalidRow, Row, read_rows
 from runner.numbers import MIN_DIGITS, format_number, mask_number
 from runner.store import Store
+
+if TYPE_CHECKING:
+    from runner.pg.store import PgStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ def next_batch(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | Invali
     return list(itertools.islice(rows, size))
 
 
-async def load_job(store: Store, job: JobConfig, identity: str | None = None) -> JobLoad:
+async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None = None) -> JobLoad:
     """Enqueue one job's input; an input loaded before and unchanged is not read again."""
     job_id = await store.ensure_job(
         job.name,
@@ -136,7 +139,7 @@ async def load_job(store: Store, job: JobConfig, identity: str | None = None) ->
     return JobLoad(job.name, counts)
 
 
-async def load_jobs(store: Store, config: Config) -> list[JobLoad]:
+async def load_jobs(store: Store | PgStore, config: Config) -> list[JobLoad]:
     check_inputs(config)
     return [
         await load_job(store, job, config.accounts[job.account].identity) for job in config.jobs

@@ -97,7 +97,7 @@ class RunLock(FileLock):
 class AccountLock(FileLock):
     """An account's lock in the per-user state folder: held while this process sends for it."""
 
-    def __init__(self, state_dir: Path, identity: str, account: str, database: Path) -> None:
+    def __init__(self, state_dir: Path, identity: str, account: str, database: Path | str) -> None:
         self.account = account
         self.state_dir = state_dir
         super().__init__(account_lock_path(state_dir, identity), f"{os.getpid()}\n{database}\n")

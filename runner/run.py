@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runner import progress
+from runner.backend import is_shared, open_store
 from runner.clock import SystemClock
 from runner.config import Config, load_config
 from runner.drain import AccountReport
@@ -24,6 +25,7 @@ from runner.lifecycle import Shutdown
 from runner.loader import JobLoad, check_inputs, load_jobs
 from runner.lock import RunLock
 from runner.logs import configure, get_logger, redactor
+from runner.pg.url import PgUrl
 from runner.policy import NotFoundWatch
 from runner.queue import Job
 from runner.states import JobState, RecordState
@@ -40,7 +42,7 @@ class RunOptions:
 
 
 async def load(config: Config) -> list[JobLoad]:
-    async with await Store.open(config.database) as store:
+    async with await open_store(config.database) as store:
         return await load_jobs(store, config)
 
 
@@ -70,9 +72,12 @@ async def drain_database(
     """Load, then drain the database this process holds; returns the exit code."""
     log = get_logger()
     clock = SystemClock()
-    async with await Store.open(config.database) as store:
+    async with await open_store(config.database) as store:
         log_loads(await load_jobs(store, config))
-        recovered = await store.recover_in_flight(clock.time())
+        # A shared queue's records in flight may be another live process's: each
+        # account's are recovered when its lock is taken (runner.supervise).
+        shared = is_shared(config.database)
+        recovered = 0 if shared else await store.recover_in_flight(clock.time())
         if recovered:
             log.warning("recovered_in_flight", records=recovered)
         await store.clear_account_stops()
@@ -221,6 +226,11 @@ def drain_or_hand_over(
     from runner.handover import hand_over
 
     shutdown = Shutdown()
+    if isinstance(config.database, PgUrl):
+        # Many processes drain a PostgreSQL queue side by side: no database lock,
+        # one sender per account (runner.pg.lock), and nothing to hand over.
+        with shutdown.guard():
+            return asyncio.run(drain_database(config, api_key, options, shutdown))
     lock = RunLock(config.database)
     # From here to the exit code, a signal is noted, never a KeyboardInterrupt.
     with shutdown.guard():

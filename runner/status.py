@@ -19,7 +19,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from runner.queue import Reader
+from runner.queue import Reader, SenderNote
 from runner.report import (
     RECENT_RATE_WINDOW,
     AccountStatus,
@@ -30,6 +30,7 @@ from runner.report import (
     account_status,
     job_status,
     latest_notes,
+    note_is_current,
     runner_status,
     sender_status,
 )
@@ -53,12 +54,18 @@ STOP_HINTS = {
 # ---------------------------------------------------------------- collecting
 
 
-async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Report:
+async def collect(
+    reader: Reader, *, now: float, holder_pid: int | None, shared: bool = False
+) -> Report:
     """The report of the database behind ``reader`` at ``now``.
 
     ``holder_pid`` is the pid holding the database lock (-1: held, pid unreadable),
-    or None when no runner is active.
+    or None when no runner is active. A ``shared`` queue (PostgreSQL) has no holder:
+    many processes drain it, and each sender note is judged on its own.
     """
+    notes = latest_notes(await reader.senders())
+    if shared:
+        holder_pid = shared_holder(notes.values(), now)
     stored = await reader.jobs()
     counts = await reader.state_counts()
     reasons = await reader.failure_reasons()
@@ -80,13 +87,28 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
     )
     pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
     stops = await reader.account_stops()
-    notes = latest_notes(await reader.senders())
     names = sorted({job.account for job in jobs} | set(stops) | set(notes))
     accounts = tuple(
-        account_status(name, stops.get(name), sender_status(notes.get(name), pid, now))
+        account_status(
+            name,
+            stops.get(name),
+            sender_status(notes.get(name), holder_of(notes.get(name), pid, shared), now),
+        )
         for name in names
     )
     return Report(now, jobs, accounts, runner_status(active, pid, accounts))
+
+
+def holder_of(note: SenderNote | None, pid: int | None, shared: bool) -> int | None:
+    """Whose note counts for an account: on a shared queue, each note's own writer."""
+    return note.pid if shared and note is not None else pid
+
+
+def shared_holder(notes: Iterable[SenderNote], now: float) -> int | None:
+    """On a shared queue: a pid of a process whose note is fresh (-1: several), or None."""
+    fresh = {n.pid for n in notes if note_is_current(n.pid, n.updated_at, n.until,
+                                                     holder_pid=n.pid, now=now)}  # fmt: skip
+    return None if not fresh else fresh.pop() if len(fresh) == 1 else -1
 
 
 # ---------------------------------------------------------------- JSON

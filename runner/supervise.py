@@ -212,7 +212,7 @@ class Supervisor:
             lock = self.locks.get(config.identity)
             if lock is None:
                 lock = AccountLock(self.config.state_dir, config.identity, name,
-                                   self.config.database)  # fmt: skip
+                                   str(self.config.database))  # fmt: skip
                 self.locks[config.identity] = lock
             self.accounts[name] = Account(config, pacer, client, None, lock)
         return self.accounts[name]

@@ -78,3 +78,24 @@ def sandbox_project(
         return Project(tmp_path, sandbox.url), sandbox
 
     return make
+
+
+# ---------------------------------------------------------------- PostgreSQL (tests/pg.py)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running PostgreSQL for this pytest process (one per xdist worker): its admin URL."""
+    import pg
+
+    with pg.server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database of its own for one test: a postgresql:// URL, no password."""
+    import pg
+
+    with pg.fresh_database(pg_admin_url) as url:
+        yield url

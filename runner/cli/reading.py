@@ -17,15 +17,26 @@ from runner.states import RECORD_STATES
 
 if TYPE_CHECKING:
     from runner.config import Config
+    from runner.pg.url import Database
     from runner.report import Report
+
+DB_HELP = "Read this database: a file, or a postgresql:// URL (no password in it)."
 
 
 # -- status ----------------------------------------------------------------------
 
 
-def database_of(config_path: Path, db: Path | None) -> Path:
+def database_of(config_path: Path, db: str | None) -> Database:
+    """``--db`` (a path or a PostgreSQL URL), else the config's database."""
+    from runner.pg.url import is_postgres, parse
+
+    if db is not None and is_postgres(db):
+        try:
+            return parse(db)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--db'") from None
     if db is not None:
-        return db
+        return Path(db)
     from runner.config import load_config
 
     config: Config = load_config(config_path)
@@ -34,7 +45,7 @@ def database_of(config_path: Path, db: Path | None) -> Path:
 
 @cli.command("status")
 @config_argument
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Read this database.")
+@click.option("--db", metavar="PATH|URL", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--watch", is_flag=True, help="Refresh in place every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(0.2), default=2.0, show_default=True)
@@ -48,7 +59,7 @@ def database_of(config_path: Path, db: Path | None) -> Path:
 @reports_errors
 def status_command(
     config_path: Path,
-    db: Path | None,
+    db: str | None,
     as_json: bool,
     watch: bool,
     interval: float,
@@ -75,18 +86,20 @@ def status_command(
         status.print_report(asyncio.run(_status(database)))
 
 
-async def _status(database: Path) -> Report:
+async def _status(database: Database) -> Report:
     import time
 
     from runner import status
+    from runner.backend import open_reader
     from runner.lock import holder_pid
-    from runner.store import Store
 
-    async with await Store.open_readonly(database) as reader:
+    async with await open_reader(database) as reader:
+        if not isinstance(database, Path):  # PostgreSQL: many processes, no holder
+            return await status.collect(reader, now=time.time(), holder_pid=None, shared=True)
         return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
 
 
-async def _watch(database: Path, interval: float) -> None:
+async def _watch(database: Database, interval: float) -> None:
     from rich.live import Live
 
     from runner import status
@@ -106,7 +119,7 @@ async def _watch(database: Path, interval: float) -> None:
 
 @cli.command("export")
 @config_argument
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Read this database.")
+@click.option("--db", metavar="PATH|URL", help=DB_HELP)
 @click.option("--job", "jobs", multiple=True, help="Only this job (repeatable).")
 @click.option(
     "--state",
@@ -144,7 +157,7 @@ async def _watch(database: Path, interval: float) -> None:
 @reports_errors
 def export_command(
     config_path: Path,
-    db: Path | None,
+    db: str | None,
     jobs: tuple[str, ...],
     states: tuple[str, ...],
     phones: tuple[str, ...],

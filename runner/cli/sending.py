@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from runner.cli import F, cli, config_argument, log_options, reports_errors
+from runner.pg.url import Database
 
 # -- load ----------------------------------------------------------------------
 
@@ -144,8 +145,8 @@ def retry(config_path: Path, job_name: str | None) -> None:
     click.echo(f"{records} failed records and {jobs} blocked jobs are pending again")
 
 
-async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
-    from runner.store import Store
+async def _retry(database: Database, job_name: str | None) -> tuple[int, int]:
+    from runner.backend import open_store
 
-    async with await Store.open(database, create=False) as store:
+    async with await open_store(database, create=False) as store:
         return await store.retry(job_name)

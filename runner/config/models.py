@@ -19,6 +19,7 @@ from runner.config.names import expand_date
 from runner.errors import ConfigError
 from runner.inputs import SUPPORTED_SUFFIXES
 from runner.numbers import PhoneFormat, is_supported_region
+from runner.pg.url import Database, PgUrl, is_postgres, parse
 
 MAX_ACCOUNTS: Final = 1000
 MAX_JOBS: Final = 1000
@@ -156,7 +157,8 @@ class Config(Model):
     """The whole of jobs.yaml, with every path absolute."""
 
     path: Path
-    database: Path = Field(Path("runner.db"), validate_default=True)
+    # A path (SQLite) or a postgresql:// URL without a password (runner.pg.url).
+    database: Database = Field(Path("runner.db"), validate_default=True)
     # Per-account lock files; not created at load. None in the file: the default.
     state_dir: Path = Field(None, validate_default=True)
     accounts: dict[str, AccountConfig]
@@ -187,10 +189,15 @@ class Config(Model):
                 data["jobs"] = _jobs_with_account(data["jobs"], list(accounts))
         return data
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: Any) -> Any:
+        return parse(value) if is_postgres(value) else value
+
     @field_validator("database")
     @classmethod
-    def _resolve_database(cls, value: Path, info: ValidationInfo) -> Path:
-        return resolve(value, info)
+    def _resolve_database(cls, value: Database, info: ValidationInfo) -> Database:
+        return value if isinstance(value, PgUrl) else resolve(value, info)
 
     @field_validator("state_dir", mode="before")
     @classmethod

@@ -51,3 +51,7 @@ class Queries:
 
 
 Q: Final = Queries(parse(Path(__file__).with_name("queries.sql").read_text(encoding="utf-8")))
+# The PostgreSQL twin (runner/pg/): the same statements by the same names.
+PQ: Final = Queries(
+    parse(Path(__file__).with_name("queries_postgresql.sql").read_text(encoding="utf-8"))
+)

@@ -1,0 +1,1 @@
+"""PostgreSQL: the second implementation of the queue (``database: postgresql://...``)."""

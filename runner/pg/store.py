@@ -1,0 +1,274 @@
+"""The PostgreSQL queue: :class:`runner.store.Store`'s twin, for many processes on many hosts.
+
+The same :class:`runner.queue.Queue` (and, through :class:`runner.pg.reader.PgReader`,
+:class:`runner.queue.Reader`), the same loading and operator methods. Differences that
+come from sharing the queue between hosts: claims take ``FOR UPDATE SKIP LOCKED`` (two
+processes never claim one record), loads COPY each batch into a temporary table and
+insert it with ``ON CONFLICT DO NOTHING``, and a recovery of records left in flight can
+be limited to one account (the one a process has just taken over). One connection; its
+transactions are taken one at a time under an ``asyncio.Lock``, as in the SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.db.loading import LoadCounts
+from runner.db.queries import PQ
+from runner.errors import ConfigError
+from runner.inputs import InvalidRow, Row
+from runner.pg.connection import explained, open_writer, schema_version
+from runner.pg.reader import Connection, PgReader
+from runner.pg.url import PgUrl
+from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
+from runner.states import BlockReason, RecordState, StopReason
+from runner.store import BODY_LIMIT
+
+
+class PgStore(PgReader):
+    """The queue on PostgreSQL: loading, claiming, settling, the operator's commands."""
+
+    def __init__(self, conn: Connection, database: PgUrl) -> None:
+        super().__init__(conn, database)
+        self._write_lock: asyncio.Lock | None = None
+
+    @classmethod
+    async def open(cls, database: PgUrl, *, create: bool = True) -> PgStore:
+        return cls(await open_writer(database, create=create), database)
+
+    async def __aenter__(self) -> PgStore:
+        return self
+
+    async def schema_version(self) -> int:
+        return await schema_version(self._conn)
+
+    def _lock(self) -> asyncio.Lock:
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        async with self._lock(), explained(self.path), self._conn.transaction():
+            yield self._conn
+
+    async def _write(self, sql: str, params: Any = None) -> int:
+        """One statement in its own transaction; the rows it changed."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def _insert(self, sql: str, params: dict[str, Any]) -> int:
+        """An INSERT ... RETURNING id in its own transaction; the id."""
+        async with self._transaction() as conn:
+            row = await (await conn.execute(sql, params)).fetchone()
+            return int(row[0]) if row else 0
+
+    # -- jobs and loading --------------------------------------------------
+
+    async def ensure_job(
+        self,
+        name: str,
+        account: str,
+        campaign: str,
+        number_format: str = "as_is",
+        account_identity: str | None = None,
+    ) -> int:
+        """The id of job ``name``, created if new (see runner.store.Store.ensure_job)."""
+        row = await self._fetchone(PQ.job_by_name, {"name": name})
+        if row is not None:
+            if tuple(row[1:4]) != (account, campaign, number_format):
+                raise ConfigError(
+                    f"job {name!r} is already in {self.path} with account {row[1]!r}, "
+                    f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
+                    "identity: give the changed job another name"
+                )
+            if account_identity is not None and row[4] != account_identity:
+                await self._write(
+                    PQ.set_job_identity, {"id": row[0], "account_identity": account_identity}
+                )
+            return int(row[0])
+        return await self._insert(
+            PQ.insert_job,
+            {"name": name, "account": account, "campaign": campaign,
+             "number_format": number_format, "account_identity": account_identity,
+             "created_at": time.time()},
+        )  # fmt: skip
+
+    async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
+        stat = path.stat()
+        row = await self._fetchone(PQ.source_by_path, {"job_id": job_id, "path": str(path)})
+        if row is not None:
+            unchanged = (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns)
+            return int(row[0]), unchanged and row[3] is not None
+        source_id = await self._insert(
+            PQ.insert_source,
+            {"job_id": job_id, "path": str(path), "size": stat.st_size,
+             "mtime_ns": stat.st_mtime_ns},
+        )  # fmt: skip
+        return source_id, False
+
+    async def mark_loaded(self, source_id: int, path: Path) -> None:
+        stat = path.stat()
+        await self._write(
+            PQ.mark_source_loaded,
+            {"id": source_id, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+             "loaded_at": time.time()},
+        )  # fmt: skip
+
+    async def insert_all(
+        self, job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+    ) -> LoadCounts:
+        """Enqueue a whole input, one transaction per batch (PostgreSQL has row locks:
+        a drain beside the load never waits for more than one batch)."""
+        counts = LoadCounts()
+        async for batch in batches:
+            async with self._transaction() as conn:
+                counts += await _insert_batch(conn, job_id, source_id, batch)
+        return counts
+
+    # -- the queue (runner.queue.Queue) ------------------------------------
+
+    async def claim_many(
+        self, job_ids: Sequence[int], account: str, count: int, now: float
+    ) -> list[Claim]:
+        claims: list[Claim] = []
+        async with self._transaction() as conn:
+            for job_id in job_ids:
+                params = {"job_id": job_id, "now": now, "count": count - len(claims)}
+                rows = await (await conn.execute(PQ.claim, params)).fetchall()
+                for record_id, job, phone, name, attempts, _, interrupted in sorted(
+                    rows, key=lambda row: (-row[5], row[0])
+                ):
+                    claims.append(
+                        Claim(int(record_id), int(job), phone, name, int(attempts), account,
+                              now, bool(interrupted))
+                    )  # fmt: skip
+                if len(claims) >= count:
+                    break
+        return claims
+
+    async def release(self, claim: Claim) -> None:
+        await self._write(PQ.release, {"id": claim.record_id})
+
+    async def next_due(self, job_ids: Sequence[int]) -> float | None:
+        row = await self._fetchone(PQ.next_due, {"job_ids": list(job_ids)})
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def settle(self, claim: Claim, settlement: Settlement) -> None:
+        """Record one answer in one transaction; returns once committed."""
+        async with self._transaction() as conn:
+            await _write_settlement(conn, claim, settlement)
+
+    async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
+        await self._write(PQ.block_job, {"id": job_id, "reason": reason, "message": message})
+
+    async def stop_account(self, account: str, reason: StopReason, message: str, at: float) -> None:
+        await self._write(
+            PQ.stop_account,
+            {"account": account, "reason": reason, "message": message, "stopped_at": at},
+        )
+
+    async def recover_in_flight(self, now: float, account: str | None = None) -> int:
+        """Records left ``in_flight`` back to pending, marked ``interrupted``, with an
+        ``interrupted`` audit row; only those of ``account`` when given (a process that
+        has just taken an account over: other accounts' records may be in flight)."""
+        async with self._transaction() as conn:
+            await conn.execute(PQ.audit_interrupted, {"now": now, "account": account})
+            cursor = await conn.execute(PQ.requeue_interrupted, {"account": account})
+            return cursor.rowcount
+
+    async def clear_account_stops(self) -> None:
+        await self._write(PQ.clear_account_stops)
+
+    async def recent_starts(self, account: str, since: float, limit: int) -> list[float]:
+        rows = await self._fetchall(
+            PQ.recent_starts, {"account": account, "since": since, "limit": limit}
+        )
+        return sorted(float(row[0]) for row in rows)
+
+    async def token_generations(self, identity: str, since: float) -> list[float]:
+        rows = await self._fetchall(PQ.token_generations, {"identity": identity, "since": since})
+        return [float(row[0]) for row in rows]
+
+    async def add_token_generation(self, identity: str, at: float) -> None:
+        await self._write(PQ.add_token_generation, {"identity": identity, "at": at})
+
+    async def note_sender(self, note: SenderNote, now: float) -> None:
+        await self._write(
+            PQ.note_sender,
+            {"account": note.account, "pid": note.pid, "database": note.database,
+             "mode": note.mode, "state": note.state, "note": note.note,
+             "until": note.until, "updated_at": now, "host": socket.gethostname()},
+        )  # fmt: skip
+
+    async def note_job_waiting(self, job_id: int, why: str | None) -> None:
+        await self._write(PQ.note_job_waiting, {"id": job_id, "why": why})
+
+    # -- operator commands -------------------------------------------------
+
+    async def retry(self, job_name: str | None = None) -> tuple[int, int]:
+        async with self._transaction() as conn:
+            records = await conn.execute(PQ.retry_failed_records, {"job": job_name})
+            await conn.execute(
+                PQ.clear_guard, {"job": job_name, "guard": BlockReason.NOT_FOUND_GUARD}
+            )
+            jobs = await conn.execute(PQ.unblock_jobs, {"job": job_name})
+            return records.rowcount, jobs.rowcount
+
+
+async def _insert_batch(
+    conn: Connection, job_id: int, source_id: int, rows: Sequence[Row | InvalidRow]
+) -> LoadCounts:
+    """COPY a batch into load_rows, then queue it; rows already queued are counted."""
+    await conn.execute(PQ.create_load_rows)
+    async with conn.cursor() as cursor, cursor.copy(PQ.copy_load_rows) as copy:
+        for seq, row in enumerate(rows):
+            if isinstance(row, Row):
+                await copy.write_row((seq, row.line, row.phone, row.name, "pending", None))
+            else:
+                # PostgreSQL text cannot hold NUL, which a hostile file may.
+                raw = row.raw.replace("\x00", "\ufffd")
+                await copy.write_row((seq, row.line, raw, None, "invalid", row.reason))
+    params = {"job_id": job_id, "source_id": source_id}
+    valid = sum(isinstance(row, Row) for row in rows)
+    new = await conn.execute(PQ.insert_record, {**params, "state": RecordState.PENDING})
+    await conn.execute(PQ.insert_record, {**params, "state": RecordState.INVALID})
+    return LoadCounts(new=new.rowcount, duplicate=valid - new.rowcount, invalid=len(rows) - valid)
+
+
+async def _write_settlement(conn: Connection, claim: Claim, s: Settlement) -> None:
+    """The writes of one answer, inside the caller's transaction."""
+    finished = None if s.state == RecordState.PENDING else s.finished_at
+    await conn.execute(
+        PQ.settle_record,
+        (s.state, s.reason, s.attempts, s.not_before, s.http_status, s.message, finished,
+         claim.record_id),
+    )  # fmt: skip
+    await conn.execute(
+        PQ.insert_request,
+        (claim.record_id, claim.job_id, claim.account, claim.started_at, s.finished_at,
+         s.http_status, s.outcome, s.message, s.body[:BODY_LIMIT]),
+    )  # fmt: skip
+    if s.block_job is not None:
+        block, why = s.block_job
+        await conn.execute(PQ.block_job, {"id": claim.job_id, "reason": block, "message": why})
+    if s.stop_account is not None:
+        stop, why = s.stop_account
+        await conn.execute(
+            PQ.stop_account,
+            {"account": claim.account, "reason": stop, "message": why,
+             "stopped_at": s.finished_at},
+        )  # fmt: skip
+
+
+if TYPE_CHECKING:
+
+    def _implements(store: PgStore, reader: PgReader) -> tuple[Queue, Reader, Reader]:
+        return store, store, reader
