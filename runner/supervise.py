@@ -18,6 +18,7 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runner.client import CloudAgentClient
 from runner.clock import Clock
@@ -28,10 +29,14 @@ from runner.lifecycle import Budget, Shutdown, wait_any
 from runner.limiter import Pacer
 from runner.lock import AccountLock
 from runner.logs import get_logger
+from runner.pg.url import PgUrl
 from runner.policy import NotFoundWatch
 from runner.queue import Job, Queue, SenderNote
 from runner.states import JobState, RecordState
 from runner.tokens import TokenProvider
+
+if TYPE_CHECKING:  # psycopg is imported only for a PostgreSQL queue
+    from runner.pg.lock import LockSession, PgAccountLock
 
 # How often the queue is looked at for new jobs (and the status notes refreshed).
 POLL_INTERVAL = 2.0
@@ -52,7 +57,7 @@ class Account:
     pacer: Pacer
     client: CloudAgentClient
     tokens: TokenProvider | None
-    lock: AccountLock
+    lock: AccountLock | PgAccountLock
     ready: bool = False  # client open, pacer seeded, token provider made
     drain: AccountDrain | None = None
     waiting_until: float | None = None
@@ -86,9 +91,17 @@ class Supervisor:
         self.on_settled = on_settled
         self.accounts: dict[str, Account] = {}
         self.refused: dict[int, str] = {}  # job id → why this process does not drain it
+        self.refused_locks: dict[str, str] = {}  # account → why its lock was refused
         # One lock per account identity: config accounts naming the same server and user
         # are one CloudAgent account, which this process holds once (their rates add up).
-        self.locks: dict[str, AccountLock] = {}
+        self.locks: dict[str, AccountLock | PgAccountLock] = {}
+        # PostgreSQL: many processes share the queue; advisory locks on one connection.
+        database = config.database
+        self.session: LockSession | None = None
+        if isinstance(database, PgUrl):
+            from runner.pg.lock import LockSession
+
+            self.session = LockSession(database)
         self.log = get_logger()
         self._ended = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
@@ -101,12 +114,17 @@ class Supervisor:
         """Drain until nothing is runnable (``run``) or until a shutdown (``worker``)."""
         try:
             async with self._stack, asyncio.TaskGroup() as group:
+                watch = self.session and group.create_task(self.session.watch(self.clock.sleep))
                 await self._loop(group)
+                if watch:
+                    watch.cancel()
         except BaseExceptionGroup as failure:
             raise first_error(failure) from None
         finally:
             for lock in self.locks.values():
                 lock.release()
+            if self.session is not None:
+                await self.session.close()
         return self.reports
 
     async def _loop(self, group: asyncio.TaskGroup) -> None:
@@ -143,11 +161,12 @@ class Supervisor:
                 self.refused.pop(job.id, None)
                 await self.queue.note_job_waiting(job.id, None)
             wanted.setdefault(job.account, []).append(job)
-        if first:
-            # Before the first request of any account: another sender means exit 4.
+        if first and not (self.session and self.mode == "worker"):
+            # Before the first request of any account: another sender means exit 4
+            # (PostgreSQL workers wait instead, and take the account over when it is free).
             for name in wanted:
                 try:
-                    self._account(name).lock.acquire()
+                    await self._take(self._account(name))
                 except AccountLocked as refusal:
                     await self._note_locked(name, str(refusal))
                     raise
@@ -156,7 +175,7 @@ class Supervisor:
             account = await self._enter(name)
             if account is None:
                 for job in jobs:
-                    await self._refuse(job, self.accounts[name].lock.refusal())
+                    await self._refuse(job, self.accounts[name].lock.refusal(), locked=True)
                 continue
             if account.drain is not None:
                 started |= bool(account.drain.adopt(jobs))
@@ -189,11 +208,12 @@ class Supervisor:
             return f"no API key for account {job.account!r}: {error}"
         return None
 
-    async def _refuse(self, job: Job, why: str) -> None:
+    async def _refuse(self, job: Job, why: str, *, locked: bool = False) -> None:
         if self.refused.get(job.id) != why:
             self.refused[job.id] = why
             self.log.warning("job_waiting", job=job.name, account=job.account, why=why)
-            await self.queue.note_job_waiting(job.id, why)
+            if not (locked and self.session is not None):  # the holder drains it
+                await self.queue.note_job_waiting(job.id, why)
 
     def _account(self, name: str) -> Account:
         if name not in self.accounts:
@@ -211,18 +231,43 @@ class Supervisor:
                           sleep=self.shutdown.sleep)  # fmt: skip
             lock = self.locks.get(config.identity)
             if lock is None:
-                lock = AccountLock(self.config.state_dir, config.identity, name,
-                                   str(self.config.database))  # fmt: skip
+                lock = self._new_lock(config, name)
                 self.locks[config.identity] = lock
             self.accounts[name] = Account(config, pacer, client, None, lock)
         return self.accounts[name]
+
+    def _new_lock(self, config: AccountConfig, name: str) -> AccountLock | PgAccountLock:
+        if self.session is not None:
+            from runner.pg.lock import PgAccountLock
+
+            return PgAccountLock(self.session, config.identity, name)
+        return AccountLock(self.config.state_dir, config.identity, name,
+                           str(self.config.database))  # fmt: skip
+
+    async def _take(self, account: Account) -> None:
+        """Lock the account for this process, or AccountLocked (runner.lock, runner.pg.lock)."""
+        lock = account.lock
+        if isinstance(lock, AccountLock):
+            lock.acquire()
+            return
+        limit = self.config.max_accounts
+        held = sum(1 for other in self.locks.values() if other.held)
+        if not lock.held and limit is not None and held >= limit:
+            raise AccountLocked(
+                f"account {account.config.name!r}: this process sends for max_accounts "
+                f"({limit}) accounts already"
+            )
+        await lock.acquire(self.clock.time())
 
     async def _enter(self, name: str) -> Account | None:
         """The account, ready to send (locked, seeded, client open); None if locked elsewhere."""
         account = self._account(name)
         try:
-            account.lock.acquire()
+            await self._take(account)
         except AccountLocked as refusal:
+            if self.session is not None and self.refused_locks.get(name) == str(refusal):
+                return None  # said already; a shared queue's waiting worker tries again
+            self.refused_locks[name] = str(refusal)
             self.log.warning("account_locked", account=name, why=str(refusal))
             await self._note_locked(name, str(refusal))
             return None
@@ -288,17 +333,21 @@ class Supervisor:
             account = self.accounts.get(name)
             if account is not None:
                 await self._note(account)
-            else:
+            elif self.session is None:  # on a shared queue, only holders write notes
                 said = SenderNote(name, os.getpid(), str(self.config.database), self.mode, "idle")
                 await self.queue.note_sender(said, self.clock.time())
 
     async def _note_locked(self, name: str, why: str) -> None:
+        if self.session is not None:
+            return  # a shared queue's note of the account is its holder's
         said = SenderNote(
             name, os.getpid(), str(self.config.database), self.mode, "locked_elsewhere", why
         )
         await self.queue.note_sender(said, self.clock.time())
 
     async def _note(self, account: Account) -> None:
+        if self.session is not None and not account.lock.held:
+            return  # the holder (another process) says how the account is doing
         drain = account.drain
         stopped = account.reports[-1].stopped if account.reports else None
         if stopped is not None:

@@ -84,11 +84,11 @@ def sandbox_project(
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """A running PostgreSQL for this pytest process (one per xdist worker): its admin URL."""
     import pg
 
-    with pg.server(tmp_path_factory.mktemp("pg")) as url:
+    with pg.server() as url:
         yield url
 
 

@@ -10,6 +10,8 @@ a fresh database of its own, dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,19 +25,26 @@ ENV: str = "RUNNER_TEST_POSTGRES_URL"
 
 
 @contextmanager
-def server(folder: Path) -> Iterator[str]:
-    """The admin URL of a running server: RUNNER_TEST_POSTGRES_URL, or one started here."""
+def server() -> Iterator[str]:
+    """The admin URL of a running server: RUNNER_TEST_POSTGRES_URL, or one started here.
+
+    Its data folder is NOT under pytest's temporary folder: as root, pgserver runs the
+    server as another system user, and every pytest process starting (another xdist
+    worker, another run) takes the other users' access to /tmp/pytest-of-root away.
+    """
     existing = os.environ.get(ENV)
     if existing:
         yield existing
         return
     import pgserver
 
+    folder = Path(tempfile.mkdtemp(prefix="runner-pg-"))
     started: Any = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         yield str(started.get_uri())
     finally:
         started.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:

@@ -163,6 +163,8 @@ class Config(Model):
     state_dir: Path = Field(None, validate_default=True)
     accounts: dict[str, AccountConfig]
     workers: int = Field(4, ge=1, le=64, strict=True)
+    # PostgreSQL: at most this many accounts sent for by one process (None: unlimited).
+    max_accounts: int | None = Field(None, ge=1, strict=True)
     retry: RetryConfig = RetryConfig()
     jobs: list[JobConfig]
 

@@ -31,6 +31,38 @@ SELECT pg_advisory_xact_lock(7301202612040001)
 -- A reader's session cannot write, whatever its role may do.
 SET default_transaction_read_only = on
 
+-- ============================================================== account locks (runner/pg/lock.py)
+
+-- lock_keepalives --
+-- The lock connection's server side probes an idle client after 10 s, every 5 s, 3
+-- times: a host that died releases its accounts' locks within about 25 s.
+SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3
+
+-- try_account_lock --
+-- Session-level: held until released or until the session ends (the process or its
+-- host dies, or the connection is cut).
+SELECT pg_try_advisory_lock(%(key)s)
+
+-- account_unlock --
+SELECT pg_advisory_unlock(%(key)s)
+
+-- lock_alive --
+SELECT 1
+
+-- account_lock_holder --
+-- The server process holding an account's lock (a bigint key shows as classid, objid).
+SELECT pid FROM pg_locks
+ WHERE locktype = 'advisory' AND granted AND objsubid = 1
+   AND classid = %(high)s::bigint::oid AND objid = %(low)s::bigint::oid
+
+-- sender_of --
+SELECT pid, host, updated_at FROM senders WHERE account = %(account)s
+
+-- terminate_backend --
+-- Ends a hung holder's session, and with it its locks (needs the same role, or
+-- membership in pg_signal_backend).
+SELECT pg_terminate_backend(%(pid)s)
+
 -- ============================================================== loading
 
 -- job_by_name --
@@ -40,6 +72,8 @@ SELECT id, account, campaign, number_format, account_identity FROM jobs WHERE na
 INSERT INTO jobs (name, account, campaign, number_format, account_identity, created_at)
 VALUES (%(name)s, %(account)s, %(campaign)s, %(number_format)s, %(account_identity)s,
         %(created_at)s)
+-- Two hosts loading the same new job at once: the second finds it (runner.pg.store).
+ON CONFLICT (name) DO NOTHING
 RETURNING id
 
 -- set_job_identity --
@@ -51,6 +85,7 @@ SELECT id, size, mtime_ns, loaded_at FROM sources WHERE job_id = %(job_id)s AND 
 -- insert_source --
 INSERT INTO sources (job_id, path, size, mtime_ns)
 VALUES (%(job_id)s, %(path)s, %(size)s, %(mtime_ns)s)
+ON CONFLICT (job_id, path) DO NOTHING
 RETURNING id
 
 -- mark_source_loaded --

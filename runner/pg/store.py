@@ -94,12 +94,15 @@ class PgStore(PgReader):
                     PQ.set_job_identity, {"id": row[0], "account_identity": account_identity}
                 )
             return int(row[0])
-        return await self._insert(
+        job_id = await self._insert(
             PQ.insert_job,
             {"name": name, "account": account, "campaign": campaign,
              "number_format": number_format, "account_identity": account_identity,
              "created_at": time.time()},
         )  # fmt: skip
+        if job_id == 0:  # another process created it meanwhile: check it as above
+            return await self.ensure_job(name, account, campaign, number_format, account_identity)
+        return job_id
 
     async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
         stat = path.stat()
@@ -112,6 +115,8 @@ class PgStore(PgReader):
             {"job_id": job_id, "path": str(path), "size": stat.st_size,
              "mtime_ns": stat.st_mtime_ns},
         )  # fmt: skip
+        if source_id == 0:  # another process is loading the same file: both insert, once
+            return await self.source(job_id, path)
         return source_id, False
 
     async def mark_loaded(self, source_id: int, path: Path) -> None:

@@ -64,7 +64,8 @@ def test_both_query_files_name_the_same_statements() -> None:
     pg_only = set(PQ.names()) - set(Q.names())
     assert pg_only == {
         "schema_table", "create_schema_table", "migration_lock", "read_only",
-        "create_load_rows", "copy_load_rows",
+        "create_load_rows", "copy_load_rows", "lock_keepalives", "try_account_lock",
+        "account_unlock", "lock_alive", "account_lock_holder", "sender_of", "terminate_backend",
     }  # fmt: skip
 
 
