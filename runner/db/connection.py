@@ -30,8 +30,8 @@ from runner.errors import StoreError
 from runner.safefiles import check_folder, create_private, refuse_symlink
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0004).
-OLDEST_READABLE: Final = 4
+# The oldest schema the readers' queries match (they read columns added by 0005).
+OLDEST_READABLE: Final = 5
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs
