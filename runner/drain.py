@@ -101,6 +101,7 @@ class AccountDrain:
         # No usable answer for too long: a run gives up (stops the account), a worker probes.
         self.hope = Hope(hopeless, give_up, get_logger(account=account)) if hopeless else None
         self._workers_done = asyncio.Event()
+        self._halted = asyncio.Event()  # set when the account stops
         self.report = AccountReport(account)
         self._all_jobs: dict[int, Job] = {}
         self._jobs: dict[int, Job] = {}  # still runnable in this drain
@@ -181,12 +182,12 @@ class AccountDrain:
         assert self.hope is not None
         while not self._workers_done.is_set() and self.report.stopped is None:
             deadline = self.hope.watch.deadline()
-            wait = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
+            left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
+            # Past the deadline (a worker's account stays hopeless): look again later.
+            wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
             changed = self._changed
             await wait_any(
-                [changed, self.shutdown.requested, self._workers_done],
-                min(MAX_IDLE_WAIT, max(wait, 0.0)),
-                self.clock.sleep,
+                [changed, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
             )
             if self.shutdown.requested.is_set():
                 return
@@ -265,7 +266,10 @@ class AccountDrain:
             slot = self.pacer.reserve()
             # Claim shortly before the slot (the audit row records the slot as the
             # start), then send at the slot itself.
-            await self.shutdown.sleep(slot - CLAIM_LEAD - self.clock.monotonic())
+            # A stop of the account wakes it too: a breaker's cool-down may be minutes long.
+            delay = slot - CLAIM_LEAD - self.clock.monotonic()
+            if delay > 0:
+                await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
             if not self._active() or not self.budget.take():
                 return None
             claim = await self._take_claim()
@@ -411,6 +415,7 @@ class AccountDrain:
     def _stop(self, reason: StopReason, message: str, fields: dict[str, Any]) -> None:
         if self.report.stopped is None:
             self.report.stopped = (reason, message)
+            self._halted.set()
             self.log.error("account_stopped", stop_reason=str(reason),
                            **{"message": message, **fields})  # fmt: skip
             self._wake()
