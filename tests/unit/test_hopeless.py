@@ -5,6 +5,8 @@ On a fake clock: a ten-minute give-up costs milliseconds and the gaps are exact.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from fakes import DELETED, SERVER_ERROR, http_reply
 from test_drain import Rig, phones
@@ -35,7 +37,9 @@ WRONG_METHOD = http_reply(405, "Method Not Allowed")
 TOO_MANY = http_reply(429, "Too Many Requests", retry_after=0.0)
 MAX_LIMIT = http_reply(200, '{"status": "error", "message": "Max limit exceeded"}')
 ODD_JSON = http_reply(200, '{"status": "false", "message": "Something new"}')
-BUSY = http_reply(200, '{"status": "false", "message": "Already one process is running please try after some time"}')
+BUSY = http_reply(
+    200, '{"status": "false", "message": "Already one process is running please try after some time"}'
+)
 PATIENT = RetryConfig(max_attempts=1000, backoff_initial_seconds=1.0, backoff_max_seconds=5.0)
 
 
@@ -148,7 +152,7 @@ async def test_a_worker_never_gives_up_but_probes_at_most_once_a_minute() -> Non
     hopeless_from = next(i for i, at in enumerate(sent) if at >= 120.0)
     later = sent[hopeless_from:]
     assert len(later) >= 3
-    assert all(b - a >= PROBE_INTERVAL - 1e-6 for a, b in zip(later, later[1:], strict=False))
+    assert all(b - a >= PROBE_INTERVAL - 1e-6 for a, b in itertools.pairwise(later))
     assert drain.hopeless is not None and drain.hopeless.kind is StopReason.RATE_LIMITED
 
 
