@@ -38,7 +38,9 @@ TOO_MANY = http_reply(429, "Too Many Requests", retry_after=0.0)
 MAX_LIMIT = http_reply(200, '{"status": "error", "message": "Max limit exceeded"}')
 ODD_JSON = http_reply(200, '{"status": "false", "message": "Something new"}')
 BUSY = http_reply(
-    200, '{"status": "false", "message": "Already one process is running please try after some time"}'
+    200,
+    '{"status": "false", '
+    '"message": "Already one process is running please try after some time"}',
 )
 PATIENT = RetryConfig(max_attempts=1000, backoff_initial_seconds=1.0, backoff_max_seconds=5.0)
 
