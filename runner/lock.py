@@ -22,6 +22,7 @@ import os
 import stat
 from pathlib import Path
 
+from runner.dbwatch import FileId, fd_id
 from runner.errors import AccountLocked, ConfigError, DatabaseLocked, RunnerError
 from runner.safefiles import FILE_MODE, PRIVATE_MODE, check_folder, open_nofollow
 
@@ -74,6 +75,17 @@ class FileLock:
         os.write(fd, self._text.encode())
         self._fd = fd
         return True
+
+    def identity(self) -> FileId:
+        """The held lock file's identity (to notice it being deleted or replaced)."""
+        assert self._fd is not None
+        return fd_id(self._fd)
+
+    def describe(self, text: str) -> None:
+        """Replace what the held lock file says about its holder."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
 
     def holder(self) -> list[str]:
         """The lines the holder wrote (its pid first), when they name a live process.

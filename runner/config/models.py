@@ -165,6 +165,8 @@ class Config(Model):
     state_dir: Path = Field(None, validate_default=True)
     accounts: dict[str, AccountConfig]
     workers: int = Field(4, ge=1, le=64, strict=True)
+    # After a stop signal, requests still under way are abandoned after this long.
+    stop_deadline_seconds: float = Field(20.0, gt=0, le=3600, strict=True, allow_inf_nan=False)
     retry: RetryConfig = RetryConfig()
     jobs: list[JobConfig]
 
