@@ -108,6 +108,10 @@ def test_a_worker_keeps_going_and_status_names_the_state_without_eta(tmp_path: P
         assert project.job_status("purge")["eta_seconds"] is None
         table = project.run("status").stdout
         assert "unreachable since " in table and ": connection refused" in table
+        metrics = project.run("status", "--prometheus", "-").stdout
+        assert 'runner_account_hopeless_since_seconds{account="main",state="unreachable"}' in (
+            metrics
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=60)
