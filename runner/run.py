@@ -27,6 +27,7 @@ from runner.lock import RunLock
 from runner.logs import configure, get_logger, redactor
 from runner.policy import NotFoundWatch
 from runner.queue import Job
+from runner.safefiles import check_folder
 from runner.states import JobState, RecordState
 from runner.store import Store
 from runner.supervise import DrainOptions, Supervisor
@@ -231,6 +232,9 @@ def prepare(
         return keys[name]
 
     check_inputs(config)
+    # Before loading anything: a folder others may write could redirect our files.
+    check_folder(config.database.parent, "the database's folder")
+    check_folder(config.state_dir, "state_dir")
     return config, api_key, log_format
 
 
