@@ -162,6 +162,6 @@ class Hope:
         if not self.give_up:
             return None
         return state.kind, (
-            f"{hopeless_message(state)}; no usable answer for {now - state.since:.0f} s "
-            "(retry.give_up_after_seconds): check base_url and the server, then run again"
+            f"{hopeless_message(state)}; no usable answer for {now - state.since:.0f} s: "
+            "check base_url and the server, then run again"
         )
