@@ -68,8 +68,8 @@ def create_private(path: Path, mode: int = FILE_MODE) -> None:
     refuse_symlink(path)
     try:
         fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        return
+    except OSError:
+        return  # it exists, or cannot be made: SQLite says which, with what to do
     try:
         os.fchmod(fd, mode)
     finally:
