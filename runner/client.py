@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Protocol
 
@@ -19,12 +19,13 @@ import aiohttp
 
 from runner import protocol
 from runner.classify import Verdict, body_object, classify, field, transport_failure
-from runner.logs import redact
 from runner.policy import parse_retry_after
+from runner.redaction import redact
 
-# Bodies are read up to this size: enough for any documented answer and for a
-# useful look at an error page, without letting a broken server fill memory.
-MAX_BODY_BYTES = 64 * 1024
+# Bodies are read up to this size (1 MiB): enough for any documented answer, a
+# verbose valid one and a useful look at an error page, without letting a broken
+# server fill memory. A longer body is cut here and then reads as "not JSON".
+MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class CloudAgentClient:
                     token_auth=self.token_auth,
                     location=self._mask(location) if location else None,
                 )
+                # Parsing decodes escapes the raw masking may not have seen: mask again.
+                verdict = replace(verdict, message=self._mask(verdict.message))
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:

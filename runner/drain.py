@@ -25,6 +25,7 @@ from runner.client import Reply, Sender
 from runner.clock import Clock
 from runner.config import RetryConfig
 from runner.errors import TokenStop
+from runner.hopeless import PROBE_INTERVAL, Hope, Hopeless, HopelessWatch
 from runner.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
 from runner.limiter import Pacer
 from runner.logs import get_logger
@@ -80,6 +81,8 @@ class AccountDrain:
         guards: Mapping[int, NotFoundWatch] | None = None,
         on_settled: Callable[[int, RecordState], None] | None = None,
         log_numbers: bool = False,
+        hopeless: HopelessWatch | None = None,
+        give_up: bool = True,
     ) -> None:
         self.queue = queue
         self.sender = sender
@@ -95,6 +98,10 @@ class AccountDrain:
         self.unknown = unknown or UnknownAnswers()
         self.guards = dict(guards or {})
         self.on_settled = on_settled
+        # No usable answer for too long: a run gives up (stops the account), a worker probes.
+        self.hope = Hope(hopeless, give_up, get_logger(account=account)) if hopeless else None
+        self._workers_done = asyncio.Event()
+        self._halted = asyncio.Event()  # set when the account stops
         self.report = AccountReport(account)
         self._all_jobs: dict[int, Job] = {}
         self._jobs: dict[int, Job] = {}  # still runnable in this drain
@@ -132,8 +139,11 @@ class AccountDrain:
         self.shutdown.on_force(self._abandon_requests)
         # A TaskGroup: if one task fails (the disk is full), the others are cancelled.
         async with asyncio.TaskGroup() as self._tasks:
-            for _ in range(self.workers if self._jobs else 0):
-                self._tasks.create_task(self._worker())
+            workers = [self._tasks.create_task(self._worker())
+                       for _ in range(self.workers if self._jobs else 0)]  # fmt: skip
+            if self.hope is not None and workers:
+                self._tasks.create_task(self._watch_deadline())
+                self._tasks.create_task(self._after(workers))
         while self._claimed:  # claimed in a batch, never sent: back to pending
             await self.queue.release(self._claimed.popleft())
         return self.report
@@ -161,6 +171,29 @@ class AccountDrain:
             # meanwhile) while this worker goes on; the record counts as done, and
             # the run ends, only once it is committed.
             self._tasks.create_task(self._record(job, claim, reply, decision, stop))
+
+    async def _after(self, workers: list[asyncio.Task[None]]) -> None:
+        await asyncio.wait(workers)
+        self._workers_done.set()
+
+    async def _watch_deadline(self) -> None:
+        """Judge the account hopeless when its deadline passes with no answer at all
+        (the workers sleep through a breaker's cool-down or a rate-limit pause)."""
+        assert self.hope is not None
+        while not self._workers_done.is_set() and self.report.stopped is None:
+            deadline = self.hope.watch.deadline()
+            left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
+            # Past the deadline (a worker's account stays hopeless): look again later.
+            wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
+            changed = self._changed
+            await wait_any(
+                [changed, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
+            )
+            if self.shutdown.requested.is_set():
+                return
+            stop = self._judge_hopeless()
+            if stop is not None:
+                await self.queue.stop_account(self.report.account, *stop, self.clock.time())
 
     async def _token(self) -> tuple[bool, str | None]:
         """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
@@ -225,10 +258,18 @@ class AccountDrain:
     async def _next_claim(self) -> Claim | None:
         """The next record to send, returned at the moment its request may start."""
         while self._active() and not self.budget.spent:
+            if self.hopeless is not None and self._in_flight > 0:
+                # A hopeless account is probed by one request at a time.
+                changed = self._changed
+                await wait_any([changed, self.shutdown.requested], MAX_IDLE_WAIT, self.clock.sleep)
+                continue
             slot = self.pacer.reserve()
             # Claim shortly before the slot (the audit row records the slot as the
             # start), then send at the slot itself.
-            await self.shutdown.sleep(slot - CLAIM_LEAD - self.clock.monotonic())
+            # A stop of the account wakes it too: a breaker's cool-down may be minutes long.
+            delay = slot - CLAIM_LEAD - self.clock.monotonic()
+            if delay > 0:
+                await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
             if not self._active() or not self.budget.take():
                 return None
             claim = await self._take_claim()
@@ -295,6 +336,7 @@ class AccountDrain:
     ) -> tuple[StopReason, str] | None:
         """What the decision says, in memory and in the log; returns a streak's stop."""
         verdict = reply.verdict
+        hopeless = self._watch_answer(verdict)
         fields: dict[str, Any] = {
             "job": job.name,
             "phone": self._show(claim.phone),
@@ -305,13 +347,13 @@ class AccountDrain:
         if decision.pause is not None:
             self.pacer.pause(decision.pause)
             self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2), **fields)
-            return None
+            return hopeless
         self.pacer.recover()
         if (cooldown := self.breaker.record(verdict.outcome)) is not None:
             self.pacer.hold(cooldown)
             self.log.warning("circuit_open", failures_in_a_row=self.breaker.threshold,
                              cooldown_seconds=cooldown, **fields)  # fmt: skip
-        streak = self.unknown.record(verdict, claim.record_id)
+        streak = self.unknown.record(verdict, claim.record_id) or hopeless
         stop = streak or decision.stop
         if stop is not None:
             self._stop(*stop, fields)
@@ -323,6 +365,30 @@ class AccountDrain:
         elif decision.event == "record_failed":
             self.log.warning("record_failed", attempts=decision.attempts, **fields)
         return streak
+
+    def _watch_answer(self, verdict: Verdict) -> tuple[StopReason, str] | None:
+        """Count the answer in the hopeless watch; a worker probes a hopeless account slowly."""
+        if self.hope is None:
+            return None
+        self.hope.watch.record(verdict, self.clock.time())
+        stop = self._judge_hopeless()
+        if self.hope.state is not None and not self.hope.give_up:
+            self.pacer.hold(PROBE_INTERVAL)
+        return stop
+
+    def _judge_hopeless(self) -> tuple[StopReason, str] | None:
+        """A run's stop when the account has become hopeless; a worker only notes it."""
+        if self.hope is None or self.report.stopped is not None:
+            return None
+        stop = self.hope.judge(self.clock.time())
+        if stop is not None:
+            self._stop(*stop, {})
+        return stop
+
+    @property
+    def hopeless(self) -> Hopeless | None:
+        """The account's hopeless state, while it lasts (for ``runner status``)."""
+        return self.hope.state if self.hope is not None else None
 
     async def _record(
         self,
@@ -349,6 +415,7 @@ class AccountDrain:
     def _stop(self, reason: StopReason, message: str, fields: dict[str, Any]) -> None:
         if self.report.stopped is None:
             self.report.stopped = (reason, message)
+            self._halted.set()
             self.log.error("account_stopped", stop_reason=str(reason),
                            **{"message": message, **fields})  # fmt: skip
             self._wake()

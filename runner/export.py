@@ -19,6 +19,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,6 +32,7 @@ from runner.db.connection import explained
 from runner.db.reader import EXPORT_COLUMNS, DbReader, Rows
 from runner.errors import ExportError
 from runner.numbers import MIN_DIGITS, SEPARATORS
+from runner.safefiles import FILE_MODE
 from runner.states import RECORD_STATES as STATES
 
 FORMATS: Final = ("csv", "jsonl")
@@ -53,6 +55,8 @@ REQUEST_COLUMNS: Final = (
 )
 
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)
+_FORMULA_STARTS: Final = frozenset("=+-@\t\r")
+_SIGNED_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +154,24 @@ def row_writer(fmt: str, out: IO[str], columns: Sequence[str]) -> Callable[[Sequ
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow(columns)
-        return writer.writerow
+        return lambda row: writer.writerow([spreadsheet_safe(cell) for cell in row])
 
     def write_json(row: Sequence[Any]) -> None:
         out.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
 
     return write_json
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection rule).
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'``. A plain signed number (``+919876543210``, ``-5``) is left alone: it
+    is no formula, and the phone column must stay as it was sent. JSONL keeps raw values.
+    """
+    if isinstance(cell, str) and cell[:1] in _FORMULA_STARTS and not _SIGNED_NUMBER.match(cell):
+        return "'" + cell
+    return cell
 
 
 def check_format(fmt: str) -> None:
@@ -236,10 +252,11 @@ async def export_to(
 
 
 def _umask_mode() -> int:
-    """The mode ``open()`` would give a new file, since mkstemp always gives 0600."""
+    """The mode ``open()`` would give a new file (mkstemp always gives 0600), without
+    access for others whatever the umask: exports hold phone numbers (safefiles)."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~mask & FILE_MODE
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ them, key included: docs/pitfalls.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -15,18 +14,12 @@ from typing import Any, TextIO, cast
 
 import structlog
 
-MASK = "***"
+from runner.redaction import MASK, redact
 
+__all__ = ["MASK", "Redactor", "configure", "get_logger", "redact", "redactor"]
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret masked, also in the escaped form a JSON body gives it."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-            escaped = json.dumps(secret)[1:-1]
-            if escaped != secret:
-                text = text.replace(escaped, MASK)
-    return text
+# Values a renderer shows as they are; anything else is shown through its repr.
+_PLAIN = (int, float, bool, type(None))
 
 
 class Redactor:
@@ -42,18 +35,27 @@ class Redactor:
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
             return redact(value, self.secrets)
+        if isinstance(value, bytes):
+            return redact(value.decode("utf-8", errors="replace"), self.secrets)
         if isinstance(value, dict):
-            return {key: self.scrub(item) for key, item in value.items()}
+            return {self.scrub(key): self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self.scrub(item) for item in value)
-        return value
+        if isinstance(value, set | frozenset):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, _PLAIN):
+            return value
+        # An exception or any object is rendered through its repr: mask that.
+        shown = repr(value)
+        masked = redact(shown, self.secrets)
+        return value if masked == shown else masked
 
     def __call__(
         self, logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         if not self.secrets:
             return event
-        return {key: self.scrub(value) for key, value in event.items()}
+        return {self.scrub(key): self.scrub(value) for key, value in event.items()}
 
 
 redactor = Redactor()

@@ -23,7 +23,7 @@ from typing import Final
 
 from runner.export import atomic_text
 from runner.report import RECENT_RATE_WINDOW, AccountStatus, JobStatus, Report
-from runner.states import JobState, RecordState, StopReason
+from runner.states import HOPELESS_STATES, JobState, RecordState, StopReason
 
 JOB_LABEL: Final = "runner_job"
 # node_exporter runs as its own user: the file must be readable by others.
@@ -171,6 +171,11 @@ def _account_families(accounts: Iterable[AccountStatus]) -> Iterator[Family]:
         "runner_account_sending",
         "1 while the runner holding the database sends for the account, else 0.",
     )
+    hopeless = Family(
+        "runner_account_hopeless_since_seconds",
+        "While the account has had no usable answer for too long (state unreachable, "
+        "no_usable_answer or rate_limited): since when, Unix time.",
+    )
     for account in accounts:
         for reason in StopReason:
             stopped.add(
@@ -182,4 +187,14 @@ def _account_families(accounts: Iterable[AccountStatus]) -> Iterator[Family]:
             {"account": account.name},
             int(sender is not None and sender.current and sender.state == "busy"),
         )
-    yield from (stopped, sending)
+        hopeless_since(hopeless, account)
+    yield from (stopped, sending, hopeless)
+
+
+def hopeless_since(family: Family, account: AccountStatus) -> None:
+    """A sample while a worker probes a hopeless account: since when, by its state."""
+    sender = account.sender
+    if sender is None or not sender.current or sender.since is None:
+        return
+    if sender.state in HOPELESS_STATES:
+        family.add({"account": account.name, "state": sender.state}, sender.since)

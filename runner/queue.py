@@ -76,6 +76,7 @@ class SenderNote:
     note: str | None = None  # e.g. "token budget spent until 21:05:00"
     until: float | None = None  # epoch seconds the account waits until, if it waits
     updated_at: float | None = None  # set by the store when the note is written
+    since: float | None = None  # epoch seconds a hopeless state began (runner.hopeless)
 
 
 class Queue(Protocol):

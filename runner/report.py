@@ -9,11 +9,12 @@ here reads a clock or a database, so the decisions below are unit-tested with va
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.queue import Job, SenderNote
-from runner.states import BlockReason, JobState, RecordState, StopReason
+from runner.states import HOPELESS_STATES, BlockReason, JobState, RecordState, StopReason
 
 # The recent rate (and the ETA drawn from it) is measured over the requests that
 # started in this many seconds: long enough to smooth over retries and token renewals.
@@ -94,6 +95,7 @@ class SenderStatus:
     until: float | None
     updated_at: float | None
     current: bool  # written by the database's holder, recently enough to hold
+    since: float | None = None  # when a hopeless state (unreachable, ...) began
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,7 @@ def sender_status(
         note.until,
         note.updated_at,
         current,
+        since=note.since,
     )
 
 
@@ -263,3 +266,30 @@ def runner_status(active: bool, pid: int | None, accounts: Sequence[AccountStatu
     mode = max(own, key=lambda s: s.updated_at or 0.0).mode if own and pid else None
     busy = any(s.current and s.state == "busy" for s in own)
     return RunnerStatus(active=active, pid=pid, mode=mode, busy=busy)
+
+
+def hopeless(account: AccountStatus) -> bool:
+    """The account makes no progress: stopped, or probed by a worker with no usable answer."""
+    sender = account.sender
+    current = sender is not None and sender.current and sender.state in HOPELESS_STATES
+    return account.stop_reason is not None or current
+
+
+def without_eta_when_hopeless(
+    jobs: tuple[JobStatus, ...], accounts: tuple[AccountStatus, ...]
+) -> tuple[JobStatus, ...]:
+    """Work that makes no progress shows no ETA (a rate of refused requests is no rate)."""
+    stuck = {account.name for account in accounts if hopeless(account)}
+    return tuple(replace(job, eta_seconds=None) if job.account in stuck else job for job in jobs)
+
+
+def hopeless_text(sender: SenderStatus) -> str | None:
+    """``unreachable since 03:12: connection refused`` for a hopeless account, else None."""
+    if sender.state not in HOPELESS_STATES:
+        return None
+    since = "" if sender.since is None else f" since {clock_time(sender.since)}"
+    return f"{sender.state}{since}: {sender.note or 'no usable answer'}"
+
+
+def clock_time(timestamp: float) -> str:
+    return time.strftime("%H:%M", time.localtime(timestamp))

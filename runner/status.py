@@ -28,10 +28,12 @@ from runner.report import (
     Report,
     RunnerStatus,
     account_status,
+    hopeless_text,
     job_status,
     latest_notes,
     runner_status,
     sender_status,
+    without_eta_when_hopeless,
 )
 from runner.states import AFTER_INTERRUPTED, BlockReason, JobState, RecordState, StopReason
 
@@ -47,6 +49,11 @@ STOP_HINTS = {
     StopReason.AUTH_SETTING: "set the account's API Authentication to BASIC_AUTH",
     StopReason.REDIRECT: "check base_url: it answers with a redirect",
     StopReason.UNKNOWN_ANSWERS: "see the answers with `runner export`, then run again",
+    StopReason.UNREACHABLE: "check base_url, DNS, the network and the server, then run again",
+    StopReason.NO_USABLE_ANSWER: "check base_url (a wrong URL, a proxy or portal answers "
+    "instead of the API), then run again",
+    StopReason.RATE_LIMITED: "the API refused every request as over its limit: check "
+    "rate_limit and whether another program uses the account, then run again",
 }
 
 
@@ -86,6 +93,7 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
         account_status(name, stops.get(name), sender_status(notes.get(name), pid, now))
         for name in names
     )
+    jobs = without_eta_when_hopeless(jobs, accounts)
     return Report(now, jobs, accounts, runner_status(active, pid, accounts))
 
 
@@ -145,6 +153,7 @@ def account_dict(account: AccountStatus) -> dict[str, Any]:
             "until": iso(sender.until),
             "updated_at": iso(sender.updated_at),
             "current": sender.current,
+            "since": iso(sender.since),
         },
     }
 
@@ -288,7 +297,11 @@ def account_lines(report: Report) -> list[Text]:
                 )
             )
         elif sender is not None and sender.current:
-            doing = sender.note or ("sending" if sender.state == "busy" else sender.state)
+            doing = (
+                hopeless_text(sender)
+                or sender.note
+                or ("sending" if sender.state == "busy" else sender.state)
+            )
             lines.append(
                 Text(
                     f"account {account.name}: {doing} — {sender.mode} pid "

@@ -277,7 +277,7 @@ class Store(DbReader):
                 Q.note_sender,
                 {"account": note.account, "pid": note.pid, "database": note.database,
                  "mode": note.mode, "state": note.state, "note": note.note,
-                 "until": note.until, "updated_at": now},
+                 "until": note.until, "updated_at": now, "since": note.since},
             )  # fmt: skip
 
     async def note_job_waiting(self, job_id: int, why: str | None) -> None:

@@ -24,6 +24,7 @@ from runner.clock import Clock
 from runner.config import AccountConfig, Config
 from runner.drain import AccountDrain, AccountReport
 from runner.errors import AccountLocked, RunnerError, first_error
+from runner.hopeless import HopelessWatch, hopeless_note
 from runner.lifecycle import Budget, Shutdown, wait_any
 from runner.limiter import Pacer
 from runner.lock import AccountLock
@@ -268,6 +269,8 @@ class Supervisor:
             guards={job.id: self.guards[job.id] for job in jobs if job.id in self.guards},
             on_settled=self.on_settled,
             log_numbers=self.options.log_numbers,
+            hopeless=HopelessWatch(self.config.retry.give_up_after_seconds),
+            give_up=self.mode == "run",
         )
         account.drain = drain
         account.reports.append(drain.report)
@@ -301,6 +304,10 @@ class Supervisor:
     async def _note(self, account: Account) -> None:
         drain = account.drain
         stopped = account.reports[-1].stopped if account.reports else None
+        hopeless = hopeless_note(drain.hopeless if drain is not None else None, stopped)
+        if hopeless is not None:
+            await self.queue.note_sender(self._said(account, *hopeless), self.clock.time())
+            return
         if stopped is not None:
             state, note = "stopped", f"{stopped[0]}: {stopped[1]}"
         elif not account.lock.held:
@@ -317,3 +324,6 @@ class Supervisor:
         )
         await self.queue.note_sender(said, self.clock.time())
 
+    def _said(self, account: Account, state: str, note: str, since: float | None) -> SenderNote:
+        pid, database = os.getpid(), str(self.config.database)
+        return SenderNote(account.config.name, pid, database, self.mode, state, note, since=since)

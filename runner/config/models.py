@@ -37,6 +37,10 @@ class RetryConfig(Model):
     backoff_max_seconds: float = Field(
         300.0, ge=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
     )
+    # No usable answer for this long: a run stops the account (runner.hopeless).
+    give_up_after_seconds: float = Field(
+        600.0, gt=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _max_not_below_initial(self) -> RetryConfig:
@@ -161,6 +165,8 @@ class Config(Model):
     state_dir: Path = Field(None, validate_default=True)
     accounts: dict[str, AccountConfig]
     workers: int = Field(4, ge=1, le=64, strict=True)
+    # After a stop signal, requests still under way are abandoned after this long.
+    stop_deadline_seconds: float = Field(20.0, gt=0, le=3600, strict=True, allow_inf_nan=False)
     retry: RetryConfig = RetryConfig()
     jobs: list[JobConfig]
 

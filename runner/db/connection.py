@@ -27,10 +27,11 @@ import aiosqlite
 
 from runner.db.queries import Q
 from runner.errors import StoreError
+from runner.safefiles import check_folder, create_private, refuse_symlink
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0004).
-OLDEST_READABLE: Final = 4
+# The oldest schema the readers' queries match (they read columns added by 0005).
+OLDEST_READABLE: Final = 5
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs
@@ -129,6 +130,8 @@ async def open_writer(path: Path | str, *, create: bool = True) -> aiosqlite.Con
     """The writer connection, WAL, migrated to the latest schema; ``":memory:"`` works too."""
     if not create and str(path) != ":memory:" and not Path(path).exists():
         raise no_database(path)
+    if str(path) != ":memory:":
+        prepare_file(Path(path))
     async with explained(path):
         conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
@@ -142,6 +145,15 @@ async def open_writer(path: Path | str, *, create: bool = True) -> aiosqlite.Con
         await conn.close()
         raise
     return conn
+
+
+def prepare_file(path: Path) -> None:
+    """Before SQLite opens ``path`` (it follows links, and creates with the umask's mode):
+    refuse a shared folder and symlinks, and create the file 0640 (safefiles)."""
+    check_folder(path.parent, "the database's folder")
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        refuse_symlink(part)
+    create_private(path)
 
 
 async def _migrate(

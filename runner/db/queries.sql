@@ -139,8 +139,9 @@ SELECT generated_at FROM token_generations
 INSERT INTO token_generations (identity, generated_at) VALUES (:identity, :at)
 
 -- note_sender --
-INSERT OR REPLACE INTO senders (account, pid, database, mode, state, note, until, updated_at)
-VALUES (:account, :pid, :database, :mode, :state, :note, :until, :updated_at)
+INSERT OR REPLACE INTO senders (account, pid, database, mode, state, note, until, updated_at,
+                                since)
+VALUES (:account, :pid, :database, :mode, :state, :note, :until, :updated_at, :since)
 
 -- note_job_waiting --
 UPDATE jobs SET waiting = :why WHERE id = :id
@@ -191,7 +192,7 @@ SELECT id, (SELECT MAX(started_at) FROM requests WHERE job_id = jobs.id) FROM jo
 SELECT account, reason, message, stopped_at FROM account_stops ORDER BY account
 
 -- senders --
-SELECT account, pid, database, mode, state, note, until, updated_at
+SELECT account, pid, database, mode, state, note, until, updated_at, since
   FROM senders ORDER BY account
 
 -- job_names --

@@ -172,8 +172,8 @@ class DbReader:
     async def senders(self) -> list[SenderNote]:
         """The latest note of every account a process drained or tried to."""
         return [
-            SenderNote(account, int(pid), database, mode, state, note, until, updated_at)
-            for account, pid, database, mode, state, note, until, updated_at in await (
+            SenderNote(account, int(pid), database, mode, state, note, until, updated_at, since)
+            for account, pid, database, mode, state, note, until, updated_at, since in await (
                 self._fetchall(Q.senders)
             )
         ]

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import re
-import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -20,6 +16,7 @@ from typing import Any
 
 import pytest
 from dbhelpers import insert_rows
+from readers import as_reader, monitored_folder, skip_unless_importable
 
 from runner import queue
 from runner.db import connection
@@ -321,7 +318,7 @@ async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Pat
     async with await Store.open(path):
         pass
     sql(path, "PRAGMA user_version = 3")
-    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(4\)"):
+    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(5\)"):
         await Store.open_readonly(path)
     assert sql(path, "PRAGMA user_version") == [(3,)]
 
@@ -346,43 +343,29 @@ asyncio.run(main())
 
 @pytest.fixture
 def shared_folder() -> Iterator[Path]:
-    """A folder every user may read and none but root may write (not under tmp_path,
-    which is private to root)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to run the reader as another user")
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv, to run the reader as another user")
-    folder = Path(tempfile.mkdtemp(prefix="runner-ro-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder)
+    """A folder of the readers' group, mode 2750 (tests/readers.py)."""
+    with monitored_folder("runner-ro-") as folder:
+        yield folder
 
 
-def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
-    """This Python, run as user nobody (uid 65534) with no groups."""
-    return subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
-async def read_as_nobody(database: Path) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(as_nobody, "-c", READER_SCRIPT, str(database))
+async def read_as_nobody(database: Path, member: bool = True) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(as_reader, "-c", READER_SCRIPT, str(database), member=member)
 
 
 async def test_a_user_who_cannot_write_reads_after_and_during_a_run(
     shared_folder: Path,
 ) -> None:
-    probe = await asyncio.to_thread(as_nobody, "-c", "import runner.store")
-    if probe.returncode != 0:
-        pytest.skip(f"user nobody cannot import runner here: {probe.stderr.strip()[-200:]}")
+    await asyncio.to_thread(skip_unless_importable)
     path = shared_folder / "runner.db"
     async with await Store.open(path) as store:
         await new_job(store, shared_folder, count=3)
     for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
         assert not leftover.exists()  # closed cleanly: only the immutable open can read it
-    assert stat.S_IMODE(shared_folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE(shared_folder.stat().st_mode) == 0o2750
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
+    outsider = await read_as_nobody(path, member=False)
+    assert outsider.returncode != 0  # others have no access at all
     after = await read_as_nobody(path)
     assert after.returncode == 0, after.stderr
     assert after.stdout.split() == ["['job']", "3", "3"]

@@ -97,10 +97,16 @@ runner_account_stopped{{account="main",reason="auth"}} 0
 runner_account_stopped{{account="main",reason="auth_setting"}} 0
 runner_account_stopped{{account="main",reason="redirect"}} 0
 runner_account_stopped{{account="main",reason="unknown_answers"}} 0
+runner_account_stopped{{account="main",reason="unreachable"}} 0
+runner_account_stopped{{account="main",reason="no_usable_answer"}} 0
+runner_account_stopped{{account="main",reason="rate_limited"}} 0
 runner_account_stopped{{account="second",reason="auth"}} 1
 runner_account_stopped{{account="second",reason="auth_setting"}} 0
 runner_account_stopped{{account="second",reason="redirect"}} 0
 runner_account_stopped{{account="second",reason="unknown_answers"}} 0
+runner_account_stopped{{account="second",reason="unreachable"}} 0
+runner_account_stopped{{account="second",reason="no_usable_answer"}} 0
+runner_account_stopped{{account="second",reason="rate_limited"}} 0
 # HELP runner_account_sending 1 while the runner holding the database sends for the account, else 0.
 # TYPE runner_account_sending gauge
 runner_account_sending{{account="main"}} 1
@@ -183,7 +189,7 @@ def test_exact_output_for_a_small_report() -> None:
 
 def test_the_output_parses() -> None:
     samples = parse(render(REPORT))
-    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 36
+    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 42
     assert ("runner_runner_active", {}, 1.0) in samples
 
 

@@ -250,19 +250,25 @@ async def test_refused_connection_is_transient_and_keeps_the_key_out() -> None:
 # ---------------------------------------------------------------- the body
 
 
-async def test_large_body_is_truncated(mock: aioresponses, client: CloudAgentClient) -> None:
-    # Over the limit, but under the 2 x 64 KiB that aioresponses' own stream can buffer.
-    answer(mock, status=502, body=b"x" * (MAX_BODY_BYTES + 4096), content_type="text/html")
+SMALL_LIMIT = 64 * 1024  # aioresponses' own stream buffers at most 2 x 64 KiB
+
+
+async def test_large_body_is_truncated(
+    mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
+    answer(mock, status=502, body=b"x" * (SMALL_LIMIT + 4096), content_type="text/html")
     reply = await client.delete("Outbound_Sales", "8123456789")
-    assert reply.body == "x" * MAX_BODY_BYTES
+    assert reply.body == "x" * SMALL_LIMIT
     assert reply.verdict.reason == "http_502"
 
 
 async def test_truncation_inside_a_multibyte_character_does_not_raise(
-    mock: aioresponses, client: CloudAgentClient
+    mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
     # "é" is two bytes in UTF-8; after one "a" the cut falls in the middle of one.
-    answer(mock, status=500, body=("a" + "é" * (MAX_BODY_BYTES // 2 + 100)).encode())
+    answer(mock, status=500, body=("a" + "é" * (SMALL_LIMIT // 2 + 100)).encode())
     reply = await client.delete("Outbound_Sales", "8123456789")
     assert reply.body.startswith("aé")
     assert reply.body.endswith("\ufffd")

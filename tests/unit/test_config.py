@@ -159,6 +159,7 @@ def test_relative_paths_resolve_against_the_config_folder(
 def test_byte_order_marks_are_ignored(tmp_path: Path) -> None:
     """Notepad saves UTF-8 with a BOM; it must not end up in a key or break the YAML."""
     (tmp_path / "key.txt").write_bytes(b"\xef\xbb\xbf" + SECRET.encode() + b"\r\n")
+    (tmp_path / "key.txt").chmod(0o600)
     text = MINIMAL.replace("api_key_env: CLOUDAGENT_API_KEY", "api_key_file: key.txt")
     path = tmp_path / "jobs.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
@@ -540,6 +541,7 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_api_key_from_file(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text(f"{SECRET}\n", encoding="utf-8")
+    (tmp_path / "key.txt").chmod(0o600)
     text = MINIMAL.replace("api_key_env: CLOUDAGENT_API_KEY", "api_key_file: key.txt")
     config = load_config(write(tmp_path, text))
     assert config.accounts["main"].api_key() == SECRET
@@ -584,6 +586,7 @@ def test_api_key_errors_from_file(tmp_path: Path, content: bytes | None, problem
     key_file = tmp_path / "key.txt"
     if content is not None:
         key_file.write_bytes(content)
+        key_file.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
         account(api_key_env=None, api_key_file=key_file).api_key()
     message = str(caught.value)

@@ -288,7 +288,8 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "sender": {"pid": 123, "database": "/srv/runner.db", "mode": "worker",
                    "state": "waiting", "note": "token budget spent until 01:45:00",
                    "until": "2026-11-26T01:45:00+00:00",
-                   "updated_at": "2026-11-26T01:41:35+00:00", "current": True},
+                   "updated_at": "2026-11-26T01:41:35+00:00", "current": True,
+                   "since": None},
     }  # fmt: skip
     third = data["accounts"][3]
     assert {k: third[k] for k in ("stopped", "reason", "message", "stopped_at")} == {
