@@ -23,6 +23,7 @@ from typing import Final
 
 from runner.export import atomic_text
 from runner.report import RECENT_RATE_WINDOW, AccountStatus, JobStatus, Report
+from runner.senderstate import SENDER_STATES, is_sending
 from runner.states import JobState, RecordState, StopReason
 
 JOB_LABEL: Final = "runner_job"
@@ -106,7 +107,8 @@ def families(report: Report) -> Iterator[Family]:
     )
     yield Family(
         "runner_worker_busy",
-        "1 while the runner holding the database sends for some account, else 0.",
+        "1 while the runner holding the database is sending for some account (sender "
+        "state sending), else 0.",
         [({}, int(runner.busy))],
     )
     yield Family(
@@ -169,7 +171,14 @@ def _account_families(accounts: Iterable[AccountStatus]) -> Iterator[Family]:
     )
     sending = Family(
         "runner_account_sending",
-        "1 while the runner holding the database sends for the account, else 0.",
+        "1 while the runner holding the database has runnable records of the account and "
+        "paces them (sender state sending, whatever the rate), else 0.",
+    )
+    states = Family(
+        "runner_account_sender_state",
+        "1 for the account's current sender state, else 0; states: "
+        + ", ".join(SENDER_STATES)
+        + " (runner status says why).",
     )
     for account in accounts:
         for reason in StopReason:
@@ -178,8 +187,8 @@ def _account_families(accounts: Iterable[AccountStatus]) -> Iterator[Family]:
                 int(account.stop_reason is reason),
             )
         sender = account.sender
-        sending.add(
-            {"account": account.name},
-            int(sender is not None and sender.current and sender.state == "busy"),
-        )
-    yield from (stopped, sending)
+        current = sender.state if sender is not None and sender.current else None
+        sending.add({"account": account.name}, int(current is not None and is_sending(current)))
+        for state in SENDER_STATES:
+            states.add({"account": account.name, "state": state}, int(current == state))
+    yield from (stopped, sending, states)

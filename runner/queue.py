@@ -72,8 +72,8 @@ class SenderNote:
     pid: int
     database: str
     mode: str  # "run" or "worker"
-    state: str  # "busy", "idle", "waiting" (token budget, pause) or "locked_elsewhere"
-    note: str | None = None  # e.g. "token budget spent until 21:05:00"
+    state: str  # one of runner.senderstate.SENDER_STATES
+    note: str | None = None  # e.g. "token budget spent" (the time is in ``until``)
     until: float | None = None  # epoch seconds the account waits until, if it waits
     updated_at: float | None = None  # set by the store when the note is written
 

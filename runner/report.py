@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.queue import Job, SenderNote
+from runner.senderstate import is_sending
 from runner.states import BlockReason, JobState, RecordState, StopReason
 
 # The recent rate (and the ETA drawn from it) is measured over the requests that
@@ -89,7 +90,7 @@ class SenderStatus:
     pid: int
     database: str
     mode: str  # "run" or "worker"
-    state: str  # "busy", "idle", "waiting" or "locked_elsewhere"
+    state: str  # one of runner.senderstate.SENDER_STATES
     note: str | None
     until: float | None
     updated_at: float | None
@@ -116,7 +117,7 @@ class RunnerStatus:
     active: bool
     pid: int | None = None  # None when no runner is active, or its pid is unreadable
     mode: str | None = None  # "run" or "worker", from its sender notes
-    busy: bool = False  # some account of it is sending
+    busy: bool = False  # some account of it is sending (state "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,5 +262,5 @@ def runner_status(active: bool, pid: int | None, accounts: Sequence[AccountStatu
     """The holder, its mode and whether it sends, as its current notes tell."""
     own = [a.sender for a in accounts if a.sender is not None and a.sender.pid == pid]
     mode = max(own, key=lambda s: s.updated_at or 0.0).mode if own and pid else None
-    busy = any(s.current and s.state == "busy" for s in own)
+    busy = any(s.current and is_sending(s.state) for s in own)
     return RunnerStatus(active=active, pid=pid, mode=mode, busy=busy)

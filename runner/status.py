@@ -27,6 +27,7 @@ from runner.report import (
     JobStatus,
     Report,
     RunnerStatus,
+    SenderStatus,
     account_status,
     job_status,
     latest_notes,
@@ -288,10 +289,9 @@ def account_lines(report: Report) -> list[Text]:
                 )
             )
         elif sender is not None and sender.current:
-            doing = sender.note or ("sending" if sender.state == "busy" else sender.state)
             lines.append(
                 Text(
-                    f"account {account.name}: {doing} — {sender.mode} pid "
+                    f"account {account.name}: {sender_words(sender)} — {sender.mode} pid "
                     f"{sender.pid}, {sender.database}"
                 )
             )
@@ -299,7 +299,7 @@ def account_lines(report: Report) -> list[Text]:
             lines.append(
                 Text(
                     f"account {account.name}: no sender (last note: {sender.mode} pid "
-                    f"{sender.pid}, {sender.database}, {sender.note or sender.state}, "
+                    f"{sender.pid}, {sender.database}, {sender_words(sender)}, "
                     f"{ago(sender.updated_at, report.generated_at)}; not current)",
                     style="dim",
                 )
@@ -307,6 +307,14 @@ def account_lines(report: Report) -> list[Text]:
         else:
             lines.append(Text(f"account {account.name}: no sender", style="dim"))
     return lines
+
+
+def sender_words(sender: SenderStatus) -> str:
+    """'sending', 'waiting until 21:05:00 UTC: token budget spent', 'stopped: auth: ...'."""
+    words = sender.state
+    if sender.until is not None:
+        words += f" until {datetime.fromtimestamp(sender.until, UTC):%H:%M:%S} UTC"
+    return f"{words}: {sender.note}" if sender.note else words
 
 
 def totals_line(totals: Counts) -> Text:
@@ -322,7 +330,7 @@ def runner_line(runner: RunnerStatus) -> Text:
     pid = "pid unknown" if runner.pid is None else f"pid {runner.pid}"
     if runner.mode is None:
         return Text(f"runner: active, {pid}")
-    return Text(f"runner: {runner.mode} {pid}, {'busy' if runner.busy else 'idle'}")
+    return Text(f"runner: {runner.mode} {pid}, {'sending' if runner.busy else 'not sending'}")
 
 
 def terminal() -> Console:

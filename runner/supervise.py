@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from runner import senderstate
 from runner.client import CloudAgentClient
-from runner.clock import Clock
+from runner.clock import Clock, iso_ms
 from runner.config import AccountConfig, Config
 from runner.drain import AccountDrain, AccountReport
 from runner.errors import AccountLocked, RunnerError, first_error
@@ -56,6 +57,7 @@ class Account:
     ready: bool = False  # client open, pacer seeded, token provider made
     drain: AccountDrain | None = None
     waiting_until: float | None = None
+    said: str | None = None  # the state last logged
     reports: list[AccountReport] = field(default_factory=list)
 
 
@@ -74,6 +76,7 @@ class Supervisor:
         mode: str,
         guards: dict[int, NotFoundWatch] | None = None,
         on_settled: Callable[[int, RecordState], None] | None = None,
+        on_jobs: Callable[[Sequence[Job]], Awaitable[None]] | None = None,
     ) -> None:
         self.queue = queue
         self.config = config
@@ -84,6 +87,8 @@ class Supervisor:
         self.mode = mode
         self.guards = guards or {}
         self.on_settled = on_settled
+        self.on_jobs = on_jobs  # told of each job the first time it is handed to a drain
+        self._told: set[int] = set()
         self.accounts: dict[str, Account] = {}
         self.refused: dict[int, str] = {}  # job id → why this process does not drain it
         # One lock per account identity: config accounts naming the same server and user
@@ -143,6 +148,7 @@ class Supervisor:
                 self.refused.pop(job.id, None)
                 await self.queue.note_job_waiting(job.id, None)
             wanted.setdefault(job.account, []).append(job)
+        await self._tell([job for jobs in wanted.values() for job in jobs])
         if first:
             # Before the first request of any account: another sender means exit 4.
             for name in wanted:
@@ -166,6 +172,12 @@ class Supervisor:
                 self._start(group, account, jobs)
                 started = True
         return started
+
+    async def _tell(self, jobs: Sequence[Job]) -> None:
+        new = [job for job in jobs if job.id not in self._told]
+        self._told.update(job.id for job in new)
+        if new and self.on_jobs is not None:
+            await self.on_jobs(new)
 
     def _held(self, job: Job) -> bool:
         account = self.accounts.get(job.account)
@@ -283,13 +295,15 @@ class Supervisor:
         group.create_task(drain_then_note())
 
     async def _note_senders(self) -> None:
-        """Who sends for each account of the config: this process (busy, idle, waiting...)."""
+        """Who sends for each account of the config: this process (sending, waiting, idle...)."""
         for name in self.config.accounts:
             account = self.accounts.get(name)
             if account is not None:
                 await self._note(account)
             else:
-                said = SenderNote(name, os.getpid(), str(self.config.database), self.mode, "idle")
+                said = SenderNote(
+                    name, os.getpid(), str(self.config.database), self.mode, senderstate.IDLE
+                )
                 await self.queue.note_sender(said, self.clock.time())
 
     async def _note_locked(self, name: str, why: str) -> None:
@@ -299,21 +313,25 @@ class Supervisor:
         await self.queue.note_sender(said, self.clock.time())
 
     async def _note(self, account: Account) -> None:
-        drain = account.drain
+        state, note, until = self._sender_state(account)
+        pid, database = os.getpid(), str(self.config.database)
+        said = SenderNote(account.config.name, pid, database, self.mode, state, note, until)
+        await self.queue.note_sender(said, self.clock.time())
+        if state != account.said:
+            account.said = state
+            self.log.info("account_state", account=account.config.name, state=state,
+                          note=note, until=iso_ms(until))  # fmt: skip
+
+    def _sender_state(self, account: Account) -> tuple[str, str | None, float | None]:
+        """(state, note, until) of an account this process has (runner.senderstate)."""
         stopped = account.reports[-1].stopped if account.reports else None
         if stopped is not None:
-            state, note = "stopped", f"{stopped[0]}: {stopped[1]}"
-        elif not account.lock.held:
-            state, note = "locked_elsewhere", account.lock.refusal()
-        elif account.waiting_until is not None:
-            state, note = "waiting", "token budget spent or token not available"
-        elif drain is not None and drain.busy:
-            state, note = "busy", None
-        else:
-            state, note = "idle", None
-        pid, database = os.getpid(), str(self.config.database)
-        said = SenderNote(
-            account.config.name, pid, database, self.mode, state, note, account.waiting_until
-        )
-        await self.queue.note_sender(said, self.clock.time())
-
+            return senderstate.STOPPED, f"{stopped[0]}: {stopped[1]}", None
+        if not account.lock.held:
+            return senderstate.LOCKED_ELSEWHERE, account.lock.refusal(), None
+        if account.waiting_until is not None:
+            return senderstate.WAITING, "token budget spent", account.waiting_until
+        if account.drain is None:
+            return senderstate.IDLE, None, None
+        state, until = senderstate.drain_state(account.drain.view(), self.clock.time())
+        return state, None, until

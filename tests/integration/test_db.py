@@ -238,7 +238,7 @@ async def test_token_generations_per_identity(store: Store) -> None:
 
 async def test_senders_and_waiting_jobs(store: Store, tmp_path: Path) -> None:
     job_id = await new_job(store, tmp_path)
-    await store.note_sender(SenderNote("main", 11, "/db", "run", "busy"), now=1.0)
+    await store.note_sender(SenderNote("main", 11, "/db", "run", "sending"), now=1.0)
     waiting = SenderNote("main", 12, "/db", "worker", "waiting", "token budget", 99.0)
     await store.note_sender(waiting, now=2.0)
     await store.note_sender(SenderNote("b", 13, "/db", "run", "idle"), now=3.0)

@@ -42,7 +42,7 @@ REPORT = Report(
         ),
     ),
     accounts=(
-        AccountStatus("main", sender=SenderStatus(4242, "/db", "worker", "busy", None, None,
+        AccountStatus("main", sender=SenderStatus(4242, "/db", "worker", "sending", None, None,
                                                   NOW - 1, current=True)),
         AccountStatus("second", StopReason.AUTH, "Invalid User Details", NOW - 600),
     ),

@@ -65,7 +65,7 @@ class FakeReader:
         return self.notes
 
 
-def note(account: str, pid: int = 123, state: str = "busy", **fields: Any) -> SenderNote:
+def note(account: str, pid: int = 123, state: str = "sending", **fields: Any) -> SenderNote:
     base: dict[str, Any] = {"database": "/srv/runner.db", "mode": "worker", "updated_at": NOW - 5}
     return SenderNote(account, pid, state=state, **(base | fields))
 
@@ -108,10 +108,10 @@ def fixture_reader() -> FakeReader:
         stops={"third": (StopReason.AUTH, "Invalid User Details", NOW - 100.0)},
         notes=[
             note(
-                "main", note="token budget spent until 01:45:00", state="waiting", until=NOW + 200
+                "main", note="token budget spent", state="waiting", until=NOW + 200
             ),
             note("second", state="idle"),
-            note("third", pid=99, mode="run", state="busy", updated_at=NOW - 900),
+            note("third", pid=99, mode="run", state="sending", updated_at=NOW - 900),
         ],
     )
 
@@ -215,7 +215,7 @@ async def test_a_note_is_current_only_from_the_holder_and_while_fresh() -> None:
     report = await collected()
     senders = {a.name: a.sender for a in report.accounts}
     assert senders["main"] is not None and senders["main"].current
-    assert senders["main"].note == "token budget spent until 01:45:00"
+    assert senders["main"].note == "token budget spent"
     assert senders["third"] is not None and not senders["third"].current  # pid 99 left
     gone = await collected(holder=None)
     assert not any(a.sender and a.sender.current for a in gone.accounts)
@@ -241,9 +241,9 @@ def test_note_currency(
 
 async def test_the_latest_note_of_an_account_wins() -> None:
     reader = FakeReader(notes=[note("main", state="idle", updated_at=NOW - 10),
-                               note("main", state="busy", updated_at=NOW - 2)])  # fmt: skip
+                               note("main", state="sending", updated_at=NOW - 2)])  # fmt: skip
     (account,) = (await collected(reader)).accounts
-    assert account.sender is not None and account.sender.state == "busy"
+    assert account.sender is not None and account.sender.state == "sending"
 
 
 async def test_runner_mode_and_busy_come_from_its_current_notes() -> None:
@@ -251,10 +251,10 @@ async def test_runner_mode_and_busy_come_from_its_current_notes() -> None:
     assert report.runner.active and report.runner.pid == 123
     assert (report.runner.mode, report.runner.busy) == ("worker", False)  # waiting and idle
     reader = fixture_reader()
-    reader.notes.append(note("fourth", state="busy"))
+    reader.notes.append(note("fourth", state="sending"))
     assert (await collected(reader)).runner.busy
     stale = fixture_reader()
-    stale.notes.append(note("fourth", state="busy", updated_at=NOW - 3600))
+    stale.notes.append(note("fourth", state="sending", updated_at=NOW - 3600))
     assert not (await collected(stale)).runner.busy  # an old busy note says nothing now
     unreadable = await collected(holder=-1)  # the lock is held, its pid unreadable
     assert unreadable.runner.active and unreadable.runner.pid is None
@@ -286,7 +286,7 @@ async def test_json_has_the_exact_keys_and_values() -> None:
     assert data["accounts"][1] == {
         "name": "main", "stopped": False, "reason": None, "message": None, "stopped_at": None,
         "sender": {"pid": 123, "database": "/srv/runner.db", "mode": "worker",
-                   "state": "waiting", "note": "token budget spent until 01:45:00",
+                   "state": "waiting", "note": "token budget spent",
                    "until": "2026-11-26T01:45:00+00:00",
                    "updated_at": "2026-11-26T01:41:35+00:00", "current": True},
     }  # fmt: skip
@@ -335,11 +335,12 @@ async def test_the_table_explains_blocks_waits_stops_and_senders() -> None:
         "campaign in the config, then `runner retry --job bad`",
         "waiting: lost: account gone is not in the worker's config",
         "account gone: no sender",
-        "account main: token budget spent until 01:45:00 — worker pid 123, /srv/runner.db",
+        "account main: waiting until 01:45:00 UTC: token budget spent — worker pid 123, "
+        "/srv/runner.db",
         "account second: idle — worker pid 123, /srv/runner.db",
         "account third: stopped: auth: Invalid User Details — check the API key and user_name",
         "total 119: deleted 60, not found 8, failed 2, invalid 1, pending 48",
-        "runner: worker pid 123, idle",
+        "runner: worker pid 123, not sending",
     ]
     assert lines[-len(expected) :] == expected
     assert lines[-len(expected) - 1] == ""  # right under the table
@@ -349,11 +350,11 @@ async def test_the_table_says_when_a_note_is_not_current_and_nobody_runs() -> No
     reader = FakeReader(
         jobs_=[Job(1, "dnc", "main", "Sales", JobState.ACTIVE, None)],
         counts={1: {"pending": 1}},
-        notes=[note("main", pid=77, mode="run", state="busy", updated_at=NOW - 720)],
+        notes=[note("main", pid=77, mode="run", state="sending", updated_at=NOW - 720)],
     )
     text = table_text(await collected(reader, holder=None))
     assert (
-        "account main: no sender (last note: run pid 77, /srv/runner.db, busy, 12m 00s ago; "
+        "account main: no sender (last note: run pid 77, /srv/runner.db, sending, 12m 00s ago; "
         "not current)" in text
     )
     assert text.rstrip().endswith("runner: not running")
@@ -362,6 +363,7 @@ async def test_the_table_says_when_a_note_is_not_current_and_nobody_runs() -> No
 def test_runner_lines() -> None:
     from runner.report import RunnerStatus
 
-    assert str(status.runner_line(RunnerStatus(True, 5, "run", True))) == "runner: run pid 5, busy"
+    sending = RunnerStatus(True, 5, "run", True)
+    assert str(status.runner_line(sending)) == "runner: run pid 5, sending"
     assert str(status.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
     assert str(status.runner_line(RunnerStatus(False))) == "runner: not running"
