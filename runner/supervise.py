@@ -120,6 +120,8 @@ class Supervisor:
             ended = self._ended
             await self._note_senders()  # before looking: a hand-over waits for a later note
             started = await self._adopt(group, first)
+            if started:
+                await self._note_senders()  # new work: say so now, not at the next look
             first = False
             idle = not started and not self._running()
             if idle and (self.mode == "run" or self.options.budget.spent):
