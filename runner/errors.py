@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     AUTH = 3
     LOCKED = 4
+    NO_SENDER = 5  # `status --check`: work is pending and no process sends it
     SIGINT = 130
     SIGTERM = 143
 

@@ -34,6 +34,7 @@ class Counts:
     not_found: int = 0
     failed: int = 0
     invalid: int = 0
+    cancelled: int = 0
 
     @classmethod
     def of(cls, states: Mapping[str, int]) -> Counts:

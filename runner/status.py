@@ -90,6 +90,11 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
     return Report(now, jobs, accounts, runner_status(active, pid, accounts))
 
 
+def empty_report(now: float) -> Report:
+    """The report of a database not created yet: nothing loaded, nobody running."""
+    return Report(now, (), (), RunnerStatus(active=False))
+
+
 # ---------------------------------------------------------------- JSON
 
 
@@ -231,8 +236,10 @@ def render(report: Report) -> Group:
             duration(job.eta_seconds) if c.left else "—",
             ago(job.last_activity, report.generated_at),
         )
+    empty = [] if report.jobs else [Text("no jobs yet: `runner load` or `runner run` adds them")]
     return Group(
         table,
+        *empty,
         *job_notes(report.jobs),
         *account_lines(report),
         totals_line(report.totals),

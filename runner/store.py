@@ -33,6 +33,7 @@ from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
+from runner.logs import get_logger
 from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
 
@@ -110,7 +111,11 @@ class Store(DbReader):
         """
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
-            if tuple(row[1:4]) != (account, campaign, number_format):
+            if await self._corrects_campaign(row, account, campaign, number_format):
+                async with self._transaction() as conn:
+                    await conn.execute(Q.correct_campaign, {"id": row[0], "campaign": campaign})
+                get_logger().warning("campaign_corrected", job=name, was=row[2], now=campaign)
+            elif tuple(row[1:4]) != (account, campaign, number_format):
                 raise ConfigError(
                     f"job {name!r} is already in {self.path} with account {row[1]!r}, "
                     f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
@@ -130,6 +135,18 @@ class Store(DbReader):
                  "created_at": time.time()},
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
+
+    async def _corrects_campaign(
+        self, row: sqlite3.Row, account: str, campaign: str, number_format: str
+    ) -> bool:
+        """Whether loading the job with ``campaign`` corrects a mistyped one: blocked for
+        invalid_campaign, same account and format, and nothing deleted with the old one."""
+        if not campaign_correctable(
+            tuple(row[1:4]), row[5], row[6], (account, campaign, number_format)
+        ):
+            return False
+        answered = await self._fetchone(Q.job_answered, {"id": row[0]})
+        return answered is not None and not answered[0]
 
     async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
         """(source id, already fully loaded unchanged) for an input file of a job."""
@@ -296,6 +313,29 @@ class Store(DbReader):
             jobs = await conn.execute(Q.unblock_jobs, {"job": job_name})
             return records.rowcount, jobs.rowcount
 
+    async def cancel(self, job_names: Sequence[str], now: float) -> int:
+        """Pending records of these jobs (all jobs when empty) become cancelled; how many."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(Q.cancel_pending, {"jobs": json.dumps(list(job_names)),
+                                                           "now": now})  # fmt: skip
+            return cursor.rowcount
+
+    async def retry_cancelled(self, job_name: str | None = None) -> int:
+        """Cancelled records back to pending; how many."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(Q.retry_cancelled, {"job": job_name})
+            return cursor.rowcount
+
+
+def campaign_correctable(
+    stored: tuple[str, str, str], state: str, reason: str | None, wanted: tuple[str, str, str]
+) -> bool:
+    """(account, campaign, number_format) as stored and as loaded now: only the campaign
+    differs, and the job is blocked because the API refused its campaign."""
+    same_rest = (stored[0], stored[2]) == (wanted[0], wanted[2])
+    blocked = state == "blocked" and reason == BlockReason.INVALID_CAMPAIGN
+    return same_rest and stored[1] != wanted[1] and blocked
+
 
 async def _write_settlements(
     conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]
@@ -313,7 +353,7 @@ async def _write_settlements(
         Q.insert_request,
         [
             (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT])
+             s.outcome, s.message, s.body[:BODY_LIMIT], c.job_id)
             for c, s in batch
         ],
     )  # fmt: skip

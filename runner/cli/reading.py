@@ -28,7 +28,8 @@ def database_of(config_path: Path, db: Path | None) -> Path:
         return db
     from runner.config import load_config
 
-    config: Config = load_config(config_path)
+    # A worker's config (no jobs) names its database as well as a run's does.
+    config: Config = load_config(config_path, jobs_required=False)
     return config.database
 
 
@@ -45,6 +46,14 @@ def database_of(config_path: Path, db: Path | None) -> Path:
     help="Write Prometheus metrics to FILE (atomically, for node_exporter's textfile "
     "collector) instead of printing the report; '-' prints them.",
 )
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Exit 0 all final and clean (or being sent), 1 failed records, 3 a blocked job or "
+    "a stopped account, 5 work pending that no process sends; with --json or the table.",
+)
+@click.option("--job", "job_name", help="With --check: check only this job.")
 @reports_errors
 def status_command(
     config_path: Path,
@@ -53,13 +62,27 @@ def status_command(
     watch: bool,
     interval: float,
     prometheus: Path | None,
+    check_only: bool,
+    job_name: str | None,
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
-    if prometheus is not None and (as_json or watch):
-        raise click.UsageError("--prometheus cannot be combined with --json or --watch")
+    refuse_combinations(as_json, watch, prometheus, check_only, job_name)
     from runner import metrics, status
 
     database = database_of(config_path, db)
+    if check_only:
+        from runner import check
+
+        report = asyncio.run(_status(database))
+        if job_name is not None and job_name not in {job.name for job in report.jobs}:
+            raise click.UsageError(f"--job {job_name}: no such job in {database}")
+        code = check.check_code(report, job_name)
+        if as_json:
+            click.echo(status.to_json(report))
+        else:
+            status.print_report(report)
+        click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
+        sys.exit(code)
     if prometheus is not None:
         report = asyncio.run(_status(database))
         if str(prometheus) == "-":
@@ -75,6 +98,21 @@ def status_command(
         status.print_report(asyncio.run(_status(database)))
 
 
+def refuse_combinations(
+    as_json: bool, watch: bool, prometheus: Path | None, check: bool, job_name: str | None
+) -> None:
+    """Usage errors (exit 2) for options that cannot go together."""
+    if prometheus is not None and (as_json or watch or check):
+        raise click.UsageError("--prometheus cannot be combined with --json, --watch or --check")
+    if watch and (as_json or check):
+        raise click.UsageError("--watch refreshes a table: it cannot be combined with --json "
+                               "or --check")  # fmt: skip
+    if job_name is not None and not check:
+        raise click.UsageError("--job goes with --check")
+    if prometheus is not None and str(prometheus) != "-" and not prometheus.parent.is_dir():
+        raise click.UsageError(f"--prometheus {prometheus}: folder {prometheus.parent} is missing")
+
+
 async def _status(database: Path) -> Report:
     import time
 
@@ -82,6 +120,8 @@ async def _status(database: Path) -> Report:
     from runner.lock import holder_pid
     from runner.store import Store
 
+    if not database.exists():  # before the first load: nothing yet, which is no error
+        return status.empty_report(time.time())
     async with await Store.open_readonly(database) as reader:
         return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
 

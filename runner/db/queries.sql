@@ -25,6 +25,11 @@ PRAGMA synchronous = NORMAL
 -- foreign_keys_on --
 PRAGMA foreign_keys = ON
 
+-- foreign_keys_off --
+-- Around a migration script only (a no-op inside a transaction): a table rebuilt to
+-- change a CHECK constraint is dropped and replaced while others refer to it.
+PRAGMA foreign_keys = OFF
+
 -- user_version --
 PRAGMA user_version
 
@@ -44,7 +49,19 @@ ROLLBACK
 -- ============================================================== loading
 
 -- job_by_name --
-SELECT id, account, campaign, number_format, account_identity FROM jobs WHERE name = :name
+SELECT id, account, campaign, number_format, account_identity, state, blocked_reason
+  FROM jobs WHERE name = :name
+
+-- job_answered --
+-- Whether any record of the job was deleted or not found (its campaign then worked).
+SELECT EXISTS (SELECT 1 FROM records WHERE job_id = :id AND state IN ('deleted', 'not_found'))
+
+-- correct_campaign --
+-- A job blocked for invalid_campaign, loaded again with another campaign: it takes it
+-- and its records are sent again (the requests keep the campaign they were sent for).
+UPDATE jobs SET campaign = :campaign, state = 'active', blocked_reason = NULL,
+       blocked_message = NULL
+ WHERE id = :id
 
 -- insert_job --
 INSERT INTO jobs (name, account, campaign, number_format, account_identity, created_at)
@@ -101,9 +118,10 @@ UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?,
  WHERE id = ?
 
 -- insert_request --
+-- The campaign sent for: a job's campaign may be corrected after a block (0006).
 INSERT INTO requests (record_id, job_id, account, started_at, finished_at, http_status,
-                      outcome, message, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      outcome, message, body, campaign)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT campaign FROM jobs WHERE id = ?))
 
 -- block_job --
 UPDATE jobs SET state = 'blocked', blocked_reason = :reason, blocked_message = :message
@@ -119,8 +137,8 @@ DELETE FROM account_stops
 -- audit_interrupted --
 -- Whether the request of a record left in flight went out is unknown: an audit row
 -- started now counts it against the rate limit from this moment (the safe side).
-INSERT INTO requests (record_id, job_id, account, started_at, outcome)
-SELECT r.id, r.job_id, j.account, :now, 'interrupted'
+INSERT INTO requests (record_id, job_id, account, started_at, outcome, campaign)
+SELECT r.id, r.job_id, j.account, :now, 'interrupted', j.campaign
   FROM records r JOIN jobs j ON j.id = r.job_id WHERE r.state = 'in_flight'
 
 -- requeue_interrupted --
@@ -161,6 +179,19 @@ UPDATE jobs SET guard_cleared = 1
 -- unblock_jobs --
 UPDATE jobs SET state = 'active', blocked_reason = NULL, blocked_message = NULL
  WHERE state = 'blocked' AND (:job IS NULL OR name = :job)
+
+-- cancel_pending --
+-- `runner cancel`: pending records of the named jobs (or of every job) are never sent.
+-- Records in flight finish their request; a claim only takes pending ones.
+UPDATE records SET state = 'cancelled', finished_at = :now
+ WHERE state = 'pending'
+   AND (json_array_length(:jobs) = 0 OR job_id IN (
+        SELECT id FROM jobs WHERE name IN (SELECT value FROM json_each(:jobs))))
+
+-- retry_cancelled --
+UPDATE records SET state = 'pending', finished_at = NULL
+ WHERE state = 'cancelled'
+   AND (:job IS NULL OR job_id = (SELECT id FROM jobs WHERE name = :job))
 
 -- ============================================================== reports
 
@@ -225,8 +256,8 @@ SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempt
 -- export_requests --
 -- One row per HTTP request, in the order they were sent; record_state is the record's
 -- state now.
-SELECT j.name, j.campaign, q.account, r.phone, r.state, q.started_at, q.finished_at,
-       q.http_status, q.outcome, q.message, q.body
+SELECT j.name, COALESCE(q.campaign, j.campaign), q.account, r.phone, r.state, q.started_at,
+       q.finished_at, q.http_status, q.outcome, q.message, q.body
   FROM requests q JOIN records r ON r.id = q.record_id JOIN jobs j ON j.id = r.job_id
 {{export_filters}}
  ORDER BY q.id

@@ -270,12 +270,13 @@ async def test_json_has_the_exact_keys_and_values() -> None:
     data = json.loads(status.to_json(await collected()))
     assert list(data) == ["totals", "jobs", "accounts", "runner", "generated_at"]
     assert data["totals"] == {"total": 119, "pending": 47, "in_flight": 1, "deleted": 60,
-                              "not_found": 8, "failed": 2, "invalid": 1}  # fmt: skip
+                              "not_found": 8, "failed": 2, "invalid": 1,
+                              "cancelled": 0}  # fmt: skip
     assert data["jobs"][0] == {
         "name": "dnc", "account": "main", "campaign": "Sales", "state": "active",
         "blocked_reason": None, "blocked_message": None, "waiting": "not drained",
         "total": 100, "pending": 39, "in_flight": 1, "deleted": 50, "not_found": 8,
-        "failed": 2, "invalid": 0, "percent_done": 60.0,
+        "failed": 2, "invalid": 0, "cancelled": 0, "percent_done": 60.0,
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
         "rate_per_minute": 100.0, "eta_seconds": 24, "last_activity": "2026-11-26T01:41:39+00:00",
     }  # fmt: skip
