@@ -38,9 +38,22 @@ CREATE INDEX records_job_state ON records (job_id, state);
 CREATE INDEX records_failed ON records (job_id, reason) WHERE state = 'failed';
 CREATE INDEX records_after_interrupted ON records (job_id)
  WHERE state = 'not_found' AND reason = 'after_interrupted';
+-- The ETA counts records finished recently (not requests, which include retries).
+CREATE INDEX records_finished ON records (finished_at, job_id)
+ WHERE state IN ('deleted', 'not_found', 'failed');
 
 -- A job blocked for invalid_campaign may be loaded again with the corrected campaign:
 -- each request keeps the campaign it was sent for, so the audit still shows the
 -- mistyped one. Older requests were all sent for their job's campaign of the time.
 ALTER TABLE requests ADD COLUMN campaign TEXT;
 UPDATE requests SET campaign = (SELECT campaign FROM jobs WHERE jobs.id = requests.job_id);
+
+-- `runner prune` removes final jobs with their requests; what their requests counted
+-- stays here, so runner_requests_total (a Prometheus counter) never goes down.
+CREATE TABLE pruned_request_totals (
+    account     TEXT    NOT NULL,
+    outcome     TEXT,
+    http_status INTEGER,
+    count       INTEGER NOT NULL,
+    pruned_at   REAL    NOT NULL
+);

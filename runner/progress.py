@@ -21,7 +21,8 @@ from rich.table import Table
 
 from runner.logs import get_logger
 from runner.queue import Job
-from runner.report import eta, per_minute
+from runner.report import job_eta, per_minute
+from runner.senderstate import SENDING
 from runner.states import ANSWERED_STATES as FINAL_STATES
 from runner.status import duration
 
@@ -59,6 +60,7 @@ class Progress:
     ) -> None:
         self._clock = clock
         self._jobs: dict[int, JobProgress] = {}
+        self._sending = True  # until the end: no ETA once nothing is sent
         self.add(jobs, counts)
 
     def add(self, jobs: Iterable[Job], counts: Mapping[int, Mapping[str, int]]) -> None:
@@ -70,7 +72,8 @@ class Progress:
 
     def reseed(self, counts: Mapping[int, Mapping[str, int]]) -> None:
         """Take the database's counts (at the end: the last frame says what run_finished
-        says, records cancelled or retried meanwhile included)."""
+        says, records cancelled or retried meanwhile included); nothing is sent after it."""
+        self._sending = False
         for job_id, job in self._jobs.items():
             job.counts = dict(counts.get(job_id, {}))
             job.total = sum(job.counts.values())
@@ -89,6 +92,13 @@ class Progress:
             if job.left <= 0 and not job.finished:
                 job.finished = True
                 log_finished(job.name, job.counts)
+
+    def _eta(self, job: JobProgress) -> float | None:
+        """The ETA status shows, from this process's own records finished recently."""
+        sender = (SENDING, None) if self._sending else None
+        return job_eta(
+            job.left, _rate(job.finals), blocked=False, stopped=False, sender=sender
+        ).seconds
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per job: counts, requests per minute and seconds left (None: unknown).
@@ -110,7 +120,7 @@ class Progress:
                     **{state: job.counts.get(state, 0) for state in (*FINAL_STATES, "invalid")},
                     "left": job.left,
                     "rate_per_minute": _rounded(_rate(job.answers)),
-                    "eta_seconds": _rounded(eta(job.left, _rate(job.finals)), None),
+                    "eta_seconds": _rounded(self._eta(job), None),
                 }
             )
         return rows

@@ -156,8 +156,16 @@ class Reader(Protocol):
         """{job id: (answered requests started since ``since``, first start, last start)}."""
         ...
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        ...
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
+        ...
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made."""
         ...
 
     async def account_stops(self) -> dict[str, tuple[StopReason, str | None, float]]:

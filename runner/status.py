@@ -54,19 +54,32 @@ STOP_HINTS = {
 # ---------------------------------------------------------------- collecting
 
 
-async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Report:
+async def collect(
+    reader: Reader, *, now: float, holder_pid: int | None, totals: bool = False
+) -> Report:
     """The report of the database behind ``reader`` at ``now``.
 
     ``holder_pid`` is the pid holding the database lock (-1: held, pid unreadable),
-    or None when no runner is active.
+    or None when no runner is active. ``totals``: also count every request ever made
+    (for the metrics' counters; it reads the whole audit trail).
     """
     stored = await reader.jobs()
     counts = await reader.state_counts()
     reasons = await reader.failure_reasons()
     interrupted = await reader.interrupted_not_found()
     recent = await reader.recent_requests(now - RECENT_RATE_WINDOW)
+    finished = await reader.recent_finished(now - RECENT_RATE_WINDOW)
     last = await reader.last_activity()
     active = holder_pid is not None
+    pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
+    stops = await reader.account_stops()
+    notes = latest_notes(await reader.senders())
+    names = sorted({job.account for job in stored} | set(stops) | set(notes))
+    accounts = tuple(
+        account_status(name, stops.get(name), sender_status(notes.get(name), pid, now))
+        for name in names
+    )
+    by_name = {account.name: account for account in accounts}
     jobs = tuple(
         job_status(
             job,
@@ -76,18 +89,13 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
             recent=recent.get(job.id),
             last_activity=last.get(job.id),
             runner_active=active,
+            finished=finished.get(job.id),
+            account=by_name.get(job.account),
         )
         for job in stored
     )
-    pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
-    stops = await reader.account_stops()
-    notes = latest_notes(await reader.senders())
-    names = sorted({job.account for job in jobs} | set(stops) | set(notes))
-    accounts = tuple(
-        account_status(name, stops.get(name), sender_status(notes.get(name), pid, now))
-        for name in names
-    )
-    return Report(now, jobs, accounts, runner_status(active, pid, accounts))
+    request_totals = tuple(await reader.request_totals()) if totals else ()
+    return Report(now, jobs, accounts, runner_status(active, pid, accounts), request_totals)
 
 
 def empty_report(now: float) -> Report:
@@ -128,6 +136,8 @@ def job_dict(job: JobStatus) -> dict[str, Any]:
         "not_found_after_interrupted": job.not_found_after_interrupted,
         "rate_per_minute": _round(job.rate_per_minute, 1),
         "eta_seconds": _round(job.eta_seconds),
+        "eta": job.eta_word,
+        "eta_until": iso(job.eta_until),
         "last_activity": iso(job.last_activity),
     }
 
@@ -233,7 +243,7 @@ def render(report: Report) -> Group:
             *(str(c[state]) for state in COUNTED),
             str(c.left),
             "—" if job.rate_per_minute is None else f"{job.rate_per_minute:.0f}",
-            duration(job.eta_seconds) if c.left else "—",
+            eta_text(job),
             ago(job.last_activity, report.generated_at),
         )
     empty = [] if report.jobs else [Text("no jobs yet: `runner load` or `runner run` adds them")]
@@ -245,6 +255,17 @@ def render(report: Report) -> Group:
         totals_line(report.totals),
         runner_line(report.runner),
     )
+
+
+def eta_text(job: JobStatus) -> str:
+    """'6m 28s' while drained; else 'blocked', 'no sender', 'waiting 21:05'; '—' unknown."""
+    if job.eta_seconds is not None and job.counts.left:
+        return duration(job.eta_seconds)
+    if job.eta_word is None:
+        return "—"
+    if job.eta_until is None:
+        return job.eta_word
+    return f"{job.eta_word} {datetime.fromtimestamp(job.eta_until, UTC):%H:%M}"
 
 
 def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:

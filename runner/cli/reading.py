@@ -84,7 +84,7 @@ def status_command(
         click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
         sys.exit(code)
     if prometheus is not None:
-        report = asyncio.run(_status(database))
+        report = asyncio.run(_status(database, totals=True))
         if str(prometheus) == "-":
             click.echo(metrics.render(report), nl=False)
         else:
@@ -113,7 +113,7 @@ def refuse_combinations(
         raise click.UsageError(f"--prometheus {prometheus}: folder {prometheus.parent} is missing")
 
 
-async def _status(database: Path) -> Report:
+async def _status(database: Path, *, totals: bool = False) -> Report:
     import time
 
     from runner import status
@@ -123,7 +123,9 @@ async def _status(database: Path) -> Report:
     if not database.exists():  # before the first load: nothing yet, which is no error
         return status.empty_report(time.time())
     async with await Store.open_readonly(database) as reader:
-        return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
+        return await status.collect(
+            reader, now=time.time(), holder_pid=holder_pid(database), totals=totals
+        )
 
 
 async def _watch(database: Path, interval: float) -> None:

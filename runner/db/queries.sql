@@ -215,6 +215,23 @@ SELECT j.id, COUNT(q.id), MIN(q.started_at), MAX(q.started_at)
     ON q.job_id = j.id AND q.started_at >= :since AND q.finished_at IS NOT NULL
  GROUP BY j.id
 
+-- recent_finished --
+-- Records the API finished per job since :since (the ETA's progress: retries are not),
+-- from the partial index records_finished (0006).
+SELECT job_id, COUNT(*), MIN(finished_at), MAX(finished_at) FROM records
+ WHERE state IN ('deleted', 'not_found', 'failed') AND finished_at >= :since
+ GROUP BY job_id
+
+-- request_totals --
+-- Every request ever answered or cut off, per account, outcome and HTTP status, pruned
+-- ones included (runner_requests_total).
+SELECT account, outcome, http_status, SUM(n) FROM (
+    SELECT account, outcome, http_status, COUNT(*) AS n FROM requests
+     GROUP BY account, outcome, http_status
+    UNION ALL
+    SELECT account, outcome, http_status, count FROM pruned_request_totals
+) GROUP BY account, outcome, http_status ORDER BY account, outcome, http_status
+
 -- last_activity --
 SELECT id, (SELECT MAX(started_at) FROM requests WHERE job_id = jobs.id) FROM jobs
 

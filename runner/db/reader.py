@@ -156,6 +156,23 @@ class DbReader:
             for job_id, count, first, last in rows
         }
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        rows = await self._fetchall(Q.recent_finished, {"since": since})
+        return {
+            int(job_id): (int(count), float(first), float(last))
+            for job_id, count, first, last in rows
+        }
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made; a
+        missing outcome or status is ''."""
+        rows = await self._fetchall(Q.request_totals)
+        return [
+            (account, outcome or "", "" if status is None else str(status), int(count))
+            for account, outcome, status, count in rows
+        ]
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
         rows = await self._fetchall(Q.last_activity)

@@ -51,7 +51,7 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
     query = "SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index'"
     indexes = {row[0] for row in sql(path, query)}
     assert indexes == {"records_identity", "records_invalid_line", "records_runnable",
-                       "records_job_state", "records_failed",
+                       "records_job_state", "records_failed", "records_finished",
                        "records_after_interrupted"}  # fmt: skip
 
 

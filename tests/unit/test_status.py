@@ -34,6 +34,7 @@ class FakeReader:
     failures: dict[int, dict[str, int]] = field(default_factory=dict)
     interrupted: dict[int, int] = field(default_factory=dict)
     recent: dict[int, tuple[int, float, float]] = field(default_factory=dict)
+    finished: dict[int, tuple[int, float, float]] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
     stops: dict[str, tuple[StopReason, str | None, float]] = field(default_factory=dict)
     notes: list[SenderNote] = field(default_factory=list)
@@ -54,6 +55,9 @@ class FakeReader:
     async def recent_requests(self, since: float) -> dict[int, tuple[int, float, float]]:
         self.asked_since.append(since)
         return self.recent
+
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        return self.finished
 
     async def last_activity(self) -> dict[int, float]:
         return self.last
@@ -147,9 +151,40 @@ async def test_collect_reports_the_rate_of_the_recent_window() -> None:
     assert reader.asked_since == [NOW - RECENT_RATE_WINDOW]
     dnc = report.jobs[0]
     assert dnc.rate_per_minute == pytest.approx(100.0)
-    assert dnc.eta_seconds == pytest.approx(24.0)  # 40 left at 100/min
+    # The process leaves dnc alone ("not drained"): no ETA, whatever the rate was.
+    assert (dnc.eta_seconds, dnc.eta_word) == (None, "no sender")
     assert report.jobs[1].rate_per_minute is None and report.jobs[1].eta_seconds == 0.0
-    assert report.jobs[2].rate_per_minute is None and report.jobs[2].eta_seconds is None
+    assert (report.jobs[2].eta_seconds, report.jobs[2].eta_word) == (None, "blocked")
+
+
+def drained_reader(state: str = "sending", **note_fields: Any) -> FakeReader:
+    """dnc drained by the worker, whose note about main says ``state``."""
+    reader = fixture_reader()
+    reader.jobs_[0] = Job(1, "dnc", "main", "Sales", JobState.ACTIVE, None)
+    reader.notes[0] = note("main", state=state, **note_fields)
+    return reader
+
+
+async def test_the_eta_follows_records_finished_not_requests() -> None:
+    reader = drained_reader()
+    reader.recent = {1: (200, NOW - 60.0, NOW - 0.3)}  # every record sent twice: 200/min
+    reader.finished = {1: (100, NOW - 60.0, NOW - 0.6)}  # 100 records finished a minute
+    dnc = (await collected(reader)).jobs[0]
+    assert dnc.eta_seconds == pytest.approx(24.0)  # 40 left at 100 finished a minute
+    reader.finished = {}
+    assert (await collected(reader)).jobs[0].eta_seconds is None  # only retries: unknown
+
+
+async def test_no_eta_while_waiting_after_the_runner_left_or_for_a_stopped_account() -> None:
+    reader = drained_reader("waiting", until=NOW + 300)
+    reader.finished = {1: (100, NOW - 60.0, NOW - 0.6)}
+    dnc = (await collected(reader)).jobs[0]
+    assert (dnc.eta_seconds, dnc.eta_word, dnc.eta_until) == (None, "waiting", NOW + 300)
+    assert status.eta_text(dnc) == "waiting 01:46"
+    gone = (await collected(reader, holder=None)).jobs[0]  # Ctrl-C: nobody runs
+    assert (gone.eta_seconds, gone.eta_word) == (None, "no sender")
+    reader.stops = {"main": (StopReason.AUTH, "Invalid User Details", NOW)}
+    assert (await collected(reader)).jobs[0].eta_word == "stopped"
 
 
 def test_one_request_in_the_window_gives_no_rate_in_collect() -> None:
@@ -278,7 +313,8 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "total": 100, "pending": 39, "in_flight": 1, "deleted": 50, "not_found": 8,
         "failed": 2, "invalid": 0, "cancelled": 0, "percent_done": 60.0,
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
-        "rate_per_minute": 100.0, "eta_seconds": 24, "last_activity": "2026-11-26T01:41:39+00:00",
+        "rate_per_minute": 100.0, "eta_seconds": None, "last_activity": "2026-11-26T01:41:39+00:00",
+        "eta": "no sender", "eta_until": None,
     }  # fmt: skip
     bad = data["jobs"][2]
     assert (bad["state"], bad["blocked_reason"], bad["blocked_message"]) == (
@@ -320,7 +356,7 @@ async def test_the_table_shows_jobs_rate_and_eta() -> None:
     text = table_text(await collected())
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
     assert rows["dnc"] == ["dnc", "active", "60/100", "60%", "50", "8", "2", "0", "40", "100",
-                           "24s", "0s", "ago"]  # fmt: skip
+                           "no", "sender", "0s", "ago"]  # fmt: skip
     assert rows["old"][:10] == ["old", "done", "11/11", "100%", "10", "0", "0", "1", "0", "—"]
     assert rows["old"][10:] == ["—", "1h", "00m", "ago"]
 
