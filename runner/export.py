@@ -214,6 +214,27 @@ async def _copy(
     return count
 
 
+def export_archive(
+    path: Path, out: IO[str], *, requests: bool, fmt: str, filters: Filters
+) -> int:
+    """Rows of a ``runner prune`` archive, filtered and written as from the database."""
+    from runner import archive
+
+    columns = REQUEST_COLUMNS if requests else RECORD_COLUMNS
+    convert = _request_out if requests else _record_out
+    write = row_writer(fmt, out, columns)
+    count = 0
+    kind = archive.REQUEST if requests else archive.RECORD
+    for row in archive.read(path, kind, columns):
+        if archive.matches(row, filters.jobs, filters.states, filters.phones,
+                           phone_at=columns.index("phone"),
+                           state_at=columns.index("record_state" if requests else "state"),
+                           min_digits=MIN_DIGITS):  # fmt: skip
+            write(convert(row))
+            count += 1
+    return count
+
+
 async def export_to(
     database: Path,
     output: Path | None,
@@ -223,8 +244,16 @@ async def export_to(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    archive: Path | None = None,
 ) -> int:
-    """The ``runner export`` command: to stdout, or atomically to ``output``."""
+    """The ``runner export`` command: to stdout, or atomically to ``output``; from the
+    database, or from an ``archive`` written by ``runner prune``."""
+    if archive is not None:
+        filters = Filters.of(jobs, states, phones)
+        if output is None:
+            return export_archive(archive, sys.stdout, requests=requests, fmt=fmt, filters=filters)
+        with atomic_text(output) as out:
+            return export_archive(archive, out, requests=requests, fmt=fmt, filters=filters)
     export = export_requests if requests else export_records
     if output is None:
         return await export(database, sys.stdout, fmt=fmt, jobs=jobs, states=states, phones=phones)

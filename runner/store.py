@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from runner.db import loading
+from runner.db import loading, pruning
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
 from runner.db.loading import LoadCounts
+from runner.db.pruning import Archiver, Pruned
 from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
@@ -319,6 +320,11 @@ class Store(DbReader):
             cursor = await conn.execute(Q.cancel_pending, {"jobs": json.dumps(list(job_names)),
                                                            "now": now})  # fmt: skip
             return cursor.rowcount
+
+    async def prune(self, before: float, now: float, archive: Archiver | None) -> Pruned:
+        """Remove the jobs final since before ``before`` (see runner.db.pruning)."""
+        async with self._transaction() as conn:
+            return await pruning.prune(conn, before, now, archive)
 
     async def retry_cancelled(self, job_name: str | None = None) -> int:
         """Cancelled records back to pending; how many."""

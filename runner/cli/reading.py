@@ -183,6 +183,11 @@ async def _watch(database: Path, interval: float) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file (complete, or not at all) instead of stdout.",
 )
+@click.option(
+    "--archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read this archive of `runner prune --archive` instead of the database.",
+)
 @reports_errors
 def export_command(
     config_path: Path,
@@ -193,11 +198,13 @@ def export_command(
     requests: bool,
     fmt: str,
     output: Path | None,
+    archive: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
     from runner import export
 
-    database = database_of(config_path, db)
+    # An archive is read on its own: no config or database is needed.
+    database = Path() if archive is not None else database_of(config_path, db)
     try:
         count = asyncio.run(
             export.export_to(
@@ -208,6 +215,7 @@ def export_command(
                 jobs=jobs,
                 states=states,
                 phones=phones,
+                archive=archive,
             )
         )
     except BrokenPipeError:

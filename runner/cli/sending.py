@@ -13,6 +13,7 @@ import click
 from runner.cli import F, cli, config_argument, log_options, reports_errors
 
 if TYPE_CHECKING:
+    from runner.db.pruning import Pruned
     from runner.store import Store
 
 # -- load ----------------------------------------------------------------------
@@ -187,6 +188,69 @@ def cancel(config_path: Path, job_names: tuple[str, ...], all_pending: bool) -> 
     count = asyncio.run(_cancel(config.database, list(job_names)))
     which = ", ".join(job_names) if job_names else "every job"
     click.echo(f"{count} pending records of {which} are cancelled")
+
+
+# -- prune -------------------------------------------------------------------------
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from runner.db.pruning import age_seconds
+
+    seconds = age_seconds(value)
+    if seconds is None:
+        raise click.BadParameter(f"{value!r}: give an age such as 30d, 12h, 90m or 2w")
+    return seconds
+
+
+@cli.command()
+@config_argument
+@click.option(
+    "--finished-before",
+    "age",
+    metavar="AGE",
+    required=True,
+    callback=_age,
+    help="Remove jobs whose last record finished longer ago than this (30d, 12h, 2w).",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="First write the jobs' records and requests to this file (.jsonl.gz), which "
+    "`runner export --archive FILE` reads back.",
+)
+@reports_errors
+def prune(config_path: Path, age: float, archive: Path | None) -> None:
+    """Remove final jobs (their records and requests) from the database.
+
+    Only jobs with nothing pending, in flight or blocked are removed: nothing
+    unfinished ever is. `runner status` and the metrics then no longer show them.
+    """
+    from runner.config import load_config
+
+    if archive is not None and not archive.parent.is_dir():
+        raise click.UsageError(f"--archive {archive}: folder {archive.parent} is missing")
+    config = load_config(config_path, jobs_required=False)
+    pruned = asyncio.run(_prune(config.database, age, archive))
+    where = f", archived to {archive}" if archive is not None and pruned.jobs else ""
+    names = ", ".join(pruned.jobs) or "no job was final for long enough"
+    counts = f"{pruned.records} records, {pruned.requests} requests"
+    click.echo(f"pruned {len(pruned.jobs)} jobs ({counts}){where}: {names}")
+
+
+async def _prune(database: Path, age: float, archive: Path | None) -> Pruned:
+    import time
+
+    from runner import archive as archives
+    from runner.export import RECORD_COLUMNS, REQUEST_COLUMNS
+    from runner.store import Store
+
+    def write(_: object, records: list[Any], requests: list[Any]) -> None:
+        assert archive is not None
+        archives.write(archive, RECORD_COLUMNS, records, REQUEST_COLUMNS, requests)
+
+    now = time.time()
+    async with await Store.open(database, create=False) as store:
+        return await store.prune(now - age, now, write if archive is not None else None)
 
 
 async def _cancel(database: Path, job_names: list[str]) -> int:

@@ -193,6 +193,36 @@ UPDATE records SET state = 'pending', finished_at = NULL
  WHERE state = 'cancelled'
    AND (:job IS NULL OR job_id = (SELECT id FROM jobs WHERE name = :job))
 
+-- prunable_jobs --
+-- Final jobs (not blocked, nothing pending or in flight) whose last record finished
+-- before :before (a job without any finished record: when it was made).
+SELECT j.id, j.name FROM jobs j
+ WHERE j.state = 'active'
+   AND NOT EXISTS (SELECT 1 FROM records r
+                    WHERE r.job_id = j.id AND r.state IN ('pending', 'in_flight'))
+   AND COALESCE((SELECT MAX(finished_at) FROM records r WHERE r.job_id = j.id),
+                j.created_at) < :before
+ ORDER BY j.id
+
+-- keep_pruned_totals --
+-- What the pruned requests counted stays in runner_requests_total.
+INSERT INTO pruned_request_totals (account, outcome, http_status, count, pruned_at)
+SELECT account, outcome, http_status, COUNT(*), :now FROM requests
+ WHERE job_id IN (SELECT value FROM json_each(:ids))
+ GROUP BY account, outcome, http_status
+
+-- prune_requests --
+DELETE FROM requests WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_records --
+DELETE FROM records WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_sources --
+DELETE FROM sources WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_jobs --
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
 -- ============================================================== reports
 
 -- state_counts --

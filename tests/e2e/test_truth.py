@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -70,3 +73,117 @@ def test_an_evening_with_two_nightly_loads_beside_a_worker(
     states = [e["state"] for e in events if e["event"] == "account_state"]
     assert "sending" in states and states[-1] == "idle"
     assert sandbox.stats()["rate_limited"] == 0
+
+
+# ---------------------------------------------------------------- ways out of a mistake
+
+
+def test_a_mistyped_campaign_is_fixed_by_loading_the_job_again(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, _sandbox = sandbox_project("--campaign", "Sales")
+    project.add_job("dnc", numbers(5), campaign="Sals")
+    project.write()
+    first = project.run("run")
+    assert first.code == 1, first.stderr
+    job = project.job_status("dnc")
+    assert (job["state"], job["blocked_reason"], job["eta"]) == ("blocked", "invalid_campaign",
+                                                                 "blocked")  # fmt: skip
+    assert job["eta_seconds"] is None
+    assert project.run("status", "--check").code == 3
+
+    project.jobs[0]["campaign"] = "Sales"
+    project.write()
+    fixed = project.run("run")
+    assert fixed.code == 0, fixed.stderr
+    assert "campaign_corrected" in fixed.stderr
+    job = project.job_status("dnc")
+    assert (job["state"], job["campaign"], job["deleted"]) == ("done", "Sales", 5)
+    audit = project.run("export", "--requests", "--format", "jsonl")
+    campaigns = [json.loads(line)["campaign"] for line in audit.stdout.splitlines()]
+    assert campaigns[0] == "Sals" and campaigns[-5:] == ["Sales"] * 5
+    assert project.run("status", "--check").code == 0
+
+
+def test_a_job_cancelled_is_never_sent_and_comes_back(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project()
+    project.add_job("keep", numbers(3))
+    project.add_job("oops", numbers(4, 9_700_000_000))
+    project.write()
+    assert project.run("load").code == 0
+    assert project.run("status", "--check").code == 5  # pending, nobody sends
+    cancelled = project.run("cancel", "--job", "oops")
+    assert cancelled.code == 0 and "4 pending records" in cancelled.stdout, cancelled
+    assert project.run("cancel").code == 2  # neither --job nor --all-pending
+    assert project.run("cancel", "--job", "nope").code == 2
+    assert project.run("run").code == 0
+    assert sandbox.stats()["requests"] == 3
+    oops = project.job_status("oops")
+    assert (oops["state"], oops["cancelled"], oops["pending"]) == ("done", 4, 0)
+    assert project.status()["totals"]["cancelled"] == 4
+
+    back = project.run("retry", "--job", "oops", "--cancelled")
+    assert back.code == 0 and "4 cancelled records" in back.stdout
+    assert project.run("run").code == 0
+    assert sandbox.stats()["requests"] == 7
+    assert project.job_status("oops")["deleted"] == 4
+
+
+def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def requests_total(text: str) -> float:
+    values = metric_values(text)
+    return sum(v for (name, _), v in values.items() if name == "runner_requests_total")
+
+
+def test_prune_archives_final_jobs_and_the_counters_keep_counting(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, _sandbox = sandbox_project()
+    project.add_job("dnc-2026-12-03", numbers(3))
+    project.write()
+    assert project.run("run").code == 0
+    first = project.run("status", "--prometheus", "-").stdout
+    assert requests_total(first) == 3
+
+    project.jobs = []
+    project.add_job("dnc-2026-12-04", numbers(2, 9_700_000_000))
+    project.write()
+    assert project.run("run").code == 0  # a second process: counted from the database
+    assert requests_total(project.run("status", "--prometheus", "-").stdout) == 5
+
+    archive = project.root / "old.jsonl.gz"
+    pruned = project.run("prune", "--finished-before", "0s", "--archive", str(archive))
+    assert pruned.code == 0 and "pruned 2 jobs" in pruned.stdout, pruned
+    assert project.status()["jobs"] == []
+    after = project.run("status", "--prometheus", "-").stdout
+    assert "dnc-2026-12-03" not in after
+    assert requests_total(after) == 5  # a counter never goes down
+    back = project.run("export", "--archive", str(archive), "--job", "dnc-2026-12-03")
+    rows = list(csv.DictReader(io.StringIO(back.stdout)))
+    assert [(row["job"], row["state"]) for row in rows] == [("dnc-2026-12-03", "deleted")] * 3
+    requests = project.run("export", "--archive", str(archive), "--requests").stdout
+    assert len(list(csv.DictReader(io.StringIO(requests)))) == 5
+    assert project.run("prune", "--finished-before", "soon").code == 2
+
+
+def test_prune_never_removes_unfinished_work(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, _sandbox = sandbox_project()
+    project.add_job("later", numbers(3))
+    project.write()
+    assert project.run("load").code == 0
+    pruned = project.run("prune", "--finished-before", "0s")
+    assert pruned.code == 0 and "pruned 0 jobs" in pruned.stdout
+    assert project.job_status("later")["pending"] == 3
