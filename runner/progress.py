@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from runner.jobtable import duration
 from runner.logs import get_logger
 from runner.queue import Job
 from runner.report import job_eta, per_minute
 from runner.senderstate import SENDING
 from runner.states import ANSWERED_STATES as FINAL_STATES
-from runner.status import duration
 
 # The live display measures the rate over the answers of this many seconds: shorter
 # than status's recent-rate window, so that it follows a slowdown while one watches.

@@ -9,16 +9,16 @@ after a restart. The renderers here and in :mod:`runner.metrics` format it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console, Group
-from rich.table import Table
 from rich.text import Text
 
+from runner.jobtable import ago, jobs_table
 from runner.queue import Reader
 from runner.report import (
     RECENT_RATE_WINDOW,
@@ -189,83 +189,18 @@ def to_json(report: Report) -> str:
 # ---------------------------------------------------------------- the table
 
 
-def duration(seconds: float | None) -> str:
-    """1d 4h, 3h 05m, 12m 30s, 45s — or '—' when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def ago(timestamp: float | None, now: float) -> str:
-    """'42s ago', relative to the report's own time; '—' when never."""
-    return "—" if timestamp is None else f"{duration(max(now - timestamp, 0.0))} ago"
-
-
-COLUMNS = ("job", "state", "done", "deleted", "not found", "failed", "invalid", "left",
-           "rate/min", "ETA", "last request")  # fmt: skip
-# The counts of the table, after "done".
-COUNTED = (RecordState.DELETED, RecordState.NOT_FOUND, RecordState.FAILED, RecordState.INVALID)
-STATE_STYLES = {JobState.ACTIVE: "cyan", JobState.DONE: "green", JobState.BLOCKED: "bold red"}
-
-
-def render(report: Report) -> Group:
-    """The report as rich renderables: a table of jobs, then accounts and what needs care."""
-    table = Table(
-        title="runner status", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True
-    )
-    # Rich squeezes no_wrap columns from the left: keep the job names readable.
-    longest = max((len(job.name) for job in report.jobs), default=3)
-    for column in COLUMNS:
-        table.add_column(
-            column,
-            justify="left" if column in ("job", "state") else "right",
-            no_wrap=True,
-            min_width=min(longest, 40) if column == "job" else None,
-        )
-    several_accounts = len({job.account for job in report.jobs}) > 1
-    for job in report.jobs:
-        c = job.counts
-        where = f"{job.campaign} @ {job.account}" if several_accounts else job.campaign
-        table.add_row(
-            Text(job.name) + Text(f"\n{where}", style="dim"),
-            Text(job.state, style=STATE_STYLES.get(job.state, "")),
-            f"{c.finished}/{c.total} {c.percent_done:.0f}%",
-            *(str(c[state]) for state in COUNTED),
-            str(c.left),
-            "—" if job.rate_per_minute is None else f"{job.rate_per_minute:.0f}",
-            eta_text(job),
-            ago(job.last_activity, report.generated_at),
-        )
+def render(report: Report, width: int | None = None) -> Group:
+    """The report as rich renderables: a table of jobs (fitted to ``width`` columns), then
+    accounts and what needs care."""
     empty = [] if report.jobs else [Text("no jobs yet: `runner load` or `runner run` adds them")]
     return Group(
-        table,
+        jobs_table(report, width),
         *empty,
         *job_notes(report.jobs),
         *account_lines(report),
         totals_line(report.totals),
         runner_line(report.runner),
     )
-
-
-def eta_text(job: JobStatus) -> str:
-    """'6m 28s' while drained; else 'blocked', 'no sender', 'waiting 21:05'; '—' unknown."""
-    if job.eta_seconds is not None and job.counts.left:
-        return duration(job.eta_seconds)
-    if job.eta_word is None:
-        return "—"
-    if job.eta_until is None:
-        return job.eta_word
-    return f"{job.eta_word} {datetime.fromtimestamp(job.eta_until, UTC):%H:%M}"
 
 
 def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:
@@ -349,6 +284,7 @@ def totals_line(totals: Counts) -> Text:
     return Text(
         f"total {totals.total}: deleted {totals.deleted}, not found {totals.not_found}, "
         f"failed {totals.failed}, invalid {totals.invalid}, pending {totals.left}"
+        + (f", cancelled {totals.cancelled}" if totals.cancelled else "")
     )
 
 
@@ -362,12 +298,23 @@ def runner_line(runner: RunnerStatus) -> Text:
 
 
 def terminal() -> Console:
-    """stdout as rich sees it; off a terminal (cron mail, a pipe) wide enough for the table."""
-    return Console() if sys.stdout.isatty() else Console(width=132)
+    """stdout as rich sees it: the terminal's width, or ``COLUMNS``; off a terminal (cron
+    mail, a pipe) without ``COLUMNS``, wide enough for the whole table."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return Console()
+    return Console(width=132)
 
 
 def print_report(report: Report, console: Console | None = None) -> None:
-    (console or terminal()).print(render(report))
+    """The table fitted to the console; off a terminal without trailing padding."""
+    console = console or terminal()
+    if console.is_terminal:
+        console.print(render(report, console.width))
+        return
+    with console.capture() as captured:
+        console.print(render(report, console.width))
+    stripped = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+    console.out(stripped, highlight=False, end="")
 
 
 # ---------------------------------------------------------------- until the store reads

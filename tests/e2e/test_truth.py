@@ -6,12 +6,15 @@ import csv
 import io
 import json
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from harness import Project, Sandbox, log_events, numbers
+from harness import Project, Sandbox, cli_command, cli_env, log_events, numbers
+
+from runner.testing import retry_config
 
 RATE = "10/s"
 
@@ -187,3 +190,52 @@ def test_prune_never_removes_unfinished_work(
     pruned = project.run("prune", "--finished-before", "0s")
     assert pruned.code == 0 and "pruned 0 jobs" in pruned.stdout
     assert project.job_status("later")["pending"] == 3
+
+
+def test_no_eta_during_a_backoff_nor_after_ctrl_c(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project("--error-rate", "1.0")
+    project.add_job("dnc", numbers(3))
+    project.settings = {"retry": retry_config(120, 300)}
+    project.write()
+    worker = project.start("worker")
+    sandbox.wait_for(lambda stats: stats["requests"] >= 3)  # each record waits 120 s now
+    until(lambda: sender_state(project) == "waiting", "waiting out the back-off")
+    status = project.status()
+    (account,) = status["accounts"]
+    job = status["jobs"][0]
+    assert account["sender"]["until"] is not None
+    assert (job["eta_seconds"], job["eta"]) == (None, "waiting")
+    assert job["eta_until"] is not None
+    assert project.run("status", "--check").code == 0  # a sender has it in hand
+    worker.send_signal(signal.SIGINT)
+    _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 130, stderr
+
+    job = project.job_status("dnc")
+    assert (job["eta_seconds"], job["eta"]) == (None, "no sender")
+    assert project.run("status", "--check").code == 5
+    table = project.run("status").stdout
+    assert "no sender" in table and "ETA" in table
+
+
+def test_the_status_table_fits_80_columns_when_piped(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, _sandbox = sandbox_project()
+    project.add_job("dnc-2026-12-04-a-long-nightly-name", numbers(3))
+    project.add_job("oops", numbers(2, 9_700_000_000))
+    project.write()
+    assert project.run("load").code == 0
+    assert project.run("cancel", "--job", "oops").code == 0
+    narrow = cli_env(COLUMNS="80")
+    done = subprocess.run(cli_command("status"), cwd=project.root, env=narrow,
+                          capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    shown = done.stdout
+    lines = shown.splitlines()
+    assert max(map(len, lines)) <= 80, shown
+    assert all(line == line.rstrip() for line in lines), shown
+    assert "dnc-2026-12-04-a-long-nightly-name" in shown and " active " in shown
+    wide = project.run("status").stdout  # piped without COLUMNS: the whole table
+    assert "cancelled" in wide and "cancelled 2" in wide

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from runner import status
+from runner.jobtable import eta_text
 from runner.queue import Job, SenderNote
 from runner.report import (
     RECENT_RATE_WINDOW,
@@ -180,7 +181,7 @@ async def test_no_eta_while_waiting_after_the_runner_left_or_for_a_stopped_accou
     reader.finished = {1: (100, NOW - 60.0, NOW - 0.6)}
     dnc = (await collected(reader)).jobs[0]
     assert (dnc.eta_seconds, dnc.eta_word, dnc.eta_until) == (None, "waiting", NOW + 300)
-    assert status.eta_text(dnc) == "waiting 01:46"
+    assert eta_text(dnc) == "waiting 01:46"
     gone = (await collected(reader, holder=None)).jobs[0]  # Ctrl-C: nobody runs
     assert (gone.eta_seconds, gone.eta_word) == (None, "no sender")
     reader.stops = {"main": (StopReason.AUTH, "Invalid User Details", NOW)}
@@ -346,8 +347,8 @@ def test_iso_is_utc_and_none_stays_none() -> None:
 # ---------------------------------------------------------------- the table
 
 
-def table_text(report: Report) -> str:
-    console = Console(record=True, width=160)
+def table_text(report: Report, width: int = 160) -> str:
+    console = Console(record=True, width=width)
     status.print_report(report, console)
     return console.export_text()
 
@@ -404,3 +405,18 @@ def test_runner_lines() -> None:
     assert str(status.runner_line(sending)) == "runner: run pid 5, sending"
     assert str(status.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
     assert str(status.runner_line(RunnerStatus(False))) == "runner: not running"
+
+
+async def test_at_80_columns_the_table_drops_columns_not_words() -> None:
+    report = await collected()
+    text = table_text(report, width=80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert all(line == line.rstrip() for line in lines)  # no padding off a terminal
+    header = next(line for line in lines if line.lstrip().startswith("job"))
+    assert header.split()[:3] == ["job", "state", "done"] and "ETA" in header
+    assert "last request" not in header  # the first to go
+    rows = {line.split()[0]: line.split() for line in lines if line.strip()}
+    assert rows["dnc"][1] == "active" and rows["bad"][1] == "blocked"  # never "a…", "b…"
+    wide = table_text(report, width=160)
+    assert "last request" in wide and "rate/min" in wide
