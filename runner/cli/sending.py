@@ -30,11 +30,17 @@ def load(config_path: Path) -> None:
     from runner import run as runs
     from runner.config import load_config
     from runner.loader import check_inputs
+    from runner.logs import configure
 
+    # Off a terminal (cron's load.log) JSON lines, like every other command's log.
+    log_format = configure("auto")
     config = load_config(config_path)
     check_inputs(config)
     loads = asyncio.run(runs.load(config))
-    runs.print_loads(loads)
+    if log_format == "json":
+        runs.log_loads(loads)
+    else:
+        runs.print_loads(loads)
 
 
 # -- run and worker --------------------------------------------------------------

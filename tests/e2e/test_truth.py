@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import signal
 import subprocess
 import time
@@ -57,7 +58,13 @@ def test_an_evening_with_two_nightly_loads_beside_a_worker(
     assert project.status()["runner"]["busy"] is True
 
     for name, start in (("dnc-2026-12-03", 9_700_000_000), ("dnc-2026-12-04", 9_600_000_000)):
-        assert project.run("load", str(nightly(project, name, 20, start))).code == 0
+        loaded = project.run("load", str(nightly(project, name, 20, start)))
+        assert loaded.code == 0, loaded.stderr
+        # Off a terminal (cron's load.log) JSON lines like every command, not a box table.
+        assert loaded.stdout == ""
+        (said,) = [e for e in log_events(loaded.stderr) if e["event"] == "loaded"]
+        assert (said["job"], said["new"]) == (name, 20)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", said["timestamp"])
     until(lambda: all(j["state"] == "done" for j in project.status()["jobs"]), "all done")
     until(lambda: sender_state(project) == "idle", "idle once drained")
     worker.send_signal(signal.SIGTERM)
