@@ -21,7 +21,8 @@ CREATE TABLE records_new (
     last_http_status INTEGER,
     last_message     TEXT,
     finished_at      REAL,
-    interrupted      INTEGER NOT NULL DEFAULT 0
+    interrupted      INTEGER NOT NULL DEFAULT 0,
+    cell             TEXT                -- the phone cell as it stood in the file (0006)
 );
 INSERT INTO records_new (id, job_id, source_id, line, phone, name, state, reason, attempts,
                          not_before, last_http_status, last_message, finished_at, interrupted)
@@ -56,4 +57,18 @@ CREATE TABLE pruned_request_totals (
     http_status INTEGER,
     count       INTEGER NOT NULL,
     pruned_at   REAL    NOT NULL
+);
+
+-- Input lines whose number is already a record of the job (a duplicate), kept so that an
+-- export reconciles with the input line by line: each points at the record it repeats.
+-- Never sent. Lines loaded before 0006 were only counted.
+CREATE TABLE duplicates (
+    id        INTEGER PRIMARY KEY,
+    job_id    INTEGER NOT NULL REFERENCES jobs (id),
+    source_id INTEGER NOT NULL REFERENCES sources (id),
+    line      INTEGER NOT NULL,
+    cell      TEXT,
+    name      TEXT,
+    record_id INTEGER NOT NULL REFERENCES records (id),
+    UNIQUE (job_id, source_id, line)
 );

@@ -106,8 +106,8 @@ def empty_report(now: float) -> Report:
 # ---------------------------------------------------------------- JSON
 
 
-def iso(timestamp: float | None, timespec: str = "seconds") -> str | None:
-    """ISO 8601 in UTC, or None."""
+def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 in UTC with milliseconds and offset (the runner's one time format), or None."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)

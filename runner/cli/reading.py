@@ -154,8 +154,14 @@ async def _watch(database: Path, interval: float) -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(RECORD_STATES),
-    help="Only records in this state (repeatable); with --requests, the requests of those.",
+    type=click.Choice((*RECORD_STATES, "duplicate")),
+    help="Only records in this state (repeatable; 'duplicate': the input lines that repeat "
+    "a number); with --requests, the requests of those.",
+)
+@click.option(
+    "--no-duplicates",
+    is_flag=True,
+    help="Leave out the duplicate input lines (exported by default, state 'duplicate').",
 )
 @click.option(
     "--phone",
@@ -198,6 +204,7 @@ def export_command(
     requests: bool,
     fmt: str,
     output: Path | None,
+    no_duplicates: bool,
     archive: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
@@ -216,6 +223,7 @@ def export_command(
                 states=states,
                 phones=phones,
                 archive=archive,
+                duplicates=not no_duplicates,
             )
         )
     except BrokenPipeError:

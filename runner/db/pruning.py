@@ -54,6 +54,7 @@ async def prune(
         archive(names, records, await _rows(conn, Q.export_requests, names))
     await conn.execute(Q.keep_pruned_totals, params | {"now": now})
     requests = await conn.execute(Q.prune_requests, params)
+    await conn.execute(Q.prune_duplicates, params)
     records_gone = await conn.execute(Q.prune_records, params)
     await conn.execute(Q.prune_sources, params)
     await conn.execute(Q.prune_jobs, params)

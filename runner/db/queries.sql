@@ -82,12 +82,20 @@ INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (:job_id, :path, :size
 UPDATE sources SET size = :size, mtime_ns = :mtime_ns, loaded_at = :loaded_at WHERE id = :id
 
 -- insert_record --
-INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name)
-VALUES (?, ?, ?, ?, ?)
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name, cell)
+VALUES (:job_id, :source_id, :line, :phone, :name, :cell)
+
+-- insert_duplicate --
+-- A line whose number is already a record of the job, from another line: a duplicate of
+-- it (the record's own line loaded again is none). Run only when some insert was ignored.
+INSERT OR IGNORE INTO duplicates (job_id, source_id, line, cell, name, record_id)
+SELECT :job_id, :source_id, :line, :cell, :name, r.id FROM records r
+ WHERE r.job_id = :job_id AND r.phone = :phone AND r.state != 'invalid'
+   AND NOT (r.source_id = :source_id AND r.line = :line)
 
 -- insert_invalid_record --
-INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason)
-VALUES (?, ?, ?, ?, 'invalid', ?)
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason, cell)
+VALUES (?, ?, ?, ?, 'invalid', ?, ?)
 
 -- ============================================================== the queue
 
@@ -214,6 +222,9 @@ SELECT account, outcome, http_status, COUNT(*), :now FROM requests
 -- prune_requests --
 DELETE FROM requests WHERE job_id IN (SELECT value FROM json_each(:ids))
 
+-- prune_duplicates --
+DELETE FROM duplicates WHERE job_id IN (SELECT value FROM json_each(:ids))
+
 -- prune_records --
 DELETE FROM records WHERE job_id IN (SELECT value FROM json_each(:ids))
 
@@ -295,8 +306,21 @@ SELECT name FROM jobs ORDER BY id
 -- export_records --
 -- One row per record, in job and file order (see runner.db.reader.EXPORT_COLUMNS).
 SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempts,
-       r.last_http_status, r.last_message, r.finished_at
+       r.last_http_status, r.last_message, r.finished_at, r.cell, r.name, NULL, NULL
   FROM records r JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id
+{{export_filters}}
+ ORDER BY r.job_id, r.id
+
+-- export_duplicates --
+-- One row per duplicate input line, in the record export's columns: the number as its
+-- record sends it, state 'duplicate', and the file and line of that record.
+SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, NULL, 0, NULL, NULL, NULL,
+       r.cell, r.name, rs.path, r.record_line
+  FROM (SELECT d.id, d.job_id, d.source_id, d.line, d.cell, d.name, 'duplicate' AS state,
+               rec.phone AS phone, rec.source_id AS record_source, rec.line AS record_line
+          FROM duplicates d JOIN records rec ON rec.id = d.record_id) r
+  JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id
+  JOIN sources rs ON rs.id = r.record_source
 {{export_filters}}
  ORDER BY r.job_id, r.id
 

@@ -34,6 +34,10 @@ EXPORT_COLUMNS: Final = (
     "last_http_status",
     "last_message",
     "finished_at",
+    "cell",  # the phone cell as it stood in the input
+    "name",
+    "duplicate_of_file",  # a duplicate line: the file and line of the record it repeats
+    "duplicate_of_line",
 )
 
 Rows = AsyncGenerator[tuple[Any, ...], None]
@@ -200,6 +204,12 @@ class DbReader:
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
         return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
+
+    def duplicate_rows(
+        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+    ) -> Rows:
+        """One tuple per duplicate input line (EXPORT_COLUMNS), state ``duplicate``."""
+        return stream(self._conn, Q.export_duplicates, export_params(jobs, states, phones))
 
     def request_rows(
         self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()

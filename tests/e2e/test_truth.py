@@ -246,3 +246,38 @@ def test_the_status_table_fits_80_columns_when_piped(
     assert "dnc-2026-12-04-a-long-nightly-name" in shown and " active " in shown
     wide = project.run("status").stdout  # piped without COLUMNS: the whole table
     assert "cancelled" in wide and "cancelled 2" in wide
+
+
+def test_an_export_reconciles_with_the_input_line_by_line(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = sandbox_project()
+    path = project.root / "dnc.csv"
+    path.write_text(
+        "phoneNumber,name\n"
+        "98765-43210,Asha\n"
+        "9876543211,Bo\n"
+        "(98765) 43210,Asha again\n"
+        "9.18E+11,X\n",
+        encoding="utf-8",
+    )
+    project.jobs.append({"name": "dnc", "campaign": "Sales", "input": "dnc.csv",
+                         "phone_column": "phoneNumber", "name_column": "name"})  # fmt: skip
+    project.write()
+    assert project.run("run").code == 0
+    assert sandbox.stats()["requests"] == 2  # the duplicate line is never sent
+
+    exported = project.run("export", "--format", "jsonl")
+    rows = {row["line"]: row for row in map(json.loads, exported.stdout.splitlines())}
+    assert sorted(rows) == [2, 3, 4, 5]  # every input line (after the header line)
+    assert (rows[2]["cell"], rows[2]["phone"], rows[2]["name"]) == ("98765-43210", "9876543210",
+                                                                    "Asha")  # fmt: skip
+    assert (rows[4]["state"], rows[4]["cell"], rows[4]["name"]) == ("duplicate", "(98765) 43210",
+                                                                    "Asha again")  # fmt: skip
+    assert (rows[4]["duplicate_of_file"], rows[4]["duplicate_of_line"]) == (str(path), 2)
+    assert (rows[5]["state"], rows[5]["cell"]) == ("invalid", "9.18E+11")
+    assert re.fullmatch(r"\S+T\S+\.\d{3}\+00:00", rows[2]["finished_at"])
+    plain = project.run("export", "--no-duplicates", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["line"] for line in plain] == [2, 3, 5]
+    only = project.run("export", "--state", "duplicate", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["line"] for line in only] == [4]

@@ -314,8 +314,8 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "total": 100, "pending": 39, "in_flight": 1, "deleted": 50, "not_found": 8,
         "failed": 2, "invalid": 0, "cancelled": 0, "percent_done": 60.0,
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
-        "rate_per_minute": 100.0, "eta_seconds": None, "last_activity": "2026-11-26T01:41:39+00:00",
-        "eta": "no sender", "eta_until": None,
+        "rate_per_minute": 100.0, "eta_seconds": None,
+        "last_activity": "2026-11-26T01:41:39.400+00:00", "eta": "no sender", "eta_until": None,
     }  # fmt: skip
     bad = data["jobs"][2]
     assert (bad["state"], bad["blocked_reason"], bad["blocked_message"]) == (
@@ -325,22 +325,22 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "name": "main", "stopped": False, "reason": None, "message": None, "stopped_at": None,
         "sender": {"pid": 123, "database": "/srv/runner.db", "mode": "worker",
                    "state": "waiting", "note": "token budget spent",
-                   "until": "2026-11-26T01:45:00+00:00",
-                   "updated_at": "2026-11-26T01:41:35+00:00", "current": True},
+                   "until": "2026-11-26T01:45:00.000+00:00",
+                   "updated_at": "2026-11-26T01:41:35.000+00:00", "current": True},
     }  # fmt: skip
     third = data["accounts"][3]
     assert {k: third[k] for k in ("stopped", "reason", "message", "stopped_at")} == {
         "stopped": True, "reason": "auth", "message": "Invalid User Details",
-        "stopped_at": "2026-11-26T01:40:00+00:00",
+        "stopped_at": "2026-11-26T01:40:00.000+00:00",
     }  # fmt: skip
     assert third["sender"]["current"] is False
     assert data["runner"] == {"active": True, "pid": 123, "mode": "worker", "busy": False}
-    assert data["generated_at"] == "2026-11-26T01:41:40+00:00"
+    assert data["generated_at"] == "2026-11-26T01:41:40.000+00:00"
 
 
 def test_iso_is_utc_and_none_stays_none() -> None:
-    assert status.iso(NOW) == "2026-11-26T01:41:40+00:00"
-    assert status.iso(NOW + 0.25, "milliseconds") == "2026-11-26T01:41:40.250+00:00"
+    assert status.iso(NOW) == "2026-11-26T01:41:40.000+00:00"  # one format everywhere
+    assert status.iso(NOW + 0.25) == "2026-11-26T01:41:40.250+00:00"
     assert status.iso(None) is None
 
 
