@@ -120,7 +120,9 @@ async def _status(database: Path, *, totals: bool = False) -> Report:
     from runner.lock import holder_pid
     from runner.store import Store
 
-    if not database.exists():  # before the first load: nothing yet, which is no error
+    if not database.exists() and database.parent.is_dir():
+        # Before the first load: nothing yet, which is no error. (A missing folder is
+        # a mistyped path: opening says so.)
         return status.empty_report(time.time())
     async with await Store.open_readonly(database) as reader:
         return await status.collect(
@@ -133,14 +135,15 @@ async def _watch(database: Path, interval: float) -> None:
 
     from runner import status
 
-    first = status.render(await _status(database))
-    with Live(first, console=status.terminal(), auto_refresh=False) as live:
+    console = status.terminal()
+    first = status.render(await _status(database), console.width)
+    with Live(first, console=console, auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
-                live.update(status.render(await _status(database)), refresh=True)
+                live.update(status.render(await _status(database), console.width), refresh=True)
         except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
-            live.update(status.render(await _status(database)), refresh=True)
+            live.update(status.render(await _status(database), console.width), refresh=True)
 
 
 # -- export ------------------------------------------------------------------------
