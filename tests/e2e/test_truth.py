@@ -10,25 +10,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import yaml
 from harness import Project, Sandbox, cli_command, cli_env, log_events, numbers
+from test_sharing import second_config
 
 from runner.testing import retry_config
 
 RATE = "10/s"
-
-
-def nightly(project: Project, name: str, count: int, start: int) -> Path:
-    """A cron-style `dnc-{date}` jobs file on the same database and account."""
-    data = yaml.safe_load(project.config.read_text())
-    path = project.root / f"{name}.txt"
-    path.write_text("".join(f"{n}\n" for n in numbers(count, start)))
-    data["jobs"] = [{"name": name, "campaign": "Sales", "input": path.name}]
-    config = project.root / f"{name}.yaml"
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    return config
 
 
 def until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
@@ -58,7 +46,7 @@ def test_an_evening_with_two_nightly_loads_beside_a_worker(
     assert project.status()["runner"]["busy"] is True
 
     for name, start in (("dnc-2026-12-03", 9_700_000_000), ("dnc-2026-12-04", 9_600_000_000)):
-        loaded = project.run("load", str(nightly(project, name, 20, start)))
+        loaded = project.run("load", str(second_config(project, name, 20, start)))
         assert loaded.code == 0, loaded.stderr
         # Off a terminal (cron's load.log) JSON lines like every command, not a box table.
         assert loaded.stdout == ""

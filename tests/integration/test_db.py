@@ -122,13 +122,19 @@ def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> 
 # ---------------------------------------------------------------- migration 0004
 
 
+def database_at(path: Path, version: int) -> sqlite3.Connection:
+    """A database as an older runner left it: the migrations up to ``version`` applied."""
+    db = sqlite3.connect(path)
+    for number, script in connection.read_migrations(connection.migrations_dir())[:version]:
+        db.executescript(script + f"\nPRAGMA user_version = {number};")
+    return db
+
+
 async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path)) as db:
-        for version, script in connection.read_migrations(connection.migrations_dir())[:3]:
-            db.executescript(script + f"\nPRAGMA user_version = {version};")
+    with closing(database_at(path, 3)) as db:
         db.executescript(
             "INSERT INTO jobs (id, name, account, campaign, state, blocked_reason, created_at)"
             " VALUES (1, 'a', 'main', 'C', 'blocked', 'not_found_guard: 9 of 10 answers', 0),"

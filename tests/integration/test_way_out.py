@@ -3,15 +3,13 @@ a corrected campaign."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from test_db import answer, new_job, sql
+from test_db import answer, database_at, new_job, sql
 
-from runner.db import connection
 from runner.errors import ConfigError
 from runner.states import BlockReason, RecordState
 from runner.store import Store, campaign_correctable
@@ -27,9 +25,7 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path)) as db:
-        for version, script in connection.read_migrations(connection.migrations_dir())[:5]:
-            db.executescript(script + f"\nPRAGMA user_version = {version};")
+    with closing(database_at(path, 5)) as db:
         db.executescript(
             "INSERT INTO jobs (id, name, account, campaign, created_at)"
             " VALUES (1, 'a', 'm', 'C', 0);"
