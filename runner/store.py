@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from runner.db import loading, pruning
+from runner.db import loading
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
 from runner.db.loading import LoadCounts
-from runner.db.pruning import Archiver, Pruned
+from runner.db.operator import OperatorCommands
 from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
@@ -42,7 +42,7 @@ from runner.states import BlockReason, RecordState, StopReason
 BODY_LIMIT = 2000
 
 
-class Store(DbReader):
+class Store(OperatorCommands):
     """The queue: loading, claiming, settling, the operator's commands, the reports."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
@@ -136,18 +136,6 @@ class Store(DbReader):
                  "created_at": time.time()},
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
-
-    async def _corrects_campaign(
-        self, row: sqlite3.Row, account: str, campaign: str, number_format: str
-    ) -> bool:
-        """Whether loading the job with ``campaign`` corrects a mistyped one: blocked for
-        invalid_campaign, same account and format, and nothing deleted with the old one."""
-        if not campaign_correctable(
-            tuple(row[1:4]), row[5], row[6], (account, campaign, number_format)
-        ):
-            return False
-        answered = await self._fetchone(Q.job_answered, {"id": row[0]})
-        return answered is not None and not answered[0]
 
     async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
         """(source id, already fully loaded unchanged) for an input file of a job."""
@@ -313,35 +301,6 @@ class Store(DbReader):
             )
             jobs = await conn.execute(Q.unblock_jobs, {"job": job_name})
             return records.rowcount, jobs.rowcount
-
-    async def cancel(self, job_names: Sequence[str], now: float) -> int:
-        """Pending records of these jobs (all jobs when empty) become cancelled; how many."""
-        async with self._transaction() as conn:
-            cursor = await conn.execute(Q.cancel_pending, {"jobs": json.dumps(list(job_names)),
-                                                           "now": now})  # fmt: skip
-            return cursor.rowcount
-
-    async def prune(self, before: float, now: float, archive: Archiver | None) -> Pruned:
-        """Remove the jobs final since before ``before`` (see runner.db.pruning)."""
-        async with self._transaction() as conn:
-            return await pruning.prune(conn, before, now, archive)
-
-    async def retry_cancelled(self, job_name: str | None = None) -> int:
-        """Cancelled records back to pending; how many."""
-        async with self._transaction() as conn:
-            cursor = await conn.execute(Q.retry_cancelled, {"job": job_name})
-            return cursor.rowcount
-
-
-def campaign_correctable(
-    stored: tuple[str, str, str], state: str, reason: str | None, wanted: tuple[str, str, str]
-) -> bool:
-    """(account, campaign, number_format) as stored and as loaded now: only the campaign
-    differs, and the job is blocked because the API refused its campaign."""
-    same_rest = (stored[0], stored[2]) == (wanted[0], wanted[2])
-    blocked = state == "blocked" and reason == BlockReason.INVALID_CAMPAIGN
-    return same_rest and stored[1] != wanted[1] and blocked
-
 
 async def _write_settlements(
     conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]

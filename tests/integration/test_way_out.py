@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from test_db import answer, database_at, new_job, sql
 
+from runner.db.operator import campaign_correctable
 from runner.errors import ConfigError
 from runner.states import BlockReason, RecordState
-from runner.store import Store, campaign_correctable
+from runner.store import Store
 
 
 @pytest.fixture
