@@ -43,6 +43,7 @@ class JobProgress:
     answers: deque[float] = field(default_factory=deque)  # times of recent answers
     finals: deque[float] = field(default_factory=deque)  # times of recent final answers
     finished: bool = False  # job_finished was logged
+    account: str = ""
 
     @property
     def left(self) -> int:
@@ -68,7 +69,9 @@ class Progress:
         for job in jobs:
             if job.id not in self._jobs:
                 seen = dict(counts.get(job.id, {}))
-                self._jobs[job.id] = JobProgress(job.name, sum(seen.values()), seen)
+                self._jobs[job.id] = JobProgress(
+                    job.name, sum(seen.values()), seen, account=job.account
+                )
 
     def reseed(self, counts: Mapping[int, Mapping[str, int]]) -> None:
         """Take the database's counts (at the end: the last frame says what run_finished
@@ -91,7 +94,7 @@ class Progress:
             job.finals.append(now)
             if job.left <= 0 and not job.finished:
                 job.finished = True
-                log_finished(job.name, job.counts)
+                log_finished(job.name, job.account, job.counts)
 
     def _eta(self, job: JobProgress) -> float | None:
         """The ETA status shows, from this process's own records finished recently."""
@@ -133,10 +136,11 @@ def finished_meaning(counts: Mapping[str, int]) -> tuple[int, str]:
     return 0, "every record deleted or not found"
 
 
-def log_finished(name: str, counts: Mapping[str, int]) -> None:
+def log_finished(name: str, account: str, counts: Mapping[str, int]) -> None:
     code, meaning = finished_meaning(counts)
     states = {state: counts.get(state, 0) for state in (*FINAL_STATES, "invalid")}
-    get_logger().info("job_finished", job=name, **states, exit_code=code, meaning=meaning)
+    get_logger().info("job_finished", account=account, job=name, **states, exit_code=code,
+                      meaning=meaning)  # fmt: skip
 
 
 def _rate(times: deque[float]) -> float | None:
