@@ -65,3 +65,13 @@ def test_status_reads_a_workers_config_without_jobs(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", str(config)])
     assert result.exit_code == 0, result.output  # not "at least one job is required"
     assert "no jobs yet" in result.output
+
+
+def test_status_refuses_what_it_would_silently_ignore_or_trace(tmp_path: Path) -> None:
+    database = str(tmp_path / "runner.db")
+    watch_json = CliRunner().invoke(cli, ["status", "--db", database, "--watch", "--json"])
+    assert watch_json.exit_code == 2 and "--watch" in watch_json.output  # not printed once
+    missing = tmp_path / "nowhere" / "runner.prom"
+    prom = CliRunner().invoke(cli, ["status", "--db", database, "--prometheus", str(missing)])
+    assert prom.exit_code == 2 and "is missing" in prom.output
+    assert "Traceback" not in prom.output and "FileNotFoundError" not in prom.output
