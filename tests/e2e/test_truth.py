@@ -242,11 +242,7 @@ def test_an_export_reconciles_with_the_input_line_by_line(
     project, sandbox = sandbox_project()
     path = project.root / "dnc.csv"
     path.write_text(
-        "phoneNumber,name\n"
-        "98765-43210,Asha\n"
-        "9876543211,Bo\n"
-        "(98765) 43210,Asha again\n"
-        "9.18E+11,X\n",
+        "phoneNumber,name\n98765-43210,Asha\n9876543211,Bo\n(98765) 43210,Asha again\n9.18E+11,X\n",
         encoding="utf-8",
     )
     project.jobs.append({"name": "dnc", "campaign": "Sales", "input": "dnc.csv",

@@ -9,9 +9,9 @@ from runner.states import BlockReason, JobState, StopReason
 NOW = 1_000.0
 
 
-def job(name: str, state: JobState = JobState.DONE, account: str = "main", **counts: int) -> (
-    JobStatus
-):
+def job(
+    name: str, state: JobState = JobState.DONE, account: str = "main", **counts: int
+) -> JobStatus:
     blocked = BlockReason.INVALID_CAMPAIGN if state is JobState.BLOCKED else None
     return JobStatus(1, name, account, "Sales", state, Counts(**counts), blocked_reason=blocked)
 
