@@ -161,7 +161,7 @@ class CloudAgentClient:
             return Reply(transport_failure("timeout", f"no answer within {self._timeout.total} s"))
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and the error, never our headers.
-            detail = self._mask(f"{type(error).__name__}: {error}")
+            detail = self._mask(client_error_text(error))
             return Reply(transport_failure("connection_error", detail))
 
     async def generate_token(self) -> TokenReply:
@@ -190,4 +190,13 @@ class CloudAgentClient:
         except TimeoutError:
             return TokenReply(None, None, f"no answer within {self._timeout.total} s")
         except aiohttp.ClientError as error:
-            return TokenReply(None, None, self._mask(f"{type(error).__name__}: {error}"))
+            return TokenReply(None, None, self._mask(client_error_text(error)))
+
+
+def client_error_text(error: aiohttp.ClientError) -> str:
+    """aiohttp's error in one line; a refused connection without the ``ssl:default`` that
+    aiohttp adds to every connection error, an http:// one too."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error.strerror or str(error.os_error)
+        return f"{type(error).__name__}: cannot connect to {error.host}:{error.port}: {cause}"
+    return f"{type(error).__name__}: {error}"

@@ -40,6 +40,7 @@ from runner.policy import (
     settlement,
 )
 from runner.queue import Claim, Job, Queue
+from runner.senderstate import DrainView
 from runner.states import BlockReason, JobState, RecordState, StopReason
 from runner.tokens import TokenProvider
 
@@ -110,6 +111,8 @@ class AccountDrain:
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
         self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
+        self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
+        self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
         self._show = (lambda phone: phone) if log_numbers else mask_number
         self.log = get_logger(account=account)
@@ -119,6 +122,16 @@ class AccountDrain:
     def busy(self) -> bool:
         """Requests are under way or about to be."""
         return self._in_flight > 0
+
+    def view(self) -> DrainView:
+        """What this drain has to do now, for the account's sender state."""
+        paused = self.pacer.paused_until - self.clock.monotonic()
+        return DrainView(
+            runnable=self._active(),
+            in_flight=self._in_flight,
+            paused_until=self.clock.time() + paused if paused > 0 else None,
+            due_at=self._due_at,
+        )
 
     def adopt(self, jobs: Sequence[Job]) -> list[Job]:
         """Drain these jobs too (loaded while this drain runs); returns the ones new to it."""
@@ -278,6 +291,7 @@ class AccountDrain:
                 if not await self._wait_for_work():
                     return None
                 continue
+            self._due_at = self.clock.time()  # work is due: the account sends
             usable = await self.pacer.wait(slot)
             if not usable or not self._active() or claim.job_id not in self._jobs:
                 self.budget.refund()
@@ -285,9 +299,17 @@ class AccountDrain:
                 continue
             self._in_flight += 1
             self.report.sent += 1
+            self._announce(claim.job_id)
             started = self.clock.time() + (slot - self.clock.monotonic())
             return dataclasses.replace(claim, started_at=started)
         return None
+
+    def _announce(self, job_id: int) -> None:
+        """``job_started`` when this process first sends for a job (adopted ones too)."""
+        if job_id not in self._started:
+            self._started.add(job_id)
+            job = self._all_jobs[job_id]
+            self.log.info("job_started", job=job.name, campaign=job.campaign)
 
     async def _take_claim(self) -> Claim | None:
         """The next claimed record, claiming a batch when none is left in hand.
@@ -310,6 +332,7 @@ class AccountDrain:
         """Wait until a record may be due; False when no more work can come."""
         changed = self._changed  # taken before looking, so no wake-up is missed
         due = await self.queue.next_due(list(self._jobs))
+        self._due_at = due
         if due is None and self._in_flight == 0:
             return False
         wait = MAX_IDLE_WAIT if due is None else min(MAX_IDLE_WAIT, due - self.clock.time())

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     AUTH = 3
     LOCKED = 4
+    NO_SENDER = 5  # `status --check`: work is pending and no process sends it
     # 5 is `runner status --check`'s.
     DATABASE_GONE = 6  # the database was deleted or replaced under a worker: start again
     SIGHUP = 129

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
 import re
@@ -36,6 +37,9 @@ from runner.safefiles import FILE_MODE
 from runner.states import RECORD_STATES as STATES
 
 FORMATS: Final = ("csv", "jsonl")
+# A duplicate input line is exported in the state 'duplicate' (it is no record).
+DUPLICATE: Final = "duplicate"
+EXPORT_STATES: Final = (*STATES, DUPLICATE)
 
 # One row per record (runner.db.reader.EXPORT_COLUMNS).
 RECORD_COLUMNS: Final = EXPORT_COLUMNS
@@ -70,16 +74,24 @@ class Filters:
     jobs: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
+    duplicates: bool = True  # the record export includes duplicate input lines
 
     @classmethod
     def of(
-        cls, jobs: Iterable[str] = (), states: Iterable[str] = (), phones: Iterable[str] = ()
+        cls,
+        jobs: Iterable[str] = (),
+        states: Iterable[str] = (),
+        phones: Iterable[str] = (),
+        duplicates: bool = True,
     ) -> Filters:
         """Filters from what the operator typed: states checked, numbers reduced to digits."""
-        unknown = sorted(set(states) - set(STATES))
+        unknown = sorted(set(states) - set(EXPORT_STATES))
         if unknown:
-            raise ExportError(f"unknown state {', '.join(unknown)}; states: {', '.join(STATES)}")
-        return cls(tuple(jobs), tuple(states), tuple(phone_digits(p) for p in phones))
+            raise ExportError(
+                f"unknown state {', '.join(unknown)}; states: {', '.join(EXPORT_STATES)}"
+            )
+        digits = tuple(phone_digits(p) for p in phones)
+        return cls(tuple(jobs), tuple(states), digits, duplicates)
 
 
 def phone_digits(text: str) -> str:
@@ -117,8 +129,19 @@ async def check_jobs(reader: DbReader, names: Sequence[str]) -> None:
 
 
 def record_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
-    """One tuple per record (RECORD_COLUMNS), in job and file order; times as Unix seconds."""
-    return reader.export_rows(filters.jobs, filters.states, filters.phones)
+    """One tuple per record (RECORD_COLUMNS), in job and file order, then one per
+    duplicate input line unless ``filters.duplicates`` is False; times as Unix seconds."""
+    streams = [reader.export_rows(filters.jobs, filters.states, filters.phones)]
+    if filters.duplicates:
+        streams.append(reader.duplicate_rows(filters.jobs, filters.states, filters.phones))
+    return _chain(streams)
+
+
+async def _chain(streams: list[Rows]) -> Rows:
+    for rows in streams:
+        async with contextlib.aclosing(rows):
+            async for row in rows:
+                yield row
 
 
 def request_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
@@ -129,15 +152,16 @@ def request_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
 # ---------------------------------------------------------------- writing
 
 
-def iso(timestamp: float | None, timespec: str = "seconds") -> str | None:
-    """ISO 8601 in UTC; requests get milliseconds, since several start within one second."""
+def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 in UTC with milliseconds and offset: the one format of the runner's times."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
 
 
 def _record_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (*row[:-1], iso(row[-1]))
+    at = RECORD_COLUMNS.index("finished_at")
+    return (*row[:at], iso(row[at]), *row[at + 1 :])
 
 
 def _request_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -188,9 +212,10 @@ async def export_records(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    duplicates: bool = True,
 ) -> int:
-    """Write one row per record to ``out``; returns how many were written."""
-    filters = Filters.of(jobs, states, phones)
+    """Write one row per record (and duplicate line) to ``out``; returns how many."""
+    filters = Filters.of(jobs, states, phones, duplicates)
     return await _copy(database, filters, record_rows, _record_out, fmt, out, RECORD_COLUMNS)
 
 
@@ -202,6 +227,7 @@ async def export_requests(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    duplicates: bool = True,  # no request is ever made for a duplicate line
 ) -> int:
     """Write one row per HTTP request to ``out``; ``states`` filter on the record's state."""
     filters = Filters.of(jobs, states, phones)
@@ -230,6 +256,27 @@ async def _copy(
     return count
 
 
+def export_archive(
+    path: Path, out: IO[str], *, requests: bool, fmt: str, filters: Filters
+) -> int:
+    """Rows of a ``runner prune`` archive, filtered and written as from the database."""
+    from runner import archive
+
+    columns = REQUEST_COLUMNS if requests else RECORD_COLUMNS
+    convert = _request_out if requests else _record_out
+    write = row_writer(fmt, out, columns)
+    count = 0
+    kind = archive.REQUEST if requests else archive.RECORD
+    for row in archive.read(path, kind, columns):
+        if archive.matches(row, filters.jobs, filters.states, filters.phones,
+                           phone_at=columns.index("phone"),
+                           state_at=columns.index("record_state" if requests else "state"),
+                           min_digits=MIN_DIGITS):  # fmt: skip
+            write(convert(row))
+            count += 1
+    return count
+
+
 async def export_to(
     database: Path,
     output: Path | None,
@@ -239,13 +286,25 @@ async def export_to(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    archive: Path | None = None,
+    duplicates: bool = True,
 ) -> int:
-    """The ``runner export`` command: to stdout, or atomically to ``output``."""
-    export = export_requests if requests else export_records
+    """The ``runner export`` command: to stdout, or atomically to ``output``; from the
+    database, or from an ``archive`` written by ``runner prune``."""
+    if archive is not None:
+        filters = Filters.of(jobs, states, phones, duplicates)
+        if output is None:
+            return export_archive(archive, sys.stdout, requests=requests, fmt=fmt, filters=filters)
+        with atomic_text(output) as out:
+            return export_archive(archive, out, requests=requests, fmt=fmt, filters=filters)
+    export = functools.partial(
+        export_requests if requests else export_records,
+        fmt=fmt, jobs=jobs, states=states, phones=phones, duplicates=duplicates,
+    )  # fmt: skip
     if output is None:
-        return await export(database, sys.stdout, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, sys.stdout)
     with atomic_text(output) as out:
-        return await export(database, out, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, out)
 
 
 # ---------------------------------------------------------------- files

@@ -114,6 +114,11 @@ class Pacer:
                 return False
         return self._paused_until <= slot
 
+    @property
+    def paused_until(self) -> float:
+        """Until when (on this pacer's clock) nothing may start; in the past when free."""
+        return self._paused_until
+
     def hold(self, seconds: float) -> None:
         """Start nothing for ``seconds`` (a circuit breaker's cool-down)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)

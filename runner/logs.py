@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
+from enum import Enum
 from typing import Any, TextIO, cast
 
 import structlog
 
+from runner.clock import iso_ms
 from runner.redaction import MASK, redact
 
 __all__ = ["MASK", "Redactor", "configure", "get_logger", "redact", "redactor"]
@@ -61,6 +64,20 @@ class Redactor:
 redactor = Redactor()
 
 
+def timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """The one time format of the runner: ISO 8601, UTC, milliseconds, with its offset."""
+    event["timestamp"] = iso_ms(time.time())
+    return event
+
+
+def plain_values(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """Enums as their values: ``deleted``, not ``<RecordState.DELETED: 'deleted'>``."""
+    for key, value in event.items():
+        if isinstance(value, Enum):
+            event[key] = value.value
+    return event
+
+
 def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[str] = ()) -> str:
     """Set up structlog once at start-up; returns the format chosen (json or console).
 
@@ -76,7 +93,8 @@ def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[st
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        timestamp,
+        plain_values,
     ]
     if log_format == "json":
         processors += [

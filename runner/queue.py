@@ -72,8 +72,8 @@ class SenderNote:
     pid: int
     database: str
     mode: str  # "run" or "worker"
-    state: str  # "busy", "idle", "waiting" (token budget, pause) or "locked_elsewhere"
-    note: str | None = None  # e.g. "token budget spent until 21:05:00"
+    state: str  # one of runner.senderstate.SENDER_STATES
+    note: str | None = None  # e.g. "token budget spent" (the time is in ``until``)
     until: float | None = None  # epoch seconds the account waits until, if it waits
     updated_at: float | None = None  # set by the store when the note is written
     since: float | None = None  # epoch seconds a hopeless state began (runner.hopeless)
@@ -157,8 +157,16 @@ class Reader(Protocol):
         """{job id: (answered requests started since ``since``, first start, last start)}."""
         ...
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        ...
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
+        ...
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made."""
         ...
 
     async def account_stops(self) -> dict[str, tuple[StopReason, str | None, float]]:

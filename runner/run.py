@@ -88,7 +88,13 @@ async def drain_database(
         await store.clear_account_stops()
         jobs = await store.jobs()
         counts = await store.state_counts()
-        tracker = progress.Progress(jobs, counts)
+        names = {job.name for job in config.jobs}
+        # The live table shows this run's jobs; the others join it when first drained.
+        tracker = progress.Progress([job for job in jobs if job.name in names], counts)
+
+        async def follow(new: Sequence[Job]) -> None:
+            tracker.add(new, await store.state_counts())
+
         supervisor = Supervisor(
             queue=store,
             config=config,
@@ -99,6 +105,7 @@ async def drain_database(
             mode=options.mode,
             guards=not_found_watches(config, jobs, counts),
             on_settled=tracker.settled,
+            on_jobs=follow,
         )
         shutdown.install()
         display = asyncio.create_task(
@@ -107,13 +114,13 @@ async def drain_database(
         gone = asyncio.create_task(dbwatch.watch(watched, shutdown))
         try:
             reports = await supervisor.run()
+            tracker.reseed(await store.state_counts())  # the last frame says what run_finished does
         finally:
             for task in (display, gone):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             shutdown.uninstall()
-        names = {job.name for job in config.jobs}
         drained = {job_id for report in reports for job_id in report.drained_jobs}
         mine = [job for job in await store.jobs() if job.name in names or job.id in drained]
         counts = await store.state_counts()

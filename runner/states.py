@@ -18,6 +18,7 @@ class RecordState(StrEnum):
     NOT_FOUND = "not_found"
     FAILED = "failed"
     INVALID = "invalid"  # rejected at load, never sent
+    CANCELLED = "cancelled"  # taken out by `runner cancel`, never sent (`retry --cancelled`)
 
 
 class JobState(StrEnum):

@@ -29,10 +29,12 @@ from runner.db import loading
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
 from runner.db.loading import LoadCounts
+from runner.db.operator import OperatorCommands
 from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
+from runner.logs import get_logger
 from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
 
@@ -40,7 +42,7 @@ from runner.states import BlockReason, RecordState, StopReason
 BODY_LIMIT = 2000
 
 
-class Store(DbReader):
+class Store(OperatorCommands):
     """The queue: loading, claiming, settling, the operator's commands, the reports."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
@@ -110,7 +112,11 @@ class Store(DbReader):
         """
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
-            if tuple(row[1:4]) != (account, campaign, number_format):
+            if await self._corrects_campaign(row, account, campaign, number_format):
+                async with self._transaction() as conn:
+                    await conn.execute(Q.correct_campaign, {"id": row[0], "campaign": campaign})
+                get_logger().warning("campaign_corrected", job=name, was=row[2], now=campaign)
+            elif tuple(row[1:4]) != (account, campaign, number_format):
                 raise ConfigError(
                     f"job {name!r} is already in {self.path} with account {row[1]!r}, "
                     f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
@@ -296,7 +302,6 @@ class Store(DbReader):
             jobs = await conn.execute(Q.unblock_jobs, {"job": job_name})
             return records.rowcount, jobs.rowcount
 
-
 async def _write_settlements(
     conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]
 ) -> None:
@@ -313,7 +318,7 @@ async def _write_settlements(
         Q.insert_request,
         [
             (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT])
+             s.outcome, s.message, s.body[:BODY_LIMIT], c.job_id)
             for c, s in batch
         ],
     )  # fmt: skip

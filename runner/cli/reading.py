@@ -28,7 +28,8 @@ def database_of(config_path: Path, db: Path | None) -> Path:
         return db
     from runner.config import load_config
 
-    config: Config = load_config(config_path)
+    # A worker's config (no jobs) names its database as well as a run's does.
+    config: Config = load_config(config_path, jobs_required=False)
     return config.database
 
 
@@ -45,6 +46,14 @@ def database_of(config_path: Path, db: Path | None) -> Path:
     help="Write Prometheus metrics to FILE (atomically, for node_exporter's textfile "
     "collector) instead of printing the report; '-' prints them.",
 )
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Exit 0 all final and clean (or being sent), 1 failed records, 3 a blocked job or "
+    "a stopped account, 5 work pending that no process sends; with --json or the table.",
+)
+@click.option("--job", "job_name", help="With --check: check only this job.")
 @reports_errors
 def status_command(
     config_path: Path,
@@ -53,15 +62,29 @@ def status_command(
     watch: bool,
     interval: float,
     prometheus: Path | None,
+    check_only: bool,
+    job_name: str | None,
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
-    if prometheus is not None and (as_json or watch):
-        raise click.UsageError("--prometheus cannot be combined with --json or --watch")
+    refuse_combinations(as_json, watch, prometheus, check_only, job_name)
     from runner import metrics, status
 
     database = database_of(config_path, db)
-    if prometheus is not None:
+    if check_only:
+        from runner import check
+
         report = asyncio.run(_status(database))
+        if job_name is not None and job_name not in {job.name for job in report.jobs}:
+            raise click.UsageError(f"--job {job_name}: no such job in {database}")
+        code = check.check_code(report, job_name)
+        if as_json:
+            click.echo(status.to_json(report))
+        else:
+            status.print_report(report)
+        click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
+        sys.exit(code)
+    if prometheus is not None:
+        report = asyncio.run(_status(database, totals=True))
         if str(prometheus) == "-":
             click.echo(metrics.render(report), nl=False)
         else:
@@ -75,15 +98,36 @@ def status_command(
         status.print_report(asyncio.run(_status(database)))
 
 
-async def _status(database: Path) -> Report:
+def refuse_combinations(
+    as_json: bool, watch: bool, prometheus: Path | None, check: bool, job_name: str | None
+) -> None:
+    """Usage errors (exit 2) for options that cannot go together."""
+    if prometheus is not None and (as_json or watch or check):
+        raise click.UsageError("--prometheus cannot be combined with --json, --watch or --check")
+    if watch and (as_json or check):
+        raise click.UsageError("--watch refreshes a table: it cannot be combined with --json "
+                               "or --check")  # fmt: skip
+    if job_name is not None and not check:
+        raise click.UsageError("--job goes with --check")
+    if prometheus is not None and str(prometheus) != "-" and not prometheus.parent.is_dir():
+        raise click.UsageError(f"--prometheus {prometheus}: folder {prometheus.parent} is missing")
+
+
+async def _status(database: Path, *, totals: bool = False) -> Report:
     import time
 
     from runner import status
     from runner.lock import holder_pid
     from runner.store import Store
 
+    if not database.exists() and database.parent.is_dir():
+        # Before the first load: nothing yet, which is no error. (A missing folder is
+        # a mistyped path: opening says so.)
+        return status.empty_report(time.time())
     async with await Store.open_readonly(database) as reader:
-        return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
+        return await status.collect(
+            reader, now=time.time(), holder_pid=holder_pid(database), totals=totals
+        )
 
 
 async def _watch(database: Path, interval: float) -> None:
@@ -91,14 +135,15 @@ async def _watch(database: Path, interval: float) -> None:
 
     from runner import status
 
-    first = status.render(await _status(database))
-    with Live(first, console=status.terminal(), auto_refresh=False) as live:
+    console = status.terminal()
+    first = status.render(await _status(database), console.width)
+    with Live(first, console=console, auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
-                live.update(status.render(await _status(database)), refresh=True)
+                live.update(status.render(await _status(database), console.width), refresh=True)
         except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
-            live.update(status.render(await _status(database)), refresh=True)
+            live.update(status.render(await _status(database), console.width), refresh=True)
 
 
 # -- export ------------------------------------------------------------------------
@@ -112,8 +157,14 @@ async def _watch(database: Path, interval: float) -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(RECORD_STATES),
-    help="Only records in this state (repeatable); with --requests, the requests of those.",
+    type=click.Choice((*RECORD_STATES, "duplicate")),
+    help="Only records in this state (repeatable; 'duplicate': the input lines that repeat "
+    "a number); with --requests, the requests of those.",
+)
+@click.option(
+    "--no-duplicates",
+    is_flag=True,
+    help="Leave out the duplicate input lines (exported by default, state 'duplicate').",
 )
 @click.option(
     "--phone",
@@ -141,6 +192,11 @@ async def _watch(database: Path, interval: float) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file (complete, or not at all) instead of stdout.",
 )
+@click.option(
+    "--archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read this archive of `runner prune --archive` instead of the database.",
+)
 @reports_errors
 def export_command(
     config_path: Path,
@@ -151,11 +207,14 @@ def export_command(
     requests: bool,
     fmt: str,
     output: Path | None,
+    no_duplicates: bool,
+    archive: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
     from runner import export
 
-    database = database_of(config_path, db)
+    # An archive is read on its own: no config or database is needed.
+    database = Path() if archive is not None else database_of(config_path, db)
     try:
         count = asyncio.run(
             export.export_to(
@@ -166,6 +225,8 @@ def export_command(
                 jobs=jobs,
                 states=states,
                 phones=phones,
+                archive=archive,
+                duplicates=not no_duplicates,
             )
         )
     except BrokenPipeError:

@@ -30,8 +30,8 @@ from runner.errors import StoreError
 from runner.safefiles import check_folder, create_private, refuse_symlink
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0005).
-OLDEST_READABLE: Final = 5
+# The oldest schema the readers' queries match (they read columns added by 0006).
+OLDEST_READABLE: Final = 6
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs
@@ -166,11 +166,15 @@ async def _migrate(
         raise StoreError(problem)
     for version, script in migrations:
         if version > current:
-            # executescript commits first; the script runs in its own transaction.
-            await conn.executescript(
-                f"{Q.begin_immediate};\n{script}\n"
-                f"{Q.set_user_version.format(version=int(version))};\n{Q.commit};"
-            )
+            await conn.execute(Q.foreign_keys_off)  # a script may rebuild a table (0006)
+            try:
+                # executescript commits first; the script runs in its own transaction.
+                await conn.executescript(
+                    f"{Q.begin_immediate};\n{script}\n"
+                    f"{Q.set_user_version.format(version=int(version))};\n{Q.commit};"
+                )
+            finally:
+                await conn.execute(Q.foreign_keys_on)
 
 
 async def begin(conn: aiosqlite.Connection) -> None:

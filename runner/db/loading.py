@@ -57,13 +57,21 @@ async def insert_batch(
     conn: aiosqlite.Connection, job_id: int, source_id: int, rows: Sequence[Row | InvalidRow]
 ) -> LoadCounts:
     """Enqueue parsed rows inside the caller's transaction; rows already there are counted."""
-    valid = [(job_id, source_id, r.line, r.phone, r.name) for r in rows if isinstance(r, Row)]
+    valid = [
+        {"job_id": job_id, "source_id": source_id, "line": r.line, "phone": r.phone,
+         "name": r.name, "cell": r.cell}
+        for r in rows if isinstance(r, Row)
+    ]  # fmt: skip
     invalid = [
-        (job_id, source_id, r.line, r.raw, r.reason) for r in rows if isinstance(r, InvalidRow)
+        (job_id, source_id, r.line, r.raw, r.reason, r.raw)
+        for r in rows
+        if isinstance(r, InvalidRow)
     ]
     before = conn.total_changes
     await conn.executemany(Q.insert_record, valid)
     new = conn.total_changes - before
+    if new < len(valid):  # some numbers were there already: keep the repeating lines
+        await conn.executemany(Q.insert_duplicate, valid)
     await conn.executemany(Q.insert_invalid_record, invalid)
     return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
 

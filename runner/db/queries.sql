@@ -25,6 +25,11 @@ PRAGMA synchronous = NORMAL
 -- foreign_keys_on --
 PRAGMA foreign_keys = ON
 
+-- foreign_keys_off --
+-- Around a migration script only (a no-op inside a transaction): a table rebuilt to
+-- change a CHECK constraint is dropped and replaced while others refer to it.
+PRAGMA foreign_keys = OFF
+
 -- user_version --
 PRAGMA user_version
 
@@ -44,7 +49,19 @@ ROLLBACK
 -- ============================================================== loading
 
 -- job_by_name --
-SELECT id, account, campaign, number_format, account_identity FROM jobs WHERE name = :name
+SELECT id, account, campaign, number_format, account_identity, state, blocked_reason
+  FROM jobs WHERE name = :name
+
+-- job_answered --
+-- Whether any record of the job was deleted or not found (its campaign then worked).
+SELECT EXISTS (SELECT 1 FROM records WHERE job_id = :id AND state IN ('deleted', 'not_found'))
+
+-- correct_campaign --
+-- A job blocked for invalid_campaign, loaded again with another campaign: it takes it
+-- and its records are sent again (the requests keep the campaign they were sent for).
+UPDATE jobs SET campaign = :campaign, state = 'active', blocked_reason = NULL,
+       blocked_message = NULL
+ WHERE id = :id
 
 -- insert_job --
 INSERT INTO jobs (name, account, campaign, number_format, account_identity, created_at)
@@ -65,12 +82,20 @@ INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (:job_id, :path, :size
 UPDATE sources SET size = :size, mtime_ns = :mtime_ns, loaded_at = :loaded_at WHERE id = :id
 
 -- insert_record --
-INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name)
-VALUES (?, ?, ?, ?, ?)
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name, cell)
+VALUES (:job_id, :source_id, :line, :phone, :name, :cell)
+
+-- insert_duplicate --
+-- A line whose number is already a record of the job, from another line: a duplicate of
+-- it (the record's own line loaded again is none). Run only when some insert was ignored.
+INSERT OR IGNORE INTO duplicates (job_id, source_id, line, cell, name, record_id)
+SELECT :job_id, :source_id, :line, :cell, :name, r.id FROM records r
+ WHERE r.job_id = :job_id AND r.phone = :phone AND r.state != 'invalid'
+   AND NOT (r.source_id = :source_id AND r.line = :line)
 
 -- insert_invalid_record --
-INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason)
-VALUES (?, ?, ?, ?, 'invalid', ?)
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason, cell)
+VALUES (?, ?, ?, ?, 'invalid', ?, ?)
 
 -- ============================================================== the queue
 
@@ -101,9 +126,10 @@ UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?,
  WHERE id = ?
 
 -- insert_request --
+-- The campaign sent for: a job's campaign may be corrected after a block (0006).
 INSERT INTO requests (record_id, job_id, account, started_at, finished_at, http_status,
-                      outcome, message, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      outcome, message, body, campaign)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT campaign FROM jobs WHERE id = ?))
 
 -- block_job --
 UPDATE jobs SET state = 'blocked', blocked_reason = :reason, blocked_message = :message
@@ -119,8 +145,8 @@ DELETE FROM account_stops
 -- audit_interrupted --
 -- Whether the request of a record left in flight went out is unknown: an audit row
 -- started now counts it against the rate limit from this moment (the safe side).
-INSERT INTO requests (record_id, job_id, account, started_at, outcome)
-SELECT r.id, r.job_id, j.account, :now, 'interrupted'
+INSERT INTO requests (record_id, job_id, account, started_at, outcome, campaign)
+SELECT r.id, r.job_id, j.account, :now, 'interrupted', j.campaign
   FROM records r JOIN jobs j ON j.id = r.job_id WHERE r.state = 'in_flight'
 
 -- requeue_interrupted --
@@ -163,6 +189,52 @@ UPDATE jobs SET guard_cleared = 1
 UPDATE jobs SET state = 'active', blocked_reason = NULL, blocked_message = NULL
  WHERE state = 'blocked' AND (:job IS NULL OR name = :job)
 
+-- cancel_pending --
+-- `runner cancel`: pending records of the named jobs (or of every job) are never sent.
+-- Records in flight finish their request; a claim only takes pending ones.
+UPDATE records SET state = 'cancelled', finished_at = :now
+ WHERE state = 'pending'
+   AND (json_array_length(:jobs) = 0 OR job_id IN (
+        SELECT id FROM jobs WHERE name IN (SELECT value FROM json_each(:jobs))))
+
+-- retry_cancelled --
+UPDATE records SET state = 'pending', finished_at = NULL
+ WHERE state = 'cancelled'
+   AND (:job IS NULL OR job_id = (SELECT id FROM jobs WHERE name = :job))
+
+-- prunable_jobs --
+-- Final jobs (not blocked, nothing pending or in flight) whose last record finished
+-- before :before (a job without any finished record: when it was made).
+SELECT j.id, j.name FROM jobs j
+ WHERE j.state = 'active'
+   AND NOT EXISTS (SELECT 1 FROM records r
+                    WHERE r.job_id = j.id AND r.state IN ('pending', 'in_flight'))
+   AND COALESCE((SELECT MAX(finished_at) FROM records r WHERE r.job_id = j.id),
+                j.created_at) < :before
+ ORDER BY j.id
+
+-- keep_pruned_totals --
+-- What the pruned requests counted stays in runner_requests_total.
+INSERT INTO pruned_request_totals (account, outcome, http_status, count, pruned_at)
+SELECT account, outcome, http_status, COUNT(*), :now FROM requests
+ WHERE job_id IN (SELECT value FROM json_each(:ids))
+ GROUP BY account, outcome, http_status
+
+-- prune_requests --
+DELETE FROM requests WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_duplicates --
+DELETE FROM duplicates WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_records --
+DELETE FROM records WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_sources --
+DELETE FROM sources WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- prune_jobs --
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
 -- ============================================================== reports
 
 -- state_counts --
@@ -184,6 +256,23 @@ SELECT j.id, COUNT(q.id), MIN(q.started_at), MAX(q.started_at)
   FROM jobs j JOIN requests q
     ON q.job_id = j.id AND q.started_at >= :since AND q.finished_at IS NOT NULL
  GROUP BY j.id
+
+-- recent_finished --
+-- Records the API finished per job since :since (the ETA's progress: retries are not),
+-- from the partial index records_finished (0006).
+SELECT job_id, COUNT(*), MIN(finished_at), MAX(finished_at) FROM records
+ WHERE state IN ('deleted', 'not_found', 'failed') AND finished_at >= :since
+ GROUP BY job_id
+
+-- request_totals --
+-- Every request ever answered or cut off, per account, outcome and HTTP status, pruned
+-- ones included (runner_requests_total).
+SELECT account, outcome, http_status, SUM(n) FROM (
+    SELECT account, outcome, http_status, COUNT(*) AS n FROM requests
+     GROUP BY account, outcome, http_status
+    UNION ALL
+    SELECT account, outcome, http_status, count FROM pruned_request_totals
+) GROUP BY account, outcome, http_status ORDER BY account, outcome, http_status
 
 -- last_activity --
 SELECT id, (SELECT MAX(started_at) FROM requests WHERE job_id = jobs.id) FROM jobs
@@ -218,16 +307,29 @@ SELECT name FROM jobs ORDER BY id
 -- export_records --
 -- One row per record, in job and file order (see runner.db.reader.EXPORT_COLUMNS).
 SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempts,
-       r.last_http_status, r.last_message, r.finished_at
+       r.last_http_status, r.last_message, r.finished_at, r.cell, r.name, NULL, NULL
   FROM records r JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id
+{{export_filters}}
+ ORDER BY r.job_id, r.id
+
+-- export_duplicates --
+-- One row per duplicate input line, in the record export's columns: the number as its
+-- record sends it, state 'duplicate', and the file and line of that record.
+SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, NULL, 0, NULL, NULL, NULL,
+       r.cell, r.name, rs.path, r.record_line
+  FROM (SELECT d.id, d.job_id, d.source_id, d.line, d.cell, d.name, 'duplicate' AS state,
+               rec.phone AS phone, rec.source_id AS record_source, rec.line AS record_line
+          FROM duplicates d JOIN records rec ON rec.id = d.record_id) r
+  JOIN jobs j ON j.id = r.job_id JOIN sources s ON s.id = r.source_id
+  JOIN sources rs ON rs.id = r.record_source
 {{export_filters}}
  ORDER BY r.job_id, r.id
 
 -- export_requests --
 -- One row per HTTP request, in the order they were sent; record_state is the record's
 -- state now.
-SELECT j.name, j.campaign, q.account, r.phone, r.state, q.started_at, q.finished_at,
-       q.http_status, q.outcome, q.message, q.body
+SELECT j.name, COALESCE(q.campaign, j.campaign), q.account, r.phone, r.state, q.started_at,
+       q.finished_at, q.http_status, q.outcome, q.message, q.body
   FROM requests q JOIN records r ON r.id = q.record_id JOIN jobs j ON j.id = r.job_id
 {{export_filters}}
  ORDER BY q.id

@@ -34,6 +34,10 @@ EXPORT_COLUMNS: Final = (
     "last_http_status",
     "last_message",
     "finished_at",
+    "cell",  # the phone cell as it stood in the input
+    "name",
+    "duplicate_of_file",  # a duplicate line: the file and line of the record it repeats
+    "duplicate_of_line",
 )
 
 Rows = AsyncGenerator[tuple[Any, ...], None]
@@ -156,6 +160,23 @@ class DbReader:
             for job_id, count, first, last in rows
         }
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        rows = await self._fetchall(Q.recent_finished, {"since": since})
+        return {
+            int(job_id): (int(count), float(first), float(last))
+            for job_id, count, first, last in rows
+        }
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made; a
+        missing outcome or status is ''."""
+        rows = await self._fetchall(Q.request_totals)
+        return [
+            (account, outcome or "", "" if status is None else str(status), int(count))
+            for account, outcome, status, count in rows
+        ]
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
         rows = await self._fetchall(Q.last_activity)
@@ -183,6 +204,12 @@ class DbReader:
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
         return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
+
+    def duplicate_rows(
+        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+    ) -> Rows:
+        """One tuple per duplicate input line (EXPORT_COLUMNS), state ``duplicate``."""
+        return stream(self._conn, Q.export_duplicates, export_params(jobs, states, phones))
 
     def request_rows(
         self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()

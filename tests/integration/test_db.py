@@ -118,13 +118,19 @@ def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> 
 # ---------------------------------------------------------------- migration 0004
 
 
+def database_at(path: Path, version: int) -> sqlite3.Connection:
+    """A database as an older runner left it: the migrations up to ``version`` applied."""
+    db = sqlite3.connect(path)
+    for number, script in connection.read_migrations(connection.migrations_dir())[:version]:
+        db.executescript(script + f"\nPRAGMA user_version = {number};")
+    return db
+
+
 async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path)) as db:
-        for version, script in connection.read_migrations(connection.migrations_dir())[:3]:
-            db.executescript(script + f"\nPRAGMA user_version = {version};")
+    with closing(database_at(path, 3)) as db:
         db.executescript(
             "INSERT INTO jobs (id, name, account, campaign, state, blocked_reason, created_at)"
             " VALUES (1, 'a', 'main', 'C', 'blocked', 'not_found_guard: 9 of 10 answers', 0),"
@@ -234,7 +240,7 @@ async def test_token_generations_per_identity(store: Store) -> None:
 
 async def test_senders_and_waiting_jobs(store: Store, tmp_path: Path) -> None:
     job_id = await new_job(store, tmp_path)
-    await store.note_sender(SenderNote("main", 11, "/db", "run", "busy"), now=1.0)
+    await store.note_sender(SenderNote("main", 11, "/db", "run", "sending"), now=1.0)
     waiting = SenderNote("main", 12, "/db", "worker", "waiting", "token budget", 99.0)
     await store.note_sender(waiting, now=2.0)
     await store.note_sender(SenderNote("b", 13, "/db", "run", "idle"), now=3.0)
@@ -318,7 +324,7 @@ async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Pat
     async with await Store.open(path):
         pass
     sql(path, "PRAGMA user_version = 3")
-    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(5\)"):
+    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(6\)"):
         await Store.open_readonly(path)
     assert sql(path, "PRAGMA user_version") == [(3,)]
 

@@ -697,6 +697,10 @@ async def test_export_rows(store: Store, dataset: SimpleNamespace) -> None:
         200,
         "Deleted Successfully",
         1_001.0,
+        None,  # cell: the test's rows carry none
+        None,
+        None,
+        None,
     )
     assert columns[3]["reason"] == "exhausted_retries"
     assert columns[3]["attempts"] == 8

@@ -508,3 +508,16 @@ async def test_an_echoed_key_is_masked_in_body_and_message(
     assert MASK in reply.body
     if "Invalid apiKey" in reply.verdict.message:
         assert f"Invalid apiKey {MASK}" in reply.verdict.message
+
+
+async def test_a_refused_http_connection_does_not_say_ssl() -> None:
+    """aiohttp says `ssl:default` for every refused connection, plain http:// too."""
+    from runner.client import client_error_text
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as refused:
+            await session.get("http://127.0.0.1:1/ca_apis/deleteCampaignData")
+    assert "ssl" in str(refused.value)  # what aiohttp says
+    text = client_error_text(refused.value)
+    assert "ssl" not in text
+    assert text.startswith("ClientConnectorError: cannot connect to 127.0.0.1:1")
