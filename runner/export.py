@@ -50,6 +50,7 @@ REQUEST_COLUMNS: Final = (
     "outcome",
     "message",
     "body",
+    "deleted_count",  # N of an "N Records Deleted Successfully" answer, else empty
 )
 
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)

@@ -62,6 +62,7 @@ class Settlement:
     finished_at: float
     block_job: tuple[BlockReason, str] | None = None  # (code, message)
     stop_account: tuple[StopReason, str] | None = None  # (code, message), for claim.account
+    deleted_count: int | None = None  # N of an "N Records Deleted Successfully" answer
 
 
 @dataclass(frozen=True, slots=True)

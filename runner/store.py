@@ -313,7 +313,7 @@ async def _write_settlements(
         Q.insert_request,
         [
             (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT])
+             s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count)
             for c, s in batch
         ],
     )  # fmt: skip

@@ -102,8 +102,8 @@ UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?,
 
 -- insert_request --
 INSERT INTO requests (record_id, job_id, account, started_at, finished_at, http_status,
-                      outcome, message, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      outcome, message, body, deleted_count)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- block_job --
 UPDATE jobs SET state = 'blocked', blocked_reason = :reason, blocked_message = :message
@@ -226,7 +226,7 @@ SELECT j.name, j.campaign, s.path, r.line, r.phone, r.state, r.reason, r.attempt
 -- One row per HTTP request, in the order they were sent; record_state is the record's
 -- state now.
 SELECT j.name, j.campaign, q.account, r.phone, r.state, q.started_at, q.finished_at,
-       q.http_status, q.outcome, q.message, q.body
+       q.http_status, q.outcome, q.message, q.body, q.deleted_count
   FROM requests q JOIN records r ON r.id = q.record_id JOIN jobs j ON j.id = r.job_id
 {{export_filters}}
  ORDER BY q.id
