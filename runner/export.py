@@ -67,16 +67,22 @@ class Filters:
     jobs: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
+    campaigns: tuple[str, ...] = ()
 
     @classmethod
     def of(
-        cls, jobs: Iterable[str] = (), states: Iterable[str] = (), phones: Iterable[str] = ()
+        cls,
+        jobs: Iterable[str] = (),
+        states: Iterable[str] = (),
+        phones: Iterable[str] = (),
+        campaigns: Iterable[str] = (),
     ) -> Filters:
         """Filters from what the operator typed: states checked, numbers reduced to digits."""
         unknown = sorted(set(states) - set(STATES))
         if unknown:
             raise ExportError(f"unknown state {', '.join(unknown)}; states: {', '.join(STATES)}")
-        return cls(tuple(jobs), tuple(states), tuple(phone_digits(p) for p in phones))
+        digits = tuple(phone_digits(p) for p in phones)
+        return cls(tuple(jobs), tuple(states), digits, tuple(campaigns))
 
 
 def phone_digits(text: str) -> str:
@@ -115,12 +121,12 @@ async def check_jobs(reader: DbReader, names: Sequence[str]) -> None:
 
 def record_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
     """One tuple per record (RECORD_COLUMNS), in job and file order; times as Unix seconds."""
-    return reader.export_rows(filters.jobs, filters.states, filters.phones)
+    return reader.export_rows(filters.jobs, filters.states, filters.phones, filters.campaigns)
 
 
 def request_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
     """One tuple per HTTP request (REQUEST_COLUMNS), in the order they were sent."""
-    return reader.request_rows(filters.jobs, filters.states, filters.phones)
+    return reader.request_rows(filters.jobs, filters.states, filters.phones, filters.campaigns)
 
 
 # ---------------------------------------------------------------- writing
@@ -173,9 +179,10 @@ async def export_records(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    campaigns: Iterable[str] = (),
 ) -> int:
     """Write one row per record to ``out``; returns how many were written."""
-    filters = Filters.of(jobs, states, phones)
+    filters = Filters.of(jobs, states, phones, campaigns)
     return await _copy(database, filters, record_rows, _record_out, fmt, out, RECORD_COLUMNS)
 
 
@@ -187,9 +194,10 @@ async def export_requests(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    campaigns: Iterable[str] = (),
 ) -> int:
     """Write one row per HTTP request to ``out``; ``states`` filter on the record's state."""
-    filters = Filters.of(jobs, states, phones)
+    filters = Filters.of(jobs, states, phones, campaigns)
     return await _copy(database, filters, request_rows, _request_out, fmt, out, REQUEST_COLUMNS)
 
 
@@ -224,13 +232,15 @@ async def export_to(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    campaigns: Iterable[str] = (),
 ) -> int:
     """The ``runner export`` command: to stdout, or atomically to ``output``."""
     export = export_requests if requests else export_records
+    filters = {"jobs": jobs, "states": states, "phones": phones, "campaigns": campaigns}
     if output is None:
-        return await export(database, sys.stdout, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, sys.stdout, fmt=fmt, **filters)
     with atomic_text(output) as out:
-        return await export(database, out, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, out, fmt=fmt, **filters)
 
 
 # ---------------------------------------------------------------- files

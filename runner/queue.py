@@ -31,6 +31,10 @@ class Job:
     account_identity: str | None = None
     blocked_message: str | None = None  # the words explaining blocked_reason
     waiting: str | None = None  # why the running process leaves this job pending, if it does
+    # A job of several campaigns: their names (empty for a job of one, ``campaign``), and
+    # those the API called invalid, each blocked alone: (campaign, reason, message).
+    campaigns: tuple[str, ...] = ()
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class Claim:
     account: str
     started_at: float
     interrupted: bool = False  # an earlier request of this record was cut off by a crash
+    campaign: str | None = None  # the record's campaign; None: its job's one campaign
 
 
 @dataclass(frozen=True, slots=True)

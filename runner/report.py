@@ -80,6 +80,9 @@ class JobStatus:
     rate_per_minute: float | None = None  # None: fewer than two recent requests
     eta_seconds: float | None = None  # None: unknown (no recent rate)
     last_activity: float | None = None  # the start of its latest request
+    campaigns: tuple[str, ...] = ()  # a job of several campaigns: their names
+    # Campaigns of such a job the API called invalid: (campaign, reason, message).
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,8 @@ def job_status(
         rate_per_minute=rate,
         eta_seconds=eta(counts.left, rate),
         last_activity=last_activity,
+        campaigns=job.campaigns,
+        blocked_campaigns=job.blocked_campaigns,
     )
 
 

@@ -123,6 +123,12 @@ def job_dict(job: JobStatus) -> dict[str, Any]:
         "rate_per_minute": _round(job.rate_per_minute, 1),
         "eta_seconds": _round(job.eta_seconds),
         "last_activity": iso(job.last_activity),
+        # Every campaign of the job (one for most), and those blocked alone.
+        "campaigns": list(job.campaigns or (job.campaign,)),
+        "blocked_campaigns": [
+            {"campaign": name, "blocked_reason": reason, "blocked_message": message}
+            for name, reason, message in job.blocked_campaigns
+        ],
     }
 
 
@@ -249,6 +255,15 @@ def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:
                 Text(
                     f"blocked: {job.name}: {job.blocked_reason or 'unknown'}{words} — "
                     f"{hint or 'fix the cause'}, then `runner retry --job {job.name}`",
+                    style="red",
+                )
+            )
+        for campaign, reason, message in job.blocked_campaigns:
+            notes.append(
+                Text(
+                    f"blocked: {job.name}: campaign {campaign!r}: {reason}: {message} — "
+                    f"{BLOCKED_HINTS.get(reason) or 'fix the cause'}, then "
+                    f"`runner retry --job {job.name} --campaign {campaign}`",
                     style="red",
                 )
             )

@@ -109,6 +109,9 @@ async def _watch(database: Path, interval: float) -> None:
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Read this database.")
 @click.option("--job", "jobs", multiple=True, help="Only this job (repeatable).")
 @click.option(
+    "--campaign", "campaigns", multiple=True, help="Only records of this campaign (repeatable)."
+)
+@click.option(
     "--state",
     "states",
     multiple=True,
@@ -146,6 +149,7 @@ def export_command(
     config_path: Path,
     db: Path | None,
     jobs: tuple[str, ...],
+    campaigns: tuple[str, ...],
     states: tuple[str, ...],
     phones: tuple[str, ...],
     requests: bool,
@@ -166,6 +170,7 @@ def export_command(
                 jobs=jobs,
                 states=states,
                 phones=phones,
+                campaigns=campaigns,
             )
         )
     except BrokenPipeError:

@@ -134,18 +134,22 @@ def _live(log_format: str, quiet: bool) -> bool:
 @cli.command()
 @config_argument
 @click.option("--job", "job_name", help="Only this job.")
+@click.option("--campaign", help="Only this campaign's failed records and block.")
 @reports_errors
-def retry(config_path: Path, job_name: str | None) -> None:
-    """Put failed records and blocked jobs back to pending."""
+def retry(config_path: Path, job_name: str | None, campaign: str | None) -> None:
+    """Put failed records and blocked jobs and campaigns back to pending."""
     from runner.config import load_config
 
     config = load_config(config_path)
-    records, jobs = asyncio.run(_retry(config.database, job_name))
-    click.echo(f"{records} failed records and {jobs} blocked jobs are pending again")
+    records, blocks = asyncio.run(_retry(config.database, job_name, campaign))
+    click.echo(f"{records} failed records and {blocks} blocked jobs are pending again"
+               if campaign is None else
+               f"{records} failed records and {blocks} blocks of campaign {campaign!r} are "
+               "pending again")  # fmt: skip
 
 
-async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
+async def _retry(database: Path, job_name: str | None, campaign: str | None) -> tuple[int, int]:
     from runner.store import Store
 
     async with await Store.open(database, create=False) as store:
-        return await store.retry(job_name)
+        return await store.retry(job_name, campaign)

@@ -29,8 +29,9 @@ from runner.db.queries import Q
 from runner.errors import StoreError
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0004).
-OLDEST_READABLE: Final = 4
+# The oldest schema the readers' queries match (they read columns and tables added by
+# 0007: records.campaign, jobs.campaigns, campaign_blocks, requests.deleted_count).
+OLDEST_READABLE: Final = 7
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs

@@ -42,7 +42,7 @@ Rows = AsyncGenerator[tuple[Any, ...], None]
 def job_of(row: Sequence[Any]) -> Job:
     """A Job from a row of Q.jobs."""
     (job_id, name, account, campaign, state, reason, number_format, guard_cleared,
-     identity, message, waiting) = row  # fmt: skip
+     identity, message, waiting, campaigns, blocks) = row  # fmt: skip
     return Job(
         id=int(job_id),
         name=name,
@@ -55,11 +55,18 @@ def job_of(row: Sequence[Any]) -> Job:
         account_identity=identity,
         blocked_message=message,
         waiting=waiting,
+        campaigns=tuple(json.loads(campaigns)) if campaigns else (),
+        blocked_campaigns=tuple(
+            (name, BlockReason(code), words) for name, code, words in json.loads(blocks or "[]")
+        ),
     )
 
 
 def export_params(
-    jobs: Sequence[str], states: Sequence[str], phones: Sequence[str]
+    jobs: Sequence[str],
+    states: Sequence[str],
+    phones: Sequence[str],
+    campaigns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The parameters of Q.export_records / Q.export_requests: each filter a JSON array.
 
@@ -68,6 +75,7 @@ def export_params(
         "jobs": json.dumps(list(jobs)),
         "states": json.dumps(list(states)),
         "phones": json.dumps(list(phones)),
+        "campaigns": json.dumps(list(campaigns)),
         "min_digits": MIN_DIGITS,
     }
 
@@ -179,13 +187,23 @@ class DbReader:
         ]
 
     def export_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
-        return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_records, params)
 
     def request_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per HTTP request, in the order they were sent."""
-        return stream(self._conn, Q.export_requests, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_requests, params)
