@@ -31,9 +31,9 @@ def test_three_campaigns_one_invalid_deletes_from_the_two_and_blocks_the_third(
     assert job["campaigns"] == [VALID[0], INVALID, VALID[1]]
     (blocked,) = job["blocked_campaigns"]
     assert (blocked["campaign"], blocked["blocked_reason"]) == (INVALID, "invalid_campaign")
-    # The invalid campaign was tried, and its records stopped after the first answer
-    # (at most one per worker was already in hand).
-    assert sandbox.stats()["invalid"] <= 4
+    # The invalid campaign's records stop after its first answer: at most 2 × workers
+    # more were in hand or in flight (the bound the other stops keep, test_answers.py).
+    assert 1 <= sandbox.stats()["invalid"] <= 8
     status = project.run("status")
     assert f"campaign '{INVALID}'" in status.stdout and "--campaign" in status.stdout
 
