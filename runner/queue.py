@@ -150,6 +150,10 @@ class Reader(Protocol):
 
     async def state_counts(self) -> dict[int, dict[str, int]]: ...
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        ...
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""
         ...

@@ -83,6 +83,7 @@ class JobStatus:
     campaigns: tuple[str, ...] = ()  # a job of several campaigns: their names
     # Campaigns of such a job the API called invalid: (campaign, reason, message).
     blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
+    campaign_counts: tuple[tuple[str, Counts], ...] = ()  # per campaign, in the job's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ def job_status(
     recent: tuple[int, float, float] | None,
     last_activity: float | None,
     runner_active: bool,
+    campaign_counts: dict[str, dict[str, int]] | None = None,
 ) -> JobStatus:
     state = job_state(job.state, counts.left)
     rate = per_minute(*recent) if recent is not None else None
@@ -219,6 +221,9 @@ def job_status(
         last_activity=last_activity,
         campaigns=job.campaigns,
         blocked_campaigns=job.blocked_campaigns,
+        campaign_counts=tuple(
+            (name, Counts.of((campaign_counts or {}).get(name, {}))) for name in job.campaigns
+        ),
     )
 
 

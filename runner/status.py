@@ -61,6 +61,7 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
     """
     stored = await reader.jobs()
     counts = await reader.state_counts()
+    per_campaign = await reader.campaign_counts()
     reasons = await reader.failure_reasons()
     interrupted = await reader.interrupted_not_found()
     recent = await reader.recent_requests(now - RECENT_RATE_WINDOW)
@@ -75,6 +76,7 @@ async def collect(reader: Reader, *, now: float, holder_pid: int | None) -> Repo
             recent=recent.get(job.id),
             last_activity=last.get(job.id),
             runner_active=active,
+            campaign_counts=per_campaign.get(job.id, {}),
         )
         for job in stored
     )
@@ -125,6 +127,7 @@ def job_dict(job: JobStatus) -> dict[str, Any]:
         "last_activity": iso(job.last_activity),
         # Every campaign of the job (one for most), and those blocked alone.
         "campaigns": list(job.campaigns or (job.campaign,)),
+        "campaign_counts": {name: counts_dict(n) for name, n in job.campaign_counts},
         "blocked_campaigns": [
             {"campaign": name, "blocked_reason": reason, "blocked_message": message}
             for name, reason, message in job.blocked_campaigns

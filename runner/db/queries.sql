@@ -200,6 +200,13 @@ DELETE FROM campaign_blocks
 -- Served by the (job_id, state) index.
 SELECT job_id, state, COUNT(*) FROM records GROUP BY job_id, state
 
+-- campaign_counts --
+-- Only jobs of several campaigns (a job of one has its counts in state_counts); invalid
+-- rows belong to no campaign.
+SELECT job_id, campaign, state, COUNT(*) FROM records
+ WHERE job_id IN (SELECT id FROM jobs WHERE campaigns IS NOT NULL) AND state != 'invalid'
+ GROUP BY job_id, campaign, state
+
 -- failure_reasons --
 SELECT job_id, COALESCE(reason, 'unknown'), COUNT(*) FROM records
  WHERE state = 'failed' GROUP BY job_id, reason

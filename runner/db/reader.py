@@ -144,6 +144,13 @@ class DbReader:
             counts.setdefault(int(job_id), {})[state] = int(count)
         return counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        counts: dict[int, dict[str, dict[str, int]]] = {}
+        for job_id, campaign, state, count in await self._fetchall(Q.campaign_counts):
+            counts.setdefault(int(job_id), {}).setdefault(campaign, {})[state] = int(count)
+        return counts
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""
         reasons: dict[int, dict[str, int]] = {}

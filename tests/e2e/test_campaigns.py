@@ -29,6 +29,9 @@ def test_three_campaigns_one_invalid_deletes_from_the_two_and_blocks_the_third(
     job = project.job_status("dnc")
     assert (job["total"], job["deleted"], job["pending"]) == (18, 12, 6)  # 6 numbers × 3
     assert job["campaigns"] == [VALID[0], INVALID, VALID[1]]
+    counts = job["campaign_counts"]
+    per_campaign = {name: (n["deleted"], n["pending"]) for name, n in counts.items()}
+    assert per_campaign == {VALID[0]: (6, 0), INVALID: (0, 6), VALID[1]: (6, 0)}
     (blocked,) = job["blocked_campaigns"]
     assert (blocked["campaign"], blocked["blocked_reason"]) == (INVALID, "invalid_campaign")
     # The invalid campaign's records stop after its first answer: at most 2 × workers

@@ -45,6 +45,9 @@ class FakeReader:
     async def state_counts(self) -> dict[int, dict[str, int]]:
         return self.counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        return {}
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         return self.failures
 
@@ -278,7 +281,7 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "failed": 2, "invalid": 0, "percent_done": 60.0,
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
         "rate_per_minute": 100.0, "eta_seconds": 24, "last_activity": "2026-11-26T01:41:39+00:00",
-        "campaigns": ["Sales"], "blocked_campaigns": [],
+        "campaigns": ["Sales"], "campaign_counts": {}, "blocked_campaigns": [],
     }  # fmt: skip
     bad = data["jobs"][2]
     assert (bad["state"], bad["blocked_reason"], bad["blocked_message"]) == (
