@@ -88,12 +88,14 @@ class CloudAgentClient:
         timeout_seconds: float,
         *,
         token_auth: bool = False,
+        token_with_key: bool = True,
         connections: int = 8,
     ) -> None:
         root = base_url.rstrip("/")
         self.url = root + protocol.PATH
         self.token_url = root + protocol.TOKEN_PATH
         self.token_auth = token_auth
+        self.token_with_key = token_with_key
         self._api_key = api_key
         self._user_name = user_name
         self._secrets = {api_key}
@@ -129,16 +131,11 @@ class CloudAgentClient:
     ) -> Reply:
         """Send one record; never raises for network trouble, which becomes a transient reply.
 
-        With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``; the key is not sent.
+        With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``, and the key
+        beside it unless ``token_with_key`` is off (see :meth:`_auth_headers`).
         """
         session = self._open()
-        headers = {"Content-Type": "application/json"}
-        if self.token_auth:
-            if token:
-                self._secrets.add(token)
-            headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
-        else:
-            headers[protocol.API_KEY_HEADER] = self._api_key
+        headers = {"Content-Type": "application/json", **self._auth_headers(token)}
         data = request_body(campaign, phone, self._user_name, name)
         try:
             async with session.delete(
@@ -163,6 +160,17 @@ class CloudAgentClient:
             # aiohttp's messages name the host and the error, never our headers.
             detail = self._mask(client_error_text(error))
             return Reply(transport_failure("connection_error", detail))
+
+    def _auth_headers(self, token: str | None) -> dict[str, str]:
+        """apiKey (BASIC_AUTH, and TOKEN_AUTH as the vendor's example sends it) and the bearer."""
+        headers: dict[str, str] = {}
+        if not self.token_auth or self.token_with_key:
+            headers[protocol.API_KEY_HEADER] = self._api_key
+        if self.token_auth:
+            if token:
+                self._secrets.add(token)
+            headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
+        return headers
 
     async def generate_token(self) -> TokenReply:
         """``POST generateToken`` with the key; the token, or what the server said instead."""

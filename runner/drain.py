@@ -226,7 +226,9 @@ class AccountDrain:
     async def _send(self, job: Job, claim: Claim, token: str | None) -> Reply | None:
         """The request's answer, or None if a forced stop abandoned it."""
         request = asyncio.ensure_future(
-            self.sender.delete(job.campaign, claim.phone, claim.name, token=token)
+            self.sender.delete(
+                claim.campaign or job.campaign, claim.phone, claim.name, token=token
+            )
         )
         self._sending.add(request)
         try:
@@ -380,6 +382,9 @@ class AccountDrain:
         stop = streak or decision.stop
         if stop is not None:
             self._stop(*stop, fields)
+        elif decision.block is not None and job.campaigns and claim.campaign:
+            # One campaign of several: the queue stops claiming its records, the job goes on.
+            self.log.error("campaign_blocked", campaign=claim.campaign, **fields)
         elif decision.block is not None:
             self._stop_job(job, fields)
         elif decision.event == "retry":

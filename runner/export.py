@@ -56,6 +56,7 @@ REQUEST_COLUMNS: Final = (
     "outcome",
     "message",
     "body",
+    "deleted_count",  # N of an "N Records Deleted Successfully" answer, else empty
 )
 
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)
@@ -75,6 +76,7 @@ class Filters:
     states: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
     duplicates: bool = True  # the record export includes duplicate input lines
+    campaigns: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -83,6 +85,7 @@ class Filters:
         states: Iterable[str] = (),
         phones: Iterable[str] = (),
         duplicates: bool = True,
+        campaigns: Iterable[str] = (),
     ) -> Filters:
         """Filters from what the operator typed: states checked, numbers reduced to digits."""
         unknown = sorted(set(states) - set(EXPORT_STATES))
@@ -91,7 +94,7 @@ class Filters:
                 f"unknown state {', '.join(unknown)}; states: {', '.join(EXPORT_STATES)}"
             )
         digits = tuple(phone_digits(p) for p in phones)
-        return cls(tuple(jobs), tuple(states), digits, duplicates)
+        return cls(tuple(jobs), tuple(states), digits, duplicates, tuple(campaigns))
 
 
 def phone_digits(text: str) -> str:
@@ -131,9 +134,10 @@ async def check_jobs(reader: DbReader, names: Sequence[str]) -> None:
 def record_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
     """One tuple per record (RECORD_COLUMNS), in job and file order, then one per
     duplicate input line unless ``filters.duplicates`` is False; times as Unix seconds."""
-    streams = [reader.export_rows(filters.jobs, filters.states, filters.phones)]
+    chosen = (filters.jobs, filters.states, filters.phones, filters.campaigns)
+    streams = [reader.export_rows(*chosen)]
     if filters.duplicates:
-        streams.append(reader.duplicate_rows(filters.jobs, filters.states, filters.phones))
+        streams.append(reader.duplicate_rows(*chosen))
     return _chain(streams)
 
 
@@ -146,7 +150,7 @@ async def _chain(streams: list[Rows]) -> Rows:
 
 def request_rows(reader: DbReader, filters: Filters = Filters()) -> Rows:
     """One tuple per HTTP request (REQUEST_COLUMNS), in the order they were sent."""
-    return reader.request_rows(filters.jobs, filters.states, filters.phones)
+    return reader.request_rows(filters.jobs, filters.states, filters.phones, filters.campaigns)
 
 
 # ---------------------------------------------------------------- writing
@@ -213,9 +217,10 @@ async def export_records(
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
     duplicates: bool = True,
+    campaigns: Iterable[str] = (),
 ) -> int:
     """Write one row per record (and duplicate line) to ``out``; returns how many."""
-    filters = Filters.of(jobs, states, phones, duplicates)
+    filters = Filters.of(jobs, states, phones, duplicates, campaigns)
     return await _copy(database, filters, record_rows, _record_out, fmt, out, RECORD_COLUMNS)
 
 
@@ -228,9 +233,10 @@ async def export_requests(
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
     duplicates: bool = True,  # no request is ever made for a duplicate line
+    campaigns: Iterable[str] = (),
 ) -> int:
     """Write one row per HTTP request to ``out``; ``states`` filter on the record's state."""
-    filters = Filters.of(jobs, states, phones)
+    filters = Filters.of(jobs, states, phones, campaigns=campaigns)
     return await _copy(database, filters, request_rows, _request_out, fmt, out, REQUEST_COLUMNS)
 
 
@@ -288,11 +294,12 @@ async def export_to(
     phones: Iterable[str] = (),
     archive: Path | None = None,
     duplicates: bool = True,
+    campaigns: Iterable[str] = (),
 ) -> int:
     """The ``runner export`` command: to stdout, or atomically to ``output``; from the
     database, or from an ``archive`` written by ``runner prune``."""
     if archive is not None:
-        filters = Filters.of(jobs, states, phones, duplicates)
+        filters = Filters.of(jobs, states, phones, duplicates, campaigns)
         if output is None:
             return export_archive(archive, sys.stdout, requests=requests, fmt=fmt, filters=filters)
         with atomic_text(output) as out:
@@ -300,6 +307,7 @@ async def export_to(
     export = functools.partial(
         export_requests if requests else export_records,
         fmt=fmt, jobs=jobs, states=states, phones=phones, duplicates=duplicates,
+        campaigns=campaigns,
     )  # fmt: skip
     if output is None:
         return await export(database, sys.stdout)

@@ -31,6 +31,10 @@ class Job:
     account_identity: str | None = None
     blocked_message: str | None = None  # the words explaining blocked_reason
     waiting: str | None = None  # why the running process leaves this job pending, if it does
+    # A job of several campaigns: their names (empty for a job of one, ``campaign``), and
+    # those the API called invalid, each blocked alone: (campaign, reason, message).
+    campaigns: tuple[str, ...] = ()
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class Claim:
     account: str
     started_at: float
     interrupted: bool = False  # an earlier request of this record was cut off by a crash
+    campaign: str | None = None  # the record's campaign; None: its job's one campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class Settlement:
     finished_at: float
     block_job: tuple[BlockReason, str] | None = None  # (code, message)
     stop_account: tuple[StopReason, str] | None = None  # (code, message), for claim.account
+    deleted_count: int | None = None  # N of an "N Records Deleted Successfully" answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +150,10 @@ class Reader(Protocol):
     async def jobs(self) -> list[Job]: ...
 
     async def state_counts(self) -> dict[int, dict[str, int]]: ...
+
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        ...
 
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""

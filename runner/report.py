@@ -85,6 +85,10 @@ class JobStatus:
     last_activity: float | None = None  # the start of its latest request
     eta_word: str | None = None  # why there is no ETA: blocked, stopped, no sender, waiting...
     eta_until: float | None = None  # when the wait of eta_word ends, where known
+    campaigns: tuple[str, ...] = ()  # a job of several campaigns: their names
+    # Campaigns of such a job the API called invalid: (campaign, reason, message).
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
+    campaign_counts: tuple[tuple[str, Counts], ...] = ()  # per campaign, in the job's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +243,7 @@ def job_status(
     runner_active: bool,
     finished: tuple[int, float, float] | None = None,
     account: AccountStatus | None = None,
+    campaign_counts: dict[str, dict[str, int]] | None = None,
 ) -> JobStatus:
     """A job as status shows it; ``recent`` are its recent requests (the rate),
     ``finished`` its records finished recently (the ETA), ``account`` its account's status."""
@@ -272,6 +277,11 @@ def job_status(
         last_activity=last_activity,
         eta_word=estimate.word,
         eta_until=estimate.until,
+        campaigns=job.campaigns,
+        blocked_campaigns=job.blocked_campaigns,
+        campaign_counts=tuple(
+            (name, Counts.of((campaign_counts or {}).get(name, {}))) for name in job.campaigns
+        ),
     )
 
 

@@ -194,7 +194,7 @@ def exit_code(
     if any(report.stopped for report in reports):
         return ExitCode.AUTH
     failed = any(counts.get(job.id, {}).get(RecordState.FAILED, 0) for job in jobs)
-    if failed or any(job.state == JobState.BLOCKED for job in jobs):
+    if failed or any(job.state == JobState.BLOCKED or job.blocked_campaigns for job in jobs):
         return ExitCode.FAILURES
     return ExitCode.OK
 
@@ -211,7 +211,8 @@ async def dry_run(config: Config) -> None:
             minutes = len(pending) * rate.period_seconds / rate.count / 60
             console.print(
                 f"would send {len(pending)} requests for job {job.name!r}: DELETE "
-                f"{account.base_url}/ca_apis/deleteCampaignData, campaign {job.campaign!r}, "
+                f"{account.base_url}/ca_apis/deleteCampaignData, "
+                f"campaign {', '.join(job.campaigns)!r}, "
                 f"account {account.name!r} at {rate} (about {minutes:.0f} min)"
             )
             for row in pending[:3]:

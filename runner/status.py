@@ -71,6 +71,7 @@ async def collect(
     """
     stored = await reader.jobs()
     counts = await reader.state_counts()
+    per_campaign = await reader.campaign_counts()
     reasons = await reader.failure_reasons()
     interrupted = await reader.interrupted_not_found()
     recent = await reader.recent_requests(now - RECENT_RATE_WINDOW)
@@ -97,6 +98,7 @@ async def collect(
             runner_active=active,
             finished=finished.get(job.id),
             account=by_name.get(job.account),
+            campaign_counts=per_campaign.get(job.id, {}),
         )
         for job in stored
     )
@@ -145,6 +147,13 @@ def job_dict(job: JobStatus) -> dict[str, Any]:
         "eta": job.eta_word,
         "eta_until": iso(job.eta_until),
         "last_activity": iso(job.last_activity),
+        # Every campaign of the job (one for most), and those blocked alone.
+        "campaigns": list(job.campaigns or (job.campaign,)),
+        "campaign_counts": {name: counts_dict(n) for name, n in job.campaign_counts},
+        "blocked_campaigns": [
+            {"campaign": name, "blocked_reason": reason, "blocked_message": message}
+            for name, reason, message in job.blocked_campaigns
+        ],
     }
 
 
@@ -220,6 +229,15 @@ def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:
                 Text(
                     f"blocked: {job.name}: {job.blocked_reason or 'unknown'}{words} — "
                     f"{hint or 'fix the cause'}, then `runner retry --job {job.name}`",
+                    style="red",
+                )
+            )
+        for campaign, reason, message in job.blocked_campaigns:
+            notes.append(
+                Text(
+                    f"blocked: {job.name}: campaign {campaign!r}: {reason}: {message} — "
+                    f"{BLOCKED_HINTS.get(reason) or 'fix the cause'}, then "
+                    f"`runner retry --job {job.name} --campaign {campaign}`",
                     style="red",
                 )
             )

@@ -99,7 +99,7 @@ class Store(OperatorCommands):
         self,
         name: str,
         account: str,
-        campaign: str,
+        campaign: str | Sequence[str],
         number_format: str = "as_is",
         account_identity: str | None = None,
     ) -> int:
@@ -110,11 +110,16 @@ class Store(OperatorCommands):
         it: an operator who fixes ``base_url`` (a redirect stop) loads the job again
         with the fixed account, and the sender then takes it.
         """
+        campaigns = (campaign,) if isinstance(campaign, str) else tuple(campaign)
+        campaign = ", ".join(campaigns)  # shown; each record holds its own campaign
+        listed = json.dumps(campaigns) if len(campaigns) > 1 else None
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
             if await self._corrects_campaign(row, account, campaign, number_format):
                 async with self._transaction() as conn:
-                    await conn.execute(Q.correct_campaign, {"id": row[0], "campaign": campaign})
+                    fix = {"id": row[0], "campaign": campaign}
+                    await conn.execute(Q.correct_campaign, fix)
+                    await conn.execute(Q.correct_campaign_records, fix)
                 get_logger().warning("campaign_corrected", job=name, was=row[2], now=campaign)
             elif tuple(row[1:4]) != (account, campaign, number_format):
                 raise ConfigError(
@@ -131,7 +136,7 @@ class Store(OperatorCommands):
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 Q.insert_job,
-                {"name": name, "account": account, "campaign": campaign,
+                {"name": name, "account": account, "campaign": campaign, "campaigns": listed,
                  "number_format": number_format, "account_identity": account_identity,
                  "created_at": time.time()},
             )  # fmt: skip
@@ -162,11 +167,22 @@ class Store(OperatorCommands):
             )  # fmt: skip
 
     async def insert_all(
-        self, job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+        self,
+        job_id: int,
+        source_id: int,
+        batches: AsyncIterator[Sequence[Row | InvalidRow]],
+        campaigns: Sequence[str] = (),
     ) -> LoadCounts:
-        """Enqueue a whole input in short transactions (see runner.db.loading)."""
+        """Enqueue a whole input in short transactions (see runner.db.loading); one record
+        per number and campaign (``campaigns`` empty: the job's one campaign)."""
+        campaigns = campaigns or await self._job_campaigns(job_id)
         async with self._lock(), explained(self.path):
-            return await loading.insert_all(self._conn, job_id, source_id, batches)
+            return await loading.insert_all(self._conn, job_id, source_id, batches, campaigns)
+
+    async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
+        row = await self._fetchone(Q.job_campaigns, {"id": job_id})
+        assert row is not None, f"no job {job_id}"
+        return tuple(json.loads(row[1])) if row[1] else (str(row[0]),)
 
     # -- the queue (runner.queue.Queue) ------------------------------------
 
@@ -184,12 +200,12 @@ class Store(OperatorCommands):
                 params = {"job_id": job_id, "now": now, "count": count - len(claims)}
                 rows = await conn.execute_fetchall(Q.claim, params)
                 # RETURNING comes in no particular order: put it back in claim order.
-                for record_id, job, phone, name, attempts, _, interrupted in sorted(
+                for record_id, job, phone, name, attempts, _, interrupted, campaign in sorted(
                     rows, key=lambda row: (-row[5], row[0])
                 ):
                     claims.append(
                         Claim(record_id, job, phone, name, attempts, account, now,
-                              bool(interrupted))
+                              bool(interrupted), campaign)
                     )  # fmt: skip
                 if len(claims) >= count:
                     break
@@ -292,15 +308,20 @@ class Store(OperatorCommands):
 
     # -- operator commands -------------------------------------------------
 
-    async def retry(self, job_name: str | None = None) -> tuple[int, int]:
-        """Failed records and blocked jobs back to pending: (records, jobs) changed."""
+    async def retry(
+        self, job_name: str | None = None, campaign: str | None = None
+    ) -> tuple[int, int]:
+        """Failed records and blocked jobs and campaigns back to pending (only ``campaign``'s
+        when given): (records, blocks lifted)."""
+        chosen = {"job": job_name, "campaign": campaign}
         async with self._transaction() as conn:
-            records = await conn.execute(Q.retry_failed_records, {"job": job_name})
+            records = await conn.execute(Q.retry_failed_records, chosen)
             await conn.execute(
                 Q.clear_guard, {"job": job_name, "guard": BlockReason.NOT_FOUND_GUARD}
             )
-            jobs = await conn.execute(Q.unblock_jobs, {"job": job_name})
-            return records.rowcount, jobs.rowcount
+            jobs = await conn.execute(Q.unblock_jobs, chosen)
+            campaigns = await conn.execute(Q.unblock_campaigns, chosen)
+            return records.rowcount, jobs.rowcount + campaigns.rowcount
 
 async def _write_settlements(
     conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]
@@ -318,14 +339,16 @@ async def _write_settlements(
         Q.insert_request,
         [
             (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT], c.job_id)
+             s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count, c.campaign, c.job_id)
             for c, s in batch
         ],
     )  # fmt: skip
     for c, s in batch:
         if s.block_job is not None:
             block, why = s.block_job
-            await conn.execute(Q.block_job, {"id": c.job_id, "reason": block, "message": why})
+            params = {"id": c.job_id, "reason": block, "message": why, "campaign": c.campaign}
+            for statement in block_statements(block, c.campaign):
+                await conn.execute(statement, params)
         if s.stop_account is not None:
             stop, why = s.stop_account
             await conn.execute(
@@ -333,6 +356,14 @@ async def _write_settlements(
                 {"account": c.account, "reason": stop, "message": why,
                  "stopped_at": s.finished_at},
             )  # fmt: skip
+
+
+def block_statements(block: BlockReason, campaign: str | None) -> tuple[str, ...]:
+    """An invalid campaign blocks only its own records in a job of several campaigns,
+    the whole job in a job of one; any other block (the not-found guard) the job."""
+    if block == BlockReason.INVALID_CAMPAIGN and campaign is not None:
+        return (Q.block_campaign, Q.block_job_of_one_campaign)
+    return (Q.block_job,)
 
 
 if TYPE_CHECKING:  # mypy checks here that the store is what the drain and status use

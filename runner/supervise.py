@@ -219,6 +219,7 @@ class Supervisor:
                 config.user_name,
                 config.timeout_seconds,
                 token_auth=config.auth == "token",
+                token_with_key=config.token_with_key,
                 connections=self.options.workers,
             )
             rate = config.rate_limit

@@ -154,6 +154,9 @@ async def _watch(database: Path, interval: float) -> None:
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Read this database.")
 @click.option("--job", "jobs", multiple=True, help="Only this job (repeatable).")
 @click.option(
+    "--campaign", "campaigns", multiple=True, help="Only records of this campaign (repeatable)."
+)
+@click.option(
     "--state",
     "states",
     multiple=True,
@@ -202,6 +205,7 @@ def export_command(
     config_path: Path,
     db: Path | None,
     jobs: tuple[str, ...],
+    campaigns: tuple[str, ...],
     states: tuple[str, ...],
     phones: tuple[str, ...],
     requests: bool,
@@ -227,6 +231,7 @@ def export_command(
                 phones=phones,
                 archive=archive,
                 duplicates=not no_duplicates,
+                campaigns=campaigns,
             )
         )
     except BrokenPipeError:

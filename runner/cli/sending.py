@@ -144,32 +144,38 @@ def _live(log_format: str, quiet: bool) -> bool:
 @cli.command()
 @config_argument
 @click.option("--job", "job_name", help="Only this job.")
+@click.option("--campaign", help="Only this campaign's failed records and block.")
 @click.option(
     "--cancelled",
     is_flag=True,
     help="Bring cancelled records back to pending instead (`runner cancel` undone).",
 )
 @reports_errors
-def retry(config_path: Path, job_name: str | None, cancelled: bool) -> None:
-    """Put failed records and blocked jobs back to pending (or, with --cancelled, the
-    records `runner cancel` took out)."""
+def retry(
+    config_path: Path, job_name: str | None, campaign: str | None, cancelled: bool
+) -> None:
+    """Put failed records and blocked jobs and campaigns back to pending (or, with
+    --cancelled, the records `runner cancel` took out)."""
     from runner.config import load_config
 
     config = load_config(config_path, jobs_required=False)
     if cancelled:
-        count = asyncio.run(_retry_cancelled(config.database, job_name))
+        count = asyncio.run(_retry_cancelled(config.database, job_name, campaign))
         click.echo(f"{count} cancelled records are pending again")
         return
-    records, jobs = asyncio.run(_retry(config.database, job_name))
-    click.echo(f"{records} failed records and {jobs} blocked jobs are pending again")
+    records, blocks = asyncio.run(_retry(config.database, job_name, campaign))
+    click.echo(f"{records} failed records and {blocks} blocked jobs are pending again"
+               if campaign is None else
+               f"{records} failed records and {blocks} blocks of campaign {campaign!r} are "
+               "pending again")  # fmt: skip
 
 
-async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
+async def _retry(database: Path, job_name: str | None, campaign: str | None) -> tuple[int, int]:
     from runner.store import Store
 
     async with await Store.open(database, create=False) as store:
         await _known(store, [job_name] if job_name else [])
-        return await store.retry(job_name)
+        return await store.retry(job_name, campaign)
 
 
 # -- cancel ------------------------------------------------------------------------
@@ -179,8 +185,11 @@ async def _retry(database: Path, job_name: str | None) -> tuple[int, int]:
 @config_argument
 @click.option("--job", "job_names", multiple=True, help="Cancel this job (repeatable).")
 @click.option("--all-pending", is_flag=True, help="Cancel every job's pending records.")
+@click.option("--campaign", help="Only this campaign's pending records.")
 @reports_errors
-def cancel(config_path: Path, job_names: tuple[str, ...], all_pending: bool) -> None:
+def cancel(
+    config_path: Path, job_names: tuple[str, ...], all_pending: bool, campaign: str | None
+) -> None:
     """Take a job's pending records out: they become `cancelled` and are never sent.
 
     Works while a run or worker drains the database (requests under way finish).
@@ -191,8 +200,9 @@ def cancel(config_path: Path, job_names: tuple[str, ...], all_pending: bool) -> 
     if bool(job_names) == all_pending:
         raise click.UsageError("name the jobs with --job NAME, or give --all-pending")
     config = load_config(config_path, jobs_required=False)
-    count = asyncio.run(_cancel(config.database, list(job_names)))
+    count = asyncio.run(_cancel(config.database, list(job_names), campaign))
     which = ", ".join(job_names) if job_names else "every job"
+    which += "" if campaign is None else f" (campaign {campaign!r})"
     click.echo(f"{count} pending records of {which} are cancelled")
 
 
@@ -259,22 +269,22 @@ async def _prune(database: Path, age: float, archive: Path | None) -> Pruned:
         return await store.prune(now - age, now, write if archive is not None else None)
 
 
-async def _cancel(database: Path, job_names: list[str]) -> int:
+async def _cancel(database: Path, job_names: list[str], campaign: str | None) -> int:
     import time
 
     from runner.store import Store
 
     async with await Store.open(database, create=False) as store:
         await _known(store, job_names)
-        return await store.cancel(job_names, time.time())
+        return await store.cancel(job_names, time.time(), campaign)
 
 
-async def _retry_cancelled(database: Path, job_name: str | None) -> int:
+async def _retry_cancelled(database: Path, job_name: str | None, campaign: str | None) -> int:
     from runner.store import Store
 
     async with await Store.open(database, create=False) as store:
         await _known(store, [job_name] if job_name else [])
-        return await store.retry_cancelled(job_name)
+        return await store.retry_cancelled(job_name, campaign)
 
 
 async def _known(store: Store, names: list[str]) -> None:

@@ -68,11 +68,12 @@ class NotFoundGuard(Model):
 
 
 class JobConfig(Model):
-    """One input file to delete from one campaign of one account."""
+    """One input file to delete from one or several campaigns of one account."""
 
     name: Text
     account: Text
-    campaign: Text
+    # One campaign, or a list: every number becomes one record per campaign.
+    campaign: str | list[str]  # checked by _campaign_list, so errors name jobs[N].campaign
     input: Path
     phone_column: Text = "phoneNumber"
     name_column: Text | None = None
@@ -88,6 +89,28 @@ class JobConfig(Model):
         if name != name.strip():
             raise ValueError(f"{shown(name)} has spaces around it")
         return name
+
+    @field_validator("campaign", mode="before")
+    @classmethod
+    def _campaign_list(cls, value: Any) -> Any:
+        """A campaign, or a non-empty list of distinct ones (a list of one is that one)."""
+        names = value if isinstance(value, list) else [value]
+        if not names:
+            raise ValueError("an empty list: name at least one campaign")
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"expected a campaign name or a list of them (got {shown(name)})")
+            if not name.strip():
+                raise ValueError("must not be empty")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{shown(repeated[0])} is listed twice")
+        return names[0] if len(names) == 1 else names
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        """The campaigns the job deletes its numbers from, in the config's order."""
+        return (self.campaign,) if isinstance(self.campaign, str) else tuple(self.campaign)
 
     @field_validator("phone_format", mode="before")
     @classmethod

@@ -30,8 +30,9 @@ from runner.errors import StoreError
 from runner.safefiles import check_folder, create_private, refuse_symlink
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0006).
-OLDEST_READABLE: Final = 6
+# The oldest schema the readers' queries match (they read columns and tables added by
+# 0007: records.campaign, jobs.campaigns, campaign_blocks, requests.deleted_count).
+OLDEST_READABLE: Final = 7
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs

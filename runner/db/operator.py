@@ -24,11 +24,14 @@ class OperatorCommands(DbReader):
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError  # the store's one write transaction at a time
 
-    async def cancel(self, job_names: Sequence[str], now: float) -> int:
-        """Pending records of these jobs (all jobs when empty) become cancelled; how many."""
+    async def cancel(
+        self, job_names: Sequence[str], now: float, campaign: str | None = None
+    ) -> int:
+        """Pending records of these jobs (all jobs when empty) become cancelled, only
+        ``campaign``'s when given; how many."""
+        chosen = {"jobs": json.dumps(list(job_names)), "now": now, "campaign": campaign}
         async with self._transaction() as conn:
-            cursor = await conn.execute(Q.cancel_pending, {"jobs": json.dumps(list(job_names)),
-                                                           "now": now})  # fmt: skip
+            cursor = await conn.execute(Q.cancel_pending, chosen)
             return cursor.rowcount
 
     async def prune(self, before: float, now: float, archive: Archiver | None) -> Pruned:
@@ -36,10 +39,14 @@ class OperatorCommands(DbReader):
         async with self._transaction() as conn:
             return await pruning.prune(conn, before, now, archive)
 
-    async def retry_cancelled(self, job_name: str | None = None) -> int:
-        """Cancelled records back to pending; how many."""
+    async def retry_cancelled(
+        self, job_name: str | None = None, campaign: str | None = None
+    ) -> int:
+        """Cancelled records back to pending (only ``campaign``'s when given); how many."""
         async with self._transaction() as conn:
-            cursor = await conn.execute(Q.retry_cancelled, {"job": job_name})
+            cursor = await conn.execute(
+                Q.retry_cancelled, {"job": job_name, "campaign": campaign}
+            )
             return cursor.rowcount
 
     async def _corrects_campaign(

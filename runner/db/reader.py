@@ -46,7 +46,7 @@ Rows = AsyncGenerator[tuple[Any, ...], None]
 def job_of(row: Sequence[Any]) -> Job:
     """A Job from a row of Q.jobs."""
     (job_id, name, account, campaign, state, reason, number_format, guard_cleared,
-     identity, message, waiting) = row  # fmt: skip
+     identity, message, waiting, campaigns, blocks) = row  # fmt: skip
     return Job(
         id=int(job_id),
         name=name,
@@ -59,11 +59,18 @@ def job_of(row: Sequence[Any]) -> Job:
         account_identity=identity,
         blocked_message=message,
         waiting=waiting,
+        campaigns=tuple(json.loads(campaigns)) if campaigns else (),
+        blocked_campaigns=tuple(
+            (name, BlockReason(code), words) for name, code, words in json.loads(blocks or "[]")
+        ),
     )
 
 
 def export_params(
-    jobs: Sequence[str], states: Sequence[str], phones: Sequence[str]
+    jobs: Sequence[str],
+    states: Sequence[str],
+    phones: Sequence[str],
+    campaigns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The parameters of Q.export_records / Q.export_requests: each filter a JSON array.
 
@@ -72,6 +79,7 @@ def export_params(
         "jobs": json.dumps(list(jobs)),
         "states": json.dumps(list(states)),
         "phones": json.dumps(list(phones)),
+        "campaigns": json.dumps(list(campaigns)),
         "min_digits": MIN_DIGITS,
     }
 
@@ -140,6 +148,13 @@ class DbReader:
             counts.setdefault(int(job_id), {})[state] = int(count)
         return counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        counts: dict[int, dict[str, dict[str, int]]] = {}
+        for job_id, campaign, state, count in await self._fetchall(Q.campaign_counts):
+            counts.setdefault(int(job_id), {}).setdefault(campaign, {})[state] = int(count)
+        return counts
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""
         reasons: dict[int, dict[str, int]] = {}
@@ -200,19 +215,34 @@ class DbReader:
         ]
 
     def export_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
-        return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_records, params)
 
     def duplicate_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per duplicate input line (EXPORT_COLUMNS), state ``duplicate``."""
-        return stream(self._conn, Q.export_duplicates, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_duplicates, params)
 
     def request_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per HTTP request, in the order they were sent."""
-        return stream(self._conn, Q.export_requests, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_requests, params)

@@ -20,6 +20,7 @@ from readers import as_reader, monitored_folder, skip_unless_importable
 
 from runner import queue
 from runner.db import connection
+from runner.db.connection import OLDEST_READABLE
 from runner.db.queries import Q, parse
 from runner.errors import StoreError
 from runner.inputs import InvalidRow, Row
@@ -151,6 +152,37 @@ async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
     assert (jobs[1].blocked_reason, jobs[1].blocked_message) == (None, None)
     assert (claimed.record_id, claimed.interrupted) == (1, True)
     assert sql(path, "SELECT id, interrupted FROM records ORDER BY id") == [(1, 1), (2, 0)]
+
+
+# ---------------------------------------------------------------- migration 0007
+
+
+async def test_migration_0007_gives_existing_records_their_jobs_one_campaign(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        for version, script in connection.read_migrations(connection.migrations_dir())[:6]:
+            db.executescript(script + f"\nPRAGMA user_version = {version};")
+        db.executescript(
+            "INSERT INTO jobs (id, name, account, campaign, created_at)"
+            " VALUES (1, 'a', 'main', 'Sales', 0);"
+            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+            "INSERT INTO records (id, job_id, source_id, line, phone) VALUES"
+            " (1, 1, 1, 1, '9000000001'), (2, 1, 1, 2, '9000000002');"
+        )
+    async with await Store.open(path) as store:
+        (job,) = await store.jobs()
+        claims = await store.claim_many([1], "main", 2, now=10.0)
+        # The same job loaded again by the same config finds its records: no duplicates.
+        assert await store.ensure_job("a", "main", "Sales") == 1
+    assert (job.campaign, job.campaigns, job.blocked_campaigns) == ("Sales", (), ())
+    assert [c.campaign for c in claims] == ["Sales", "Sales"]
+    with closing(sqlite3.connect(path)) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute(
+            "INSERT INTO records (job_id, source_id, line, phone, campaign)"
+            " VALUES (1, 1, 3, '9000000001', 'Sales')"
+        )
 
 
 # ---------------------------------------------------------------- the queue
@@ -324,7 +356,8 @@ async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Pat
     async with await Store.open(path):
         pass
     sql(path, "PRAGMA user_version = 3")
-    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(6\)"):
+    older = rf"version 3 is older than this runner reads \({OLDEST_READABLE}\)"
+    with pytest.raises(StoreError, match=older):
         await Store.open_readonly(path)
     assert sql(path, "PRAGMA user_version") == [(3,)]
 

@@ -277,16 +277,16 @@ def request_rows(db: SimpleNamespace) -> list[list[str]]:
     # The request still out (job-b line 3) has no row: a row is written with its answer.
     return [
         ["job-a", "Camp_A", "main", "8123400000", "deleted", "2023-11-14T22:13:20.000+00:00",
-         "2023-11-14T22:13:21.000+00:00", "503", "transient", "HTTP 503", "<html>busy</html>"],
+         "2023-11-14T22:13:21.000+00:00", "503", "transient", "HTTP 503", "<html>busy</html>", ""],
         ["job-a", "Camp_A", "main", "8123400000", "deleted", "2023-11-14T22:13:30.250+00:00",
-         "2023-11-14T22:13:30.500+00:00", "200", "deleted", "Deleted Successfully", "{}"],
+         "2023-11-14T22:13:30.500+00:00", "200", "deleted", "Deleted Successfully", "{}", ""],
         ["job-a", "Camp_A", "main", "8123400001", "not_found", "2023-11-14T22:13:40.000+00:00",
-         "2023-11-14T22:13:41.000+00:00", "200", "not_found", "No Record Found", "{}"],
+         "2023-11-14T22:13:41.000+00:00", "200", "not_found", "No Record Found", "{}", ""],
         ["job-a", "Camp_A", "main", "8123400002", "failed", "2023-11-14T22:13:50.000+00:00",
          "2023-11-14T22:13:51.000+00:00", "200", "failed",
-         "PhoneNumber should not be null are empty", "{}"],
+         "PhoneNumber should not be null are empty", "{}", ""],
         ["job-b", "Camp_B", "other", "+918123400100", "deleted", "2023-11-14T22:14:00.000+00:00",
-         "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK],
+         "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK, ""],
     ]  # fmt: skip
 
 
@@ -313,6 +313,7 @@ async def test_requests_answer_was_this_number_deleted(db: SimpleNamespace) -> N
         "outcome": "deleted",
         "message": "Deleted Successfully",
         "body": BODY_OK,
+        "deleted_count": None,
     }
 
 

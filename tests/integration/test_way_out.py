@@ -41,7 +41,8 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
         before = db.execute("SELECT * FROM records ORDER BY id").fetchall()
     async with await Store.open(path) as store:
         assert await store.cancel(["a"], now=9.0) == 1
-    assert sql(path, "SELECT * FROM records WHERE id = 1") == [(*before[0], None)]  # + cell
+    # + cell (0006), campaign (0007)
+    assert sql(path, "SELECT * FROM records WHERE id = 1") == [(*before[0], None, "C")]
     assert sql(path, "SELECT state FROM records WHERE id = 2") == [("cancelled",)]
     assert sql(path, "SELECT campaign FROM requests") == [("C",)]
     assert sql(path, "PRAGMA foreign_key_check") == []

@@ -379,11 +379,26 @@ async def test_a_redirect_location_echoing_the_key_is_masked(
 # ---------------------------------------------------------------- token auth
 
 
-async def test_token_auth_sends_the_bearer_token_and_no_key(mock: aioresponses) -> None:
+async def test_token_auth_sends_the_bearer_token_and_the_key(mock: aioresponses) -> None:
+    # As the vendor's example request for the token variant does (docs/contract.md).
     answer(mock, body=documented(protocol.DELETED))
     async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
         reply = await api.delete("Outbound_Sales", "8123456789", token="tok.en.value")
     assert reply.verdict.outcome is Outcome.DELETED
+    _, _, kwargs = only_call(mock)
+    assert dict(kwargs["headers"]) == {
+        "apiKey": API_KEY,
+        "Authorization": "Bearer tok.en.value",
+        "Content-Type": "application/json",
+    }
+
+
+async def test_token_with_key_off_sends_the_bearer_token_alone(mock: aioresponses) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    async with CloudAgentClient(
+        BASE, API_KEY, USER, 5.0, token_auth=True, token_with_key=False
+    ) as api:
+        await api.delete("Outbound_Sales", "8123456789", token="tok.en.value")
     _, _, kwargs = only_call(mock)
     assert dict(kwargs["headers"]) == {
         "Authorization": "Bearer tok.en.value",

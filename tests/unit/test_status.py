@@ -47,6 +47,9 @@ class FakeReader:
     async def state_counts(self) -> dict[int, dict[str, int]]:
         return self.counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        return {}
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         return self.failures
 
@@ -316,6 +319,7 @@ async def test_json_has_the_exact_keys_and_values() -> None:
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
         "rate_per_minute": 100.0, "eta_seconds": None,
         "last_activity": "2026-11-26T01:41:39.400+00:00", "eta": "no sender", "eta_until": None,
+        "campaigns": ["Sales"], "campaign_counts": {}, "blocked_campaigns": [],
     }  # fmt: skip
     bad = data["jobs"][2]
     assert (bad["state"], bad["blocked_reason"], bad["blocked_message"]) == (
