@@ -1,11 +1,12 @@
-"""Three pacers against the same strict sliding window: why the runner has its own.
+"""Three pacers against the same strict sliding window.
 
 ``aiolimiter.AsyncLimiter(N, P)`` is a leaky bucket that starts empty: it lets N
 requests through at once, then one every P / N seconds, so up to 2N - 1 leave in
 the first window, and again after every idle gap (aiolimiter issue #240).
-``AsyncLimiter(1, P / N)`` spaces them evenly but exactly, and a window closed at
-both ends can then hold N + 1. ``runner.limiter.Pacer(N, P)`` spaces them by a
-margin more. Each drives plain aiohttp DELETEs against a fresh
+The product's configuration, ``runner.limiter.Pacer(N, P)``, books slots a margin
+more than P / N apart against absolute times and passes every request through
+``AsyncLimiter(1, interval)``; "today's Pacer" (before issue 17) is the same
+booking without the library. Each drives plain aiohttp DELETEs against a fresh
 ``runner sandbox --rate-limit N/P`` (429 past N in any window), one task per slot
 so that the limiter is the only gate, and none slows down after a 429: this
 measures the pacing alone (the runner also pauses on a 429).
@@ -45,15 +46,22 @@ def pacers(count: int, period: float) -> dict[str, tuple[str, Callable[[], Acqui
             f"AsyncLimiter({count}, {period:g})",
             lambda: AsyncLimiter(count, period).acquire,
         ),
-        "aiolimiter-spaced": (
-            f"AsyncLimiter(1, {period / count:g})",
-            lambda: AsyncLimiter(1, period / count).acquire,
-        ),
         "pacer": (
             f"runner Pacer({count}, {period:g})",
             lambda: functools.partial(acquire, Pacer(count, period)),
         ),
+        "pacer-before": (
+            f"Pacer before #17 ({count}, {period:g})",
+            lambda: functools.partial(acquire, BookingOnly(count, period)),
+        ),
     }
+
+
+class BookingOnly(Pacer):
+    """Today's Pacer before issue 17: the same slots, no aiolimiter on the path."""
+
+    async def _gate(self, slot: float) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ def bench_limiters(ctx: Context) -> list[Figure]:
         answered = sum(1 for one in sent if one.status != 429)
         ratio = answered / sending / (count / period)
         released = peak_in_window([one.at for one in sent], period)
-        is_pacer = folder == "pacer"
+        is_pacer = folder.startswith("pacer")
         figures.append(
             Figure(
                 f"{label} vs strict {limit} ({shape}): "

@@ -31,4 +31,6 @@ echo "== runner run exited $code"
 echo "== runner status jobs.yaml"
 runner status jobs.yaml
 echo "== the sandbox's counters: $(python -c "import json,urllib.request as u; s=json.load(u.urlopen('http://127.0.0.1:$port/_sandbox/stats')); print({k: s[k] for k in ('requests','deleted','not_found','rate_limited','errors','max_in_window_overall')})")"
-echo "== done: try 'runner export jobs.yaml --state invalid' or 'runner status jobs.yaml --json' in demo/"
+# `runner` is on the PATH of this script only (make puts the venv there): name it in full.
+runner_bin="$(command -v runner)"
+echo "== done: try '$runner_bin export jobs.yaml --state invalid' or '$runner_bin status jobs.yaml --json' in demo/"

@@ -35,7 +35,3 @@ async def open_reader(database: Database) -> DbReader | PgReader:
         return await PgReader.open_readonly(database)
     return await DbReader.open_readonly(database)
 
-
-def is_shared(database: Database) -> bool:
-    """Whether several processes (and hosts) may drain this queue side by side."""
-    return isinstance(database, PgUrl)

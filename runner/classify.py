@@ -11,6 +11,7 @@ travel to wherever ``Location`` points.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,6 +37,7 @@ class Verdict:
     reason: str  # a short slug: "invalid_phone", "http_503", "timeout", ...
     message: str  # what the server said, or what went wrong
     stop: StopReason | None = None  # with Outcome.STOP
+    count: int | None = None  # "4 Records Deleted Successfully": how many the server deleted
 
 
 def normalise(message: str) -> str:
@@ -63,6 +65,10 @@ _TOKEN = {
 }
 _INVALID_ACTION = normalise(protocol.INVALID_ACTION[1])
 
+# The older API's success, still possible: "4 Records Deleted Successfully" (one number
+# matched several leads), "1 record deleted successfully!", "0 Records Deleted".
+_COUNTED = re.compile(r"(\d{1,9})\s+records?\s+deleted(?:\s+successfully)?[\s.!]*")
+
 # Phrases other CloudAgent APIs and proxies use when throttling.
 _RATE_LIMIT_PHRASES = ("max limit exceeded", "rate limit", "too many requests")
 
@@ -70,6 +76,10 @@ SETTING_HINT = (
     "check the account's API Authentication setting: BASIC_AUTH goes with `auth: basic`, "
     "TOKEN_AUTH with `auth: token`"
 )
+
+# With auth: token the runner sends the apiKey beside the bearer, as the vendor's example
+# does; an account that refuses the pair may answer "Invalid action." to it.
+_PAIR_HINT = "; if it is TOKEN_AUTH, set `token_with_key: false` to send the bearer alone"
 
 
 def classify(
@@ -110,12 +120,14 @@ def _by_message(message: str, token_auth: bool) -> Verdict | None:
     known = _KNOWN.get(key)
     if known is not None:
         return Verdict(known[0], known[1], message)
+    counted = _counted(key, message)
+    if counted is not None:
+        return counted
     if key in _AUTH:
         return Verdict(Outcome.STOP, "auth", message, StopReason.AUTH)
     if key == _INVALID_ACTION:
-        return Verdict(
-            Outcome.STOP, "auth_setting", f"{message} — {SETTING_HINT}", StopReason.AUTH_SETTING
-        )
+        hint = SETTING_HINT + (_PAIR_HINT if token_auth else "")
+        return Verdict(Outcome.STOP, "auth_setting", f"{message} — {hint}", StopReason.AUTH_SETTING)
     if key in _TOKEN:
         if token_auth:
             return Verdict(Outcome.TOKEN_REFUSED, "token_refused", message)
@@ -129,6 +141,17 @@ def _by_message(message: str, token_auth: bool) -> Verdict | None:
     if any(phrase in key for phrase in _RATE_LIMIT_PHRASES):
         return Verdict(Outcome.RATE_LIMITED, "rate_limited", message)
     return None
+
+
+def _counted(key: str, message: str) -> Verdict | None:
+    """``N Records Deleted Successfully``: deleted (N kept) when N >= 1, not_found when 0."""
+    match = _COUNTED.fullmatch(key)
+    if match is None:
+        return None
+    count = int(match.group(1))
+    if count == 0:
+        return Verdict(Outcome.NOT_FOUND, "not_found", message, count=0)
+    return Verdict(Outcome.DELETED, "deleted", message, count=count)
 
 
 def parse_body(body: str) -> object:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Protocol
 
@@ -19,12 +19,13 @@ import aiohttp
 
 from runner import protocol
 from runner.classify import Verdict, body_object, classify, field, transport_failure
-from runner.logs import redact
 from runner.policy import parse_retry_after
+from runner.redaction import redact
 
-# Bodies are read up to this size: enough for any documented answer and for a
-# useful look at an error page, without letting a broken server fill memory.
-MAX_BODY_BYTES = 64 * 1024
+# Bodies are read up to this size (1 MiB): enough for any documented answer, a
+# verbose valid one and a useful look at an error page, without letting a broken
+# server fill memory. A longer body is cut here and then reads as "not JSON".
+MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +88,14 @@ class CloudAgentClient:
         timeout_seconds: float,
         *,
         token_auth: bool = False,
+        token_with_key: bool = True,
         connections: int = 8,
     ) -> None:
         root = base_url.rstrip("/")
         self.url = root + protocol.PATH
         self.token_url = root + protocol.TOKEN_PATH
         self.token_auth = token_auth
+        self.token_with_key = token_with_key
         self._api_key = api_key
         self._user_name = user_name
         self._secrets = {api_key}
@@ -128,16 +131,11 @@ class CloudAgentClient:
     ) -> Reply:
         """Send one record; never raises for network trouble, which becomes a transient reply.
 
-        With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``; the key is not sent.
+        With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``, and the key
+        beside it unless ``token_with_key`` is off (see :meth:`_auth_headers`).
         """
         session = self._open()
-        headers = {"Content-Type": "application/json"}
-        if self.token_auth:
-            if token:
-                self._secrets.add(token)
-            headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
-        else:
-            headers[protocol.API_KEY_HEADER] = self._api_key
+        headers = {"Content-Type": "application/json", **self._auth_headers(token)}
         data = request_body(campaign, phone, self._user_name, name)
         try:
             async with session.delete(
@@ -152,14 +150,27 @@ class CloudAgentClient:
                     token_auth=self.token_auth,
                     location=self._mask(location) if location else None,
                 )
+                # Parsing decodes escapes the raw masking may not have seen: mask again.
+                verdict = replace(verdict, message=self._mask(verdict.message))
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:
             return Reply(transport_failure("timeout", f"no answer within {self._timeout.total} s"))
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and the error, never our headers.
-            detail = self._mask(f"{type(error).__name__}: {error}")
+            detail = self._mask(client_error_text(error))
             return Reply(transport_failure("connection_error", detail))
+
+    def _auth_headers(self, token: str | None) -> dict[str, str]:
+        """apiKey (BASIC_AUTH, and TOKEN_AUTH as the vendor's example sends it) and the bearer."""
+        headers: dict[str, str] = {}
+        if not self.token_auth or self.token_with_key:
+            headers[protocol.API_KEY_HEADER] = self._api_key
+        if self.token_auth:
+            if token:
+                self._secrets.add(token)
+            headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
+        return headers
 
     async def generate_token(self) -> TokenReply:
         """``POST generateToken`` with the key; the token, or what the server said instead."""
@@ -187,4 +198,13 @@ class CloudAgentClient:
         except TimeoutError:
             return TokenReply(None, None, f"no answer within {self._timeout.total} s")
         except aiohttp.ClientError as error:
-            return TokenReply(None, None, self._mask(f"{type(error).__name__}: {error}"))
+            return TokenReply(None, None, self._mask(client_error_text(error)))
+
+
+def client_error_text(error: aiohttp.ClientError) -> str:
+    """aiohttp's error in one line; a refused connection without the ``ssl:default`` that
+    aiohttp adds to every connection error, an http:// one too."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error.strerror or str(error.os_error)
+        return f"{type(error).__name__}: cannot connect to {error.host}:{error.port}: {cause}"
+    return f"{type(error).__name__}: {error}"

@@ -25,6 +25,7 @@ from runner.client import Reply, Sender
 from runner.clock import Clock
 from runner.config import RetryConfig
 from runner.errors import TokenStop
+from runner.hopeless import PROBE_INTERVAL, Hope, Hopeless, HopelessWatch
 from runner.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
 from runner.limiter import Pacer
 from runner.logs import get_logger
@@ -39,6 +40,7 @@ from runner.policy import (
     settlement,
 )
 from runner.queue import Claim, Job, Queue
+from runner.senderstate import DrainView
 from runner.states import BlockReason, JobState, RecordState, StopReason
 from runner.tokens import TokenProvider
 
@@ -80,6 +82,8 @@ class AccountDrain:
         guards: Mapping[int, NotFoundWatch] | None = None,
         on_settled: Callable[[int, RecordState], None] | None = None,
         log_numbers: bool = False,
+        hopeless: HopelessWatch | None = None,
+        give_up: bool = True,
     ) -> None:
         self.queue = queue
         self.sender = sender
@@ -95,6 +99,10 @@ class AccountDrain:
         self.unknown = unknown or UnknownAnswers()
         self.guards = dict(guards or {})
         self.on_settled = on_settled
+        # No usable answer for too long: a run gives up (stops the account), a worker probes.
+        self.hope = Hope(hopeless, give_up, get_logger(account=account)) if hopeless else None
+        self._workers_done = asyncio.Event()
+        self._halted = asyncio.Event()  # set when the account stops
         self.report = AccountReport(account)
         self._all_jobs: dict[int, Job] = {}
         self._jobs: dict[int, Job] = {}  # still runnable in this drain
@@ -103,6 +111,8 @@ class AccountDrain:
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
         self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
+        self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
+        self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
         self._show = (lambda phone: phone) if log_numbers else mask_number
         self.log = get_logger(account=account)
@@ -112,6 +122,16 @@ class AccountDrain:
     def busy(self) -> bool:
         """Requests are under way or about to be."""
         return self._in_flight > 0
+
+    def view(self) -> DrainView:
+        """What this drain has to do now, for the account's sender state."""
+        paused = self.pacer.paused_until - self.clock.monotonic()
+        return DrainView(
+            runnable=self._active(),
+            in_flight=self._in_flight,
+            paused_until=self.clock.time() + paused if paused > 0 else None,
+            due_at=self._due_at,
+        )
 
     def adopt(self, jobs: Sequence[Job]) -> list[Job]:
         """Drain these jobs too (loaded while this drain runs); returns the ones new to it."""
@@ -132,8 +152,11 @@ class AccountDrain:
         self.shutdown.on_force(self._abandon_requests)
         # A TaskGroup: if one task fails (the disk is full), the others are cancelled.
         async with asyncio.TaskGroup() as self._tasks:
-            for _ in range(self.workers if self._jobs else 0):
-                self._tasks.create_task(self._worker())
+            workers = [self._tasks.create_task(self._worker())
+                       for _ in range(self.workers if self._jobs else 0)]  # fmt: skip
+            if self.hope is not None and workers:
+                self._tasks.create_task(self._watch_deadline())
+                self._tasks.create_task(self._after(workers))
         while self._claimed:  # claimed in a batch, never sent: back to pending
             await self.queue.release(self._claimed.popleft())
         return self.report
@@ -162,6 +185,29 @@ class AccountDrain:
             # the run ends, only once it is committed.
             self._tasks.create_task(self._record(job, claim, reply, decision, stop))
 
+    async def _after(self, workers: list[asyncio.Task[None]]) -> None:
+        await asyncio.wait(workers)
+        self._workers_done.set()
+
+    async def _watch_deadline(self) -> None:
+        """Judge the account hopeless when its deadline passes with no answer at all
+        (the workers sleep through a breaker's cool-down or a rate-limit pause)."""
+        assert self.hope is not None
+        while not self._workers_done.is_set() and self.report.stopped is None:
+            deadline = self.hope.watch.deadline()
+            left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
+            # Past the deadline (a worker's account stays hopeless): look again later.
+            wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
+            changed = self._changed
+            await wait_any(
+                [changed, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
+            )
+            if self.shutdown.requested.is_set():
+                return
+            stop = self._judge_hopeless()
+            if stop is not None:
+                await self.queue.stop_account(self.report.account, *stop, self.clock.time())
+
     async def _token(self) -> tuple[bool, str | None]:
         """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
         there is none (the account stopped, or a shutdown came while waiting for it)."""
@@ -180,7 +226,9 @@ class AccountDrain:
     async def _send(self, job: Job, claim: Claim, token: str | None) -> Reply | None:
         """The request's answer, or None if a forced stop abandoned it."""
         request = asyncio.ensure_future(
-            self.sender.delete(job.campaign, claim.phone, claim.name, token=token)
+            self.sender.delete(
+                claim.campaign or job.campaign, claim.phone, claim.name, token=token
+            )
         )
         self._sending.add(request)
         try:
@@ -225,10 +273,18 @@ class AccountDrain:
     async def _next_claim(self) -> Claim | None:
         """The next record to send, returned at the moment its request may start."""
         while self._active() and not self.budget.spent:
+            if self.hopeless is not None and self._in_flight > 0:
+                # A hopeless account is probed by one request at a time.
+                changed = self._changed
+                await wait_any([changed, self.shutdown.requested], MAX_IDLE_WAIT, self.clock.sleep)
+                continue
             slot = self.pacer.reserve()
             # Claim shortly before the slot (the audit row records the slot as the
             # start), then send at the slot itself.
-            await self.shutdown.sleep(slot - CLAIM_LEAD - self.clock.monotonic())
+            # A stop of the account wakes it too: a breaker's cool-down may be minutes long.
+            delay = slot - CLAIM_LEAD - self.clock.monotonic()
+            if delay > 0:
+                await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
             if not self._active() or not self.budget.take():
                 return None
             claim = await self._take_claim()
@@ -237,6 +293,7 @@ class AccountDrain:
                 if not await self._wait_for_work():
                     return None
                 continue
+            self._due_at = self.clock.time()  # work is due: the account sends
             usable = await self.pacer.wait(slot)
             if not usable or not self._active() or claim.job_id not in self._jobs:
                 self.budget.refund()
@@ -244,9 +301,17 @@ class AccountDrain:
                 continue
             self._in_flight += 1
             self.report.sent += 1
+            self._announce(claim.job_id)
             started = self.clock.time() + (slot - self.clock.monotonic())
             return dataclasses.replace(claim, started_at=started)
         return None
+
+    def _announce(self, job_id: int) -> None:
+        """``job_started`` when this process first sends for a job (adopted ones too)."""
+        if job_id not in self._started:
+            self._started.add(job_id)
+            job = self._all_jobs[job_id]
+            self.log.info("job_started", job=job.name, campaign=job.campaign)
 
     async def _take_claim(self) -> Claim | None:
         """The next claimed record, claiming a batch when none is left in hand.
@@ -269,6 +334,7 @@ class AccountDrain:
         """Wait until a record may be due; False when no more work can come."""
         changed = self._changed  # taken before looking, so no wake-up is missed
         due = await self.queue.next_due(list(self._jobs))
+        self._due_at = due
         if due is None and self._in_flight == 0:
             return False
         wait = MAX_IDLE_WAIT if due is None else min(MAX_IDLE_WAIT, due - self.clock.time())
@@ -295,6 +361,7 @@ class AccountDrain:
     ) -> tuple[StopReason, str] | None:
         """What the decision says, in memory and in the log; returns a streak's stop."""
         verdict = reply.verdict
+        hopeless = self._watch_answer(verdict)
         fields: dict[str, Any] = {
             "job": job.name,
             "phone": self._show(claim.phone),
@@ -305,16 +372,19 @@ class AccountDrain:
         if decision.pause is not None:
             self.pacer.pause(decision.pause)
             self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2), **fields)
-            return None
+            return hopeless
         self.pacer.recover()
         if (cooldown := self.breaker.record(verdict.outcome)) is not None:
             self.pacer.hold(cooldown)
             self.log.warning("circuit_open", failures_in_a_row=self.breaker.threshold,
                              cooldown_seconds=cooldown, **fields)  # fmt: skip
-        streak = self.unknown.record(verdict, claim.record_id)
+        streak = self.unknown.record(verdict, claim.record_id) or hopeless
         stop = streak or decision.stop
         if stop is not None:
             self._stop(*stop, fields)
+        elif decision.block is not None and job.campaigns and claim.campaign:
+            # One campaign of several: the queue stops claiming its records, the job goes on.
+            self.log.error("campaign_blocked", campaign=claim.campaign, **fields)
         elif decision.block is not None:
             self._stop_job(job, fields)
         elif decision.event == "retry":
@@ -323,6 +393,30 @@ class AccountDrain:
         elif decision.event == "record_failed":
             self.log.warning("record_failed", attempts=decision.attempts, **fields)
         return streak
+
+    def _watch_answer(self, verdict: Verdict) -> tuple[StopReason, str] | None:
+        """Count the answer in the hopeless watch; a worker probes a hopeless account slowly."""
+        if self.hope is None:
+            return None
+        self.hope.watch.record(verdict, self.clock.time())
+        stop = self._judge_hopeless()
+        if self.hope.state is not None and not self.hope.give_up:
+            self.pacer.hold(PROBE_INTERVAL)
+        return stop
+
+    def _judge_hopeless(self) -> tuple[StopReason, str] | None:
+        """A run's stop when the account has become hopeless; a worker only notes it."""
+        if self.hope is None or self.report.stopped is not None:
+            return None
+        stop = self.hope.judge(self.clock.time())
+        if stop is not None:
+            self._stop(*stop, {})
+        return stop
+
+    @property
+    def hopeless(self) -> Hopeless | None:
+        """The account's hopeless state, while it lasts (for ``runner status``)."""
+        return self.hope.state if self.hope is not None else None
 
     async def _record(
         self,
@@ -349,6 +443,7 @@ class AccountDrain:
     def _stop(self, reason: StopReason, message: str, fields: dict[str, Any]) -> None:
         if self.report.stopped is None:
             self.report.stopped = (reason, message)
+            self._halted.set()
             self.log.error("account_stopped", stop_reason=str(reason),
                            **{"message": message, **fields})  # fmt: skip
             self._wake()

@@ -20,6 +20,10 @@ class ExitCode(IntEnum):
     USAGE = 2
     AUTH = 3
     LOCKED = 4
+    NO_SENDER = 5  # `status --check`: work is pending and no process sends it
+    # 5 is `runner status --check`'s.
+    DATABASE_GONE = 6  # the database was deleted or replaced under a worker: start again
+    SIGHUP = 129
     SIGINT = 130
     SIGTERM = 143
 
@@ -70,6 +74,12 @@ class TokenStop(RunnerError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class DatabaseGone(RunnerError):
+    """The file behind the database's path is no longer the one this process opened."""
+
+    exit_code = ExitCode.DATABASE_GONE
 
 
 class AccountLocked(RunnerError):

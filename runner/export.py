@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +35,7 @@ from runner.db.reader import EXPORT_COLUMNS, DbReader, Rows
 from runner.errors import ExportError
 from runner.numbers import MIN_DIGITS, SEPARATORS
 from runner.pg.url import Database, PgUrl
+from runner.safefiles import FILE_MODE
 from runner.states import RECORD_STATES as STATES
 
 if TYPE_CHECKING:
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 AnyReader: TypeAlias = "DbReader | PgReader"
 
 FORMATS: Final = ("csv", "jsonl")
+# A duplicate input line is exported in the state 'duplicate' (it is no record).
+DUPLICATE: Final = "duplicate"
+EXPORT_STATES: Final = (*STATES, DUPLICATE)
 
 # One row per record (runner.db.reader.EXPORT_COLUMNS).
 RECORD_COLUMNS: Final = EXPORT_COLUMNS
@@ -57,9 +63,12 @@ REQUEST_COLUMNS: Final = (
     "outcome",
     "message",
     "body",
+    "deleted_count",  # N of an "N Records Deleted Successfully" answer, else empty
 )
 
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)
+_FORMULA_STARTS: Final = frozenset("=+-@\t\r")
+_SIGNED_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +82,26 @@ class Filters:
     jobs: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
+    duplicates: bool = True  # the record export includes duplicate input lines
+    campaigns: tuple[str, ...] = ()
 
     @classmethod
     def of(
-        cls, jobs: Iterable[str] = (), states: Iterable[str] = (), phones: Iterable[str] = ()
+        cls,
+        jobs: Iterable[str] = (),
+        states: Iterable[str] = (),
+        phones: Iterable[str] = (),
+        duplicates: bool = True,
+        campaigns: Iterable[str] = (),
     ) -> Filters:
         """Filters from what the operator typed: states checked, numbers reduced to digits."""
-        unknown = sorted(set(states) - set(STATES))
+        unknown = sorted(set(states) - set(EXPORT_STATES))
         if unknown:
-            raise ExportError(f"unknown state {', '.join(unknown)}; states: {', '.join(STATES)}")
-        return cls(tuple(jobs), tuple(states), tuple(phone_digits(p) for p in phones))
+            raise ExportError(
+                f"unknown state {', '.join(unknown)}; states: {', '.join(EXPORT_STATES)}"
+            )
+        digits = tuple(phone_digits(p) for p in phones)
+        return cls(tuple(jobs), tuple(states), digits, duplicates, tuple(campaigns))
 
 
 def phone_digits(text: str) -> str:
@@ -120,27 +139,40 @@ async def check_jobs(reader: AnyReader, names: Sequence[str]) -> None:
 
 
 def record_rows(reader: AnyReader, filters: Filters = Filters()) -> Rows:
-    """One tuple per record (RECORD_COLUMNS), in job and file order; times as Unix seconds."""
-    return reader.export_rows(filters.jobs, filters.states, filters.phones)
+    """One tuple per record (RECORD_COLUMNS), in job and file order, then one per
+    duplicate input line unless ``filters.duplicates`` is False; times as Unix seconds."""
+    chosen = (filters.jobs, filters.states, filters.phones, filters.campaigns)
+    streams = [reader.export_rows(*chosen)]
+    if filters.duplicates:
+        streams.append(reader.duplicate_rows(*chosen))
+    return _chain(streams)
+
+
+async def _chain(streams: list[Rows]) -> Rows:
+    for rows in streams:
+        async with contextlib.aclosing(rows):
+            async for row in rows:
+                yield row
 
 
 def request_rows(reader: AnyReader, filters: Filters = Filters()) -> Rows:
     """One tuple per HTTP request (REQUEST_COLUMNS), in the order they were sent."""
-    return reader.request_rows(filters.jobs, filters.states, filters.phones)
+    return reader.request_rows(filters.jobs, filters.states, filters.phones, filters.campaigns)
 
 
 # ---------------------------------------------------------------- writing
 
 
-def iso(timestamp: float | None, timespec: str = "seconds") -> str | None:
-    """ISO 8601 in UTC; requests get milliseconds, since several start within one second."""
+def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 in UTC with milliseconds and offset: the one format of the runner's times."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
 
 
 def _record_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (*row[:-1], iso(row[-1]))
+    at = RECORD_COLUMNS.index("finished_at")
+    return (*row[:at], iso(row[at]), *row[at + 1 :])
 
 
 def _request_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -157,12 +189,24 @@ def row_writer(fmt: str, out: IO[str], columns: Sequence[str]) -> Callable[[Sequ
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow(columns)
-        return writer.writerow
+        return lambda row: writer.writerow([spreadsheet_safe(cell) for cell in row])
 
     def write_json(row: Sequence[Any]) -> None:
         out.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
 
     return write_json
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection rule).
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'``. A plain signed number (``+919876543210``, ``-5``) is left alone: it
+    is no formula, and the phone column must stay as it was sent. JSONL keeps raw values.
+    """
+    if isinstance(cell, str) and cell[:1] in _FORMULA_STARTS and not _SIGNED_NUMBER.match(cell):
+        return "'" + cell
+    return cell
 
 
 def check_format(fmt: str) -> None:
@@ -179,9 +223,11 @@ async def export_records(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    duplicates: bool = True,
+    campaigns: Iterable[str] = (),
 ) -> int:
-    """Write one row per record to ``out``; returns how many were written."""
-    filters = Filters.of(jobs, states, phones)
+    """Write one row per record (and duplicate line) to ``out``; returns how many."""
+    filters = Filters.of(jobs, states, phones, duplicates, campaigns)
     return await _copy(database, filters, record_rows, _record_out, fmt, out, RECORD_COLUMNS)
 
 
@@ -193,9 +239,11 @@ async def export_requests(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    duplicates: bool = True,  # no request is ever made for a duplicate line
+    campaigns: Iterable[str] = (),
 ) -> int:
     """Write one row per HTTP request to ``out``; ``states`` filter on the record's state."""
-    filters = Filters.of(jobs, states, phones)
+    filters = Filters.of(jobs, states, phones, campaigns=campaigns)
     return await _copy(database, filters, request_rows, _request_out, fmt, out, REQUEST_COLUMNS)
 
 
@@ -221,6 +269,27 @@ async def _copy(
     return count
 
 
+def export_archive(
+    path: Path, out: IO[str], *, requests: bool, fmt: str, filters: Filters
+) -> int:
+    """Rows of a ``runner prune`` archive, filtered and written as from the database."""
+    from runner import archive
+
+    columns = REQUEST_COLUMNS if requests else RECORD_COLUMNS
+    convert = _request_out if requests else _record_out
+    write = row_writer(fmt, out, columns)
+    count = 0
+    kind = archive.REQUEST if requests else archive.RECORD
+    for row in archive.read(path, kind, columns):
+        if archive.matches(row, filters.jobs, filters.states, filters.phones,
+                           phone_at=columns.index("phone"),
+                           state_at=columns.index("record_state" if requests else "state"),
+                           min_digits=MIN_DIGITS):  # fmt: skip
+            write(convert(row))
+            count += 1
+    return count
+
+
 async def export_to(
     database: Database,
     output: Path | None,
@@ -230,13 +299,27 @@ async def export_to(
     jobs: Iterable[str] = (),
     states: Iterable[str] = (),
     phones: Iterable[str] = (),
+    archive: Path | None = None,
+    duplicates: bool = True,
+    campaigns: Iterable[str] = (),
 ) -> int:
-    """The ``runner export`` command: to stdout, or atomically to ``output``."""
-    export = export_requests if requests else export_records
+    """The ``runner export`` command: to stdout, or atomically to ``output``; from the
+    database, or from an ``archive`` written by ``runner prune``."""
+    if archive is not None:
+        filters = Filters.of(jobs, states, phones, duplicates, campaigns)
+        if output is None:
+            return export_archive(archive, sys.stdout, requests=requests, fmt=fmt, filters=filters)
+        with atomic_text(output) as out:
+            return export_archive(archive, out, requests=requests, fmt=fmt, filters=filters)
+    export = functools.partial(
+        export_requests if requests else export_records,
+        fmt=fmt, jobs=jobs, states=states, phones=phones, duplicates=duplicates,
+        campaigns=campaigns,
+    )  # fmt: skip
     if output is None:
-        return await export(database, sys.stdout, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, sys.stdout)
     with atomic_text(output) as out:
-        return await export(database, out, fmt=fmt, jobs=jobs, states=states, phones=phones)
+        return await export(database, out)
 
 
 def _explained(database: Database) -> contextlib.AbstractAsyncContextManager[None]:
@@ -252,10 +335,11 @@ def _explained(database: Database) -> contextlib.AbstractAsyncContextManager[Non
 
 
 def _umask_mode() -> int:
-    """The mode ``open()`` would give a new file, since mkstemp always gives 0600."""
+    """The mode ``open()`` would give a new file (mkstemp always gives 0600), without
+    access for others whatever the umask: exports hold phone numbers (safefiles)."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~mask & FILE_MODE
 
 
 @contextlib.contextmanager

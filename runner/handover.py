@@ -12,6 +12,7 @@ import asyncio
 
 from runner.clock import SystemClock
 from runner.config import Config
+from runner.dbwatch import holds_this_file
 from runner.errors import DatabaseLocked, ExitCode
 from runner.lock import RunLock
 from runner.logs import get_logger
@@ -43,6 +44,17 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
     while True:
         if lock.try_acquire():
             return None
+        if not holds_this_file(lock.holder(), lock.database):
+            # The holder has a deleted or replaced file open: it stops by itself (exit 6)
+            # within seconds; then this process takes the database.
+            if clock.monotonic() > deadline:
+                raise DatabaseLocked(
+                    f"{config.database}: the runner holding its lock (pid {pid}) has another "
+                    "file open (this one was deleted or replaced); it stops by itself, then "
+                    "run again"
+                )
+            await asyncio.sleep(POLL_INTERVAL / 4)
+            continue
         async with await Store.open_readonly(lock.database) as reader:
             jobs = [job for job in await reader.jobs() if job.name in names]
             counts = await reader.state_counts()

@@ -33,7 +33,7 @@ import csv
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -62,6 +62,9 @@ class Row:
     line: int
     phone: str
     name: str | None
+    # The phone cell as it stood in the file (cut to RAW_LIMIT), for the export to
+    # reconcile with the input; not part of a row's identity.
+    cell: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,7 @@ def _phone_row(number: int, raw: str, name: str | None, to_phone: PhoneRule) -> 
         phone = to_phone(raw)
     except InvalidNumber as exc:
         return InvalidRow(number, raw[:RAW_LIMIT], str(exc))
-    return Row(number, phone, name)
+    return Row(number, phone, name, raw[:RAW_LIMIT])
 
 
 def _name(raw: str | None) -> str | None:

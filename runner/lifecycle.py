@@ -13,7 +13,12 @@ from runner.clock import Clock, SystemClock
 from runner.logs import get_logger
 
 T = TypeVar("T")
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP (a closed terminal, a supervisor's "hang up") stops gracefully like SIGTERM.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# After the first signal, requests still under way are abandoned (their records go
+# back to pending) after this long, so a stop is bounded whatever timeout_seconds
+# is: below systemd's TimeoutStopSec (90 s in examples/runner-worker.service).
+STOP_DEADLINE_SECONDS = 20.0
 
 
 class Budget:
@@ -50,10 +55,13 @@ class Shutdown:
     escapes into click, which would print "Aborted!" and exit 1.
     """
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(
+        self, clock: Clock | None = None, deadline: float | None = STOP_DEADLINE_SECONDS
+    ) -> None:
         self.clock = clock or SystemClock()
         self.requested = asyncio.Event()
         self.signum: int | None = None
+        self.deadline = deadline
         self._on_force: list[Callable[[], None]] = []
 
     def request(self, signum: int) -> None:
@@ -64,9 +72,30 @@ class Shutdown:
                 abandon()
         else:
             log.warning(
-                "stopping", hint="finishing the requests under way; signal again to abandon them"
-            )
+                "stopping", hint="finishing the requests under way; signal again to abandon them",
+                abandon_after_seconds=self.deadline,
+            )  # fmt: skip
+            self._arm_deadline()
         self.signum = self.signum or signum
+        self.requested.set()
+
+    def _arm_deadline(self) -> None:
+        """Abandon what is still under way ``deadline`` seconds after the first signal."""
+        if self.deadline is None:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing is under way
+            asyncio.get_running_loop().call_later(self.deadline, self._force)
+
+    def _force(self) -> None:
+        get_logger().warning("abandoning_requests", after_seconds=self.deadline,
+                             hint="their records go back to pending")  # fmt: skip
+        for abandon in self._on_force:
+            abandon()
+
+    def stop(self) -> None:
+        """Stop gracefully for a reason of this process's own (no signal)."""
+        if not self.requested.is_set():
+            self._arm_deadline()
         self.requested.set()
 
     def on_force(self, abandon: Callable[[], None]) -> None:
@@ -91,14 +120,20 @@ class Shutdown:
         self.signum = self.signum or signum
 
     @contextlib.contextmanager
-    def guard(self) -> Any:
-        """Note signals with a plain handler for as long as the block runs."""
+    def guard(self, restore: bool = True) -> Any:
+        """Note signals with a plain handler for as long as the block runs.
+
+        ``restore=False`` leaves the plain handler until the process exits: a signal
+        arriving after the command decided its exit code cannot change it any more
+        (the default SIGINT handler would end the process by the signal, status -2).
+        """
         previous = {signum: signal.signal(signum, self._late) for signum in SIGNALS}
         try:
             yield self
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                if restore:
+                    signal.signal(signum, handler)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when a shutdown is asked for."""

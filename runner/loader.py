@@ -106,7 +106,7 @@ async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None 
     job_id = await store.ensure_job(
         job.name,
         job.account,
-        job.campaign,
+        job.campaigns,
         number_format(job),
         # The account as this config knows it: a process sending with another
         # base_url or user_name under the same account name leaves the job alone.
@@ -132,7 +132,7 @@ async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None 
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(parse())
-            counts = await store.insert_all(job_id, source_id, batches())
+            counts = await store.insert_all(job_id, source_id, batches(), job.campaigns)
     except BaseExceptionGroup as failure:
         raise first_error(failure) from None
     await store.mark_loaded(source_id, job.input)

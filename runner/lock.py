@@ -19,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 
-from runner.errors import AccountLocked, DatabaseLocked, RunnerError
+from runner.dbwatch import FileId, fd_id
+from runner.errors import AccountLocked, ConfigError, DatabaseLocked, RunnerError
+from runner.safefiles import FILE_MODE, PRIVATE_MODE, check_folder, open_nofollow
 
 
 def lock_path(database: Path) -> Path:
@@ -35,10 +38,12 @@ def account_lock_path(state_dir: Path, identity: str) -> Path:
 class FileLock:
     """An exclusive, non-blocking flock on ``path``; the file says who holds it."""
 
-    def __init__(self, path: Path, holder_text: str) -> None:
+    def __init__(self, path: Path, holder_text: str, mode: int = FILE_MODE) -> None:
         self.path = path
         self._text = holder_text
+        self._mode = mode
         self._fd: int | None = None
+        self.foreign_owner: int | None = None  # uid of the file's owner when it is not us
 
     @property
     def held(self) -> bool:
@@ -48,16 +53,22 @@ class FileLock:
         """True when this process now holds the lock; False when another one does."""
         if self._fd is not None:
             return True
+        check_folder(self.path.parent, "the lock file's folder")
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, self._mode)
+        except ConfigError:
+            raise
         except OSError as error:
             raise RunnerError(
                 f"{self.path}: cannot open the lock file ({error.strerror}); "
                 "its folder must be writable"
             ) from None
+        _refuse_odd(fd, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            owner = os.fstat(fd).st_uid
+            self.foreign_owner = owner if owner != os.geteuid() else None
             os.close(fd)
             return False
         os.ftruncate(fd, 0)
@@ -65,9 +76,25 @@ class FileLock:
         self._fd = fd
         return True
 
+    def identity(self) -> FileId:
+        """The held lock file's identity (to notice it being deleted or replaced)."""
+        assert self._fd is not None
+        return fd_id(self._fd)
+
+    def describe(self, text: str) -> None:
+        """Replace what the held lock file says about its holder."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, text.encode(), 0)
+
     def holder(self) -> list[str]:
-        """The lines the holder wrote (its pid first), as far as they can be read."""
-        return read_holder(self.path)
+        """The lines the holder wrote (its pid first), when they name a live process.
+
+        Another program (or user) may ``flock`` the file without writing it: the
+        pid left by an earlier runner would then name a process that does not exist.
+        """
+        lines = read_holder(self.path)
+        return lines if lines and pid_alive(lines[0]) else []
 
     def release(self) -> None:
         if self._fd is not None:
@@ -100,7 +127,9 @@ class AccountLock(FileLock):
     def __init__(self, state_dir: Path, identity: str, account: str, database: Path | str) -> None:
         self.account = account
         self.state_dir = state_dir
-        super().__init__(account_lock_path(state_dir, identity), f"{os.getpid()}\n{database}\n")
+        super().__init__(
+            account_lock_path(state_dir, identity), f"{os.getpid()}\n{database}\n", PRIVATE_MODE
+        )
 
     def acquire(self) -> None:
         try:
@@ -115,13 +144,39 @@ class AccountLock(FileLock):
 
     def refusal(self) -> str:
         lines = self.holder()
-        pid = f"process {lines[0]}" if lines else "another process"
+        pid = f"process {lines[0]}" if lines else _unnamed(self)
         where = f" from {lines[1]}" if len(lines) > 1 else ""
         return (
             f"account {self.account!r}: {pid}{where} is already sending for this account "
             "(same base_url and user_name); one sender per account keeps its rate limit: "
             "load these jobs into that database instead, or wait for it to finish"
         )
+
+
+def _refuse_odd(fd: int, path: Path) -> None:
+    """A lock file must be a regular file with one link (a hard link to another file is not)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise ConfigError(f"{path}: the lock file is not a plain file of its own; remove it")
+
+
+def pid_alive(text: str) -> bool:
+    """Whether ``text`` is the pid of a live process (one of another user counts)."""
+    try:
+        os.kill(int(text), 0)
+    except PermissionError:
+        return True
+    except (ValueError, OSError, OverflowError):
+        return False
+    return True
+
+
+def _unnamed(lock: FileLock) -> str:
+    """Who holds a lock whose file names no live process."""
+    if lock.foreign_owner is not None:
+        return f"a process of another user (uid {lock.foreign_owner}, the lock file's owner)"
+    return "another process (it wrote no pid: not a runner)"
 
 
 def read_holder(path: Path) -> list[str]:
@@ -132,7 +187,7 @@ def read_holder(path: Path) -> list[str]:
 
 def _who(lock: FileLock) -> str:
     lines = lock.holder()
-    return f" (pid {lines[0]})" if lines else ""
+    return f" (pid {lines[0]})" if lines else f" ({_unnamed(lock)})"
 
 
 def holder_pid(database: Path) -> int | None:

@@ -7,26 +7,22 @@ them, key included: docs/pitfalls.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
+from enum import Enum
 from typing import Any, TextIO, cast
 
 import structlog
 
-MASK = "***"
+from runner.clock import iso_ms
+from runner.redaction import MASK, redact
 
+__all__ = ["MASK", "Redactor", "configure", "get_logger", "redact", "redactor"]
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret masked, also in the escaped form a JSON body gives it."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-            escaped = json.dumps(secret)[1:-1]
-            if escaped != secret:
-                text = text.replace(escaped, MASK)
-    return text
+# Values a renderer shows as they are; anything else is shown through its repr.
+_PLAIN = (int, float, bool, type(None))
 
 
 class Redactor:
@@ -42,21 +38,44 @@ class Redactor:
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
             return redact(value, self.secrets)
+        if isinstance(value, bytes):
+            return redact(value.decode("utf-8", errors="replace"), self.secrets)
         if isinstance(value, dict):
-            return {key: self.scrub(item) for key, item in value.items()}
+            return {self.scrub(key): self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self.scrub(item) for item in value)
-        return value
+        if isinstance(value, set | frozenset):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, _PLAIN):
+            return value
+        # An exception or any object is rendered through its repr: mask that.
+        shown = repr(value)
+        masked = redact(shown, self.secrets)
+        return value if masked == shown else masked
 
     def __call__(
         self, logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         if not self.secrets:
             return event
-        return {key: self.scrub(value) for key, value in event.items()}
+        return {self.scrub(key): self.scrub(value) for key, value in event.items()}
 
 
 redactor = Redactor()
+
+
+def timestamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """The one time format of the runner: ISO 8601, UTC, milliseconds, with its offset."""
+    event["timestamp"] = iso_ms(time.time())
+    return event
+
+
+def plain_values(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """Enums as their values: ``deleted``, not ``<RecordState.DELETED: 'deleted'>``."""
+    for key, value in event.items():
+        if isinstance(value, Enum):
+            event[key] = value.value
+    return event
 
 
 def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[str] = ()) -> str:
@@ -74,7 +93,8 @@ def configure(log_format: str = "auto", verbosity: int = 0, secrets: Iterable[st
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        timestamp,
+        plain_values,
     ]
     if log_format == "json":
         processors += [

@@ -105,6 +105,7 @@ def settlement(
         finished_at=now,
         block_job=decision.block,
         stop_account=stop or decision.stop,
+        deleted_count=verdict.count,
     )
 
 

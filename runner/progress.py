@@ -19,15 +19,18 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from runner.jobtable import duration
 from runner.logs import get_logger
 from runner.queue import Job
-from runner.report import eta, per_minute
+from runner.report import job_eta, per_minute
+from runner.senderstate import SENDING
 from runner.states import ANSWERED_STATES as FINAL_STATES
-from runner.status import duration
 
 # The live display measures the rate over the answers of this many seconds: shorter
 # than status's recent-rate window, so that it follows a slowdown while one watches.
 LIVE_RATE_WINDOW = 60.0
+LIVE_COLUMNS = ("job", "done", "deleted", "not found", "failed", "invalid", "left", "rate/min",
+                "ETA")  # fmt: skip
 # How often the live table is redrawn, in seconds.
 LIVE_REFRESH = 0.5
 
@@ -39,6 +42,8 @@ class JobProgress:
     counts: dict[str, int]
     answers: deque[float] = field(default_factory=deque)  # times of recent answers
     finals: deque[float] = field(default_factory=deque)  # times of recent final answers
+    finished: bool = False  # job_finished was logged
+    account: str = ""
 
     @property
     def left(self) -> int:
@@ -55,12 +60,26 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
-        self._jobs = {
-            job.id: JobProgress(
-                job.name, sum(counts.get(job.id, {}).values()), dict(counts.get(job.id, {}))
-            )
-            for job in jobs
-        }
+        self._jobs: dict[int, JobProgress] = {}
+        self._sending = True  # until the end: no ETA once nothing is sent
+        self.add(jobs, counts)
+
+    def add(self, jobs: Iterable[Job], counts: Mapping[int, Mapping[str, int]]) -> None:
+        """Follow these jobs too (loaded while the process drains); known ones are kept."""
+        for job in jobs:
+            if job.id not in self._jobs:
+                seen = dict(counts.get(job.id, {}))
+                self._jobs[job.id] = JobProgress(
+                    job.name, sum(seen.values()), seen, account=job.account
+                )
+
+    def reseed(self, counts: Mapping[int, Mapping[str, int]]) -> None:
+        """Take the database's counts (at the end: the last frame says what run_finished
+        says, records cancelled or retried meanwhile included); nothing is sent after it."""
+        self._sending = False
+        for job_id, job in self._jobs.items():
+            job.counts = dict(counts.get(job_id, {}))
+            job.total = sum(job.counts.values())
 
     def settled(self, job_id: int, state: str) -> None:
         """One answer was recorded; ``state`` is the record's new state."""
@@ -73,6 +92,16 @@ class Progress:
             job.counts[state] = job.counts.get(state, 0) + 1
             job.counts["pending"] = job.counts.get("pending", 0) - 1
             job.finals.append(now)
+            if job.left <= 0 and not job.finished:
+                job.finished = True
+                log_finished(job.name, job.account, job.counts)
+
+    def _eta(self, job: JobProgress) -> float | None:
+        """The ETA status shows, from this process's own records finished recently."""
+        sender = (SENDING, None) if self._sending else None
+        return job_eta(
+            job.left, _rate(job.finals), blocked=False, stopped=False, sender=sender
+        ).seconds
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per job: counts, requests per minute and seconds left (None: unknown).
@@ -94,10 +123,24 @@ class Progress:
                     **{state: job.counts.get(state, 0) for state in (*FINAL_STATES, "invalid")},
                     "left": job.left,
                     "rate_per_minute": _rounded(_rate(job.answers)),
-                    "eta_seconds": _rounded(eta(job.left, _rate(job.finals)), None),
+                    "eta_seconds": _rounded(self._eta(job), None),
                 }
             )
         return rows
+
+
+def finished_meaning(counts: Mapping[str, int]) -> tuple[int, str]:
+    """The exit code a run of only this job would end with, and its meaning."""
+    if counts.get("failed", 0):
+        return 1, "some records failed"
+    return 0, "every record deleted or not found"
+
+
+def log_finished(name: str, account: str, counts: Mapping[str, int]) -> None:
+    code, meaning = finished_meaning(counts)
+    states = {state: counts.get(state, 0) for state in (*FINAL_STATES, "invalid")}
+    get_logger().info("job_finished", account=account, job=name, **states, exit_code=code,
+                      meaning=meaning)  # fmt: skip
 
 
 def _rate(times: deque[float]) -> float | None:
@@ -111,7 +154,7 @@ def _rounded(value: float | None, digits: int | None = 1) -> float | None:
 def render(rows: list[dict[str, Any]]) -> Table:
     """The live table of a run on a terminal."""
     table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
-    for column in ("job", "done", "deleted", "not found", "failed", "left", "rate/min", "ETA"):
+    for column in LIVE_COLUMNS:
         table.add_column(column, justify="left" if column == "job" else "right", no_wrap=True)
     for row in rows:
         percent = 100.0 * row["done"] / row["total"] if row["total"] else 100.0
@@ -121,6 +164,7 @@ def render(rows: list[dict[str, Any]]) -> Table:
             str(row["deleted"]),
             str(row["not_found"]),
             str(row["failed"]),
+            str(row["invalid"]),
             str(row["left"]),
             "—" if row["rate_per_minute"] is None else f"{row['rate_per_minute']:.0f}",
             duration(row["eta_seconds"]) if row["left"] else "—",
@@ -136,8 +180,11 @@ async def show(progress: Progress, *, live: bool, interval: float) -> None:
         with Live(
             render(progress.rows()), console=console, redirect_stderr=True, auto_refresh=False
         ) as display:
-            while True:
-                await asyncio.sleep(LIVE_REFRESH)
+            try:
+                while True:
+                    await asyncio.sleep(LIVE_REFRESH)
+                    display.update(render(progress.rows()), refresh=True)
+            finally:  # cancelled at the end: the last frame shows the final counts
                 display.update(render(progress.rows()), refresh=True)
     log = get_logger()
     while True:

@@ -49,6 +49,11 @@ TOKEN_USER_MISSING: Final = ("false", "UserName is null")
 TOKEN_REFUSED: Final = ("false", "Invalid userName or apiKey")
 
 
+def deleted_count(count: int) -> tuple[str, str]:
+    """The older API's success (DeleteCampaignData.php): "4 Records Deleted Successfully"."""
+    return ("success", f"{count} Records Deleted Successfully")
+
+
 def response_body(answer: tuple[str, str]) -> str:
     """The JSON text the API sends for a documented (status, message) answer."""
     status, message = answer

@@ -31,6 +31,10 @@ class Job:
     account_identity: str | None = None
     blocked_message: str | None = None  # the words explaining blocked_reason
     waiting: str | None = None  # why the running process leaves this job pending, if it does
+    # A job of several campaigns: their names (empty for a job of one, ``campaign``), and
+    # those the API called invalid, each blocked alone: (campaign, reason, message).
+    campaigns: tuple[str, ...] = ()
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class Claim:
     account: str
     started_at: float
     interrupted: bool = False  # an earlier request of this record was cut off by a crash
+    campaign: str | None = None  # the record's campaign; None: its job's one campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class Settlement:
     finished_at: float
     block_job: tuple[BlockReason, str] | None = None  # (code, message)
     stop_account: tuple[StopReason, str] | None = None  # (code, message), for claim.account
+    deleted_count: int | None = None  # N of an "N Records Deleted Successfully" answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +78,11 @@ class SenderNote:
     pid: int
     database: str
     mode: str  # "run" or "worker"
-    state: str  # "busy", "idle", "waiting" (token budget, pause) or "locked_elsewhere"
-    note: str | None = None  # e.g. "token budget spent until 21:05:00"
+    state: str  # one of runner.senderstate.SENDER_STATES
+    note: str | None = None  # e.g. "token budget spent" (the time is in ``until``)
     until: float | None = None  # epoch seconds the account waits until, if it waits
     updated_at: float | None = None  # set by the store when the note is written
+    since: float | None = None  # epoch seconds a hopeless state began (runner.hopeless)
 
 
 class Queue(Protocol):
@@ -144,6 +151,10 @@ class Reader(Protocol):
 
     async def state_counts(self) -> dict[int, dict[str, int]]: ...
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        ...
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""
         ...
@@ -156,8 +167,16 @@ class Reader(Protocol):
         """{job id: (answered requests started since ``since``, first start, last start)}."""
         ...
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        ...
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
+        ...
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made."""
         ...
 
     async def account_stops(self) -> dict[str, tuple[StopReason, str | None, float]]:

@@ -9,11 +9,13 @@ here reads a clock or a database, so the decisions below are unit-tested with va
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.queue import Job, SenderNote
-from runner.states import BlockReason, JobState, RecordState, StopReason
+from runner.senderstate import is_sending
+from runner.states import HOPELESS_STATES, BlockReason, JobState, RecordState, StopReason
 
 # The recent rate (and the ETA drawn from it) is measured over the requests that
 # started in this many seconds: long enough to smooth over retries and token renewals.
@@ -33,6 +35,7 @@ class Counts:
     not_found: int = 0
     failed: int = 0
     invalid: int = 0
+    cancelled: int = 0
 
     @classmethod
     def of(cls, states: Mapping[str, int]) -> Counts:
@@ -78,8 +81,14 @@ class JobStatus:
     failure_reasons: tuple[tuple[str, int], ...] = ()  # (reason, count), by reason
     not_found_after_interrupted: int = 0
     rate_per_minute: float | None = None  # None: fewer than two recent requests
-    eta_seconds: float | None = None  # None: unknown (no recent rate)
+    eta_seconds: float | None = None  # only for a job being drained now (see job_eta)
     last_activity: float | None = None  # the start of its latest request
+    eta_word: str | None = None  # why there is no ETA: blocked, stopped, no sender, waiting...
+    eta_until: float | None = None  # when the wait of eta_word ends, where known
+    campaigns: tuple[str, ...] = ()  # a job of several campaigns: their names
+    # Campaigns of such a job the API called invalid: (campaign, reason, message).
+    blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
+    campaign_counts: tuple[tuple[str, Counts], ...] = ()  # per campaign, in the job's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +98,12 @@ class SenderStatus:
     pid: int
     database: str
     mode: str  # "run" or "worker"
-    state: str  # "busy", "idle", "waiting" or "locked_elsewhere"
+    state: str  # one of runner.senderstate.SENDER_STATES
     note: str | None
     until: float | None
     updated_at: float | None
     current: bool  # written by the database's holder, recently enough to hold
+    since: float | None = None  # when a hopeless state (unreachable, ...) began
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,7 @@ class RunnerStatus:
     active: bool
     pid: int | None = None  # None when no runner is active, or its pid is unreadable
     mode: str | None = None  # "run" or "worker", from its sender notes
-    busy: bool = False  # some account of it is sending
+    busy: bool = False  # some account of it is sending (state "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,8 @@ class Report:
     jobs: tuple[JobStatus, ...]
     accounts: tuple[AccountStatus, ...]
     runner: RunnerStatus
+    # (account, outcome, HTTP status, requests ever), read for the metrics only
+    request_totals: tuple[tuple[str, str, str, int], ...] = ()
 
     @property
     def totals(self) -> Counts:
@@ -153,6 +165,42 @@ def eta(left: int, rate_per_minute: float | None) -> float | None:
     if not rate_per_minute:
         return None
     return left * 60.0 / rate_per_minute
+
+
+@dataclass(frozen=True, slots=True)
+class Eta:
+    """The one ETA of a job: seconds while it is drained, else a word and maybe a time."""
+
+    seconds: float | None = None
+    word: str | None = None
+    until: float | None = None
+
+
+def job_eta(
+    left: int,
+    finished_per_minute: float | None,
+    *,
+    blocked: bool,
+    stopped: bool,
+    sender: tuple[str, float | None] | None,
+) -> Eta:
+    """Seconds left from the records *finished* recently (retries are not progress), shown
+    only while the account's sender is sending; otherwise why not: ``blocked``,
+    ``stopped``, ``no sender``, or the sender's own state (``waiting`` with its end,
+    ``idle``, a hopeless state...). ``sender`` is the current (state, until), or None.
+    Status, the log's progress lines and the live table all come here."""
+    if not left:
+        return Eta(0.0)
+    if blocked:
+        return Eta(word="blocked")
+    if stopped:
+        return Eta(word="stopped")
+    if sender is None:
+        return Eta(word="no sender")
+    state, until = sender
+    if not is_sending(state):
+        return Eta(word=state, until=until)
+    return Eta(eta(left, finished_per_minute))
 
 
 def job_state(stored: JobState, left: int) -> JobState:
@@ -193,10 +241,25 @@ def job_status(
     recent: tuple[int, float, float] | None,
     last_activity: float | None,
     runner_active: bool,
+    finished: tuple[int, float, float] | None = None,
+    account: AccountStatus | None = None,
+    campaign_counts: dict[str, dict[str, int]] | None = None,
 ) -> JobStatus:
+    """A job as status shows it; ``recent`` are its recent requests (the rate),
+    ``finished`` its records finished recently (the ETA), ``account`` its account's status."""
     state = job_state(job.state, counts.left)
     rate = per_minute(*recent) if recent is not None else None
     blocked = state is JobState.BLOCKED
+    # A note left by a process that is gone, or about a job with nothing left,
+    # no longer explains anything.
+    waiting = job.waiting if runner_active and state is JobState.ACTIVE else None
+    estimate = job_eta(
+        counts.left,
+        per_minute(*finished) if finished is not None else None,
+        blocked=blocked,
+        stopped=account is not None and account.stopped,
+        sender=None if waiting is not None else current_sender(account),
+    )
     return JobStatus(
         id=job.id,
         name=job.name,
@@ -206,15 +269,28 @@ def job_status(
         counts=counts,
         blocked_reason=job.blocked_reason if blocked else None,
         blocked_message=job.blocked_message if blocked else None,
-        # A note left by a process that is gone, or about a job with nothing left,
-        # no longer explains anything.
-        waiting=job.waiting if runner_active and state is JobState.ACTIVE else None,
+        waiting=waiting,
         failure_reasons=tuple(sorted(reasons.items())),
         not_found_after_interrupted=not_found_after_interrupted,
         rate_per_minute=rate,
-        eta_seconds=eta(counts.left, rate),
+        eta_seconds=estimate.seconds,
         last_activity=last_activity,
+        eta_word=estimate.word,
+        eta_until=estimate.until,
+        campaigns=job.campaigns,
+        blocked_campaigns=job.blocked_campaigns,
+        campaign_counts=tuple(
+            (name, Counts.of((campaign_counts or {}).get(name, {}))) for name in job.campaigns
+        ),
     )
+
+
+def current_sender(account: AccountStatus | None) -> tuple[str, float | None] | None:
+    """(state, until) of the process draining the account now, or None."""
+    sender = account.sender if account is not None else None
+    if sender is None or not sender.current:
+        return None
+    return sender.state, sender.until
 
 
 def latest_notes(notes: Iterable[SenderNote]) -> dict[str, SenderNote]:
@@ -254,6 +330,7 @@ def sender_status(
         note.until,
         note.updated_at,
         current,
+        since=note.since,
     )
 
 
@@ -261,5 +338,24 @@ def runner_status(active: bool, pid: int | None, accounts: Sequence[AccountStatu
     """The holder, its mode and whether it sends, as its current notes tell."""
     own = [a.sender for a in accounts if a.sender is not None and a.sender.pid == pid]
     mode = max(own, key=lambda s: s.updated_at or 0.0).mode if own and pid else None
-    busy = any(s.current and s.state == "busy" for s in own)
+    busy = any(s.current and is_sending(s.state) for s in own)
     return RunnerStatus(active=active, pid=pid, mode=mode, busy=busy)
+
+
+def hopeless(account: AccountStatus) -> bool:
+    """The account makes no progress: stopped, or probed by a worker with no usable answer."""
+    sender = account.sender
+    current = sender is not None and sender.current and sender.state in HOPELESS_STATES
+    return account.stop_reason is not None or current
+
+
+def hopeless_text(sender: SenderStatus) -> str | None:
+    """``unreachable since 03:12: connection refused`` for a hopeless account, else None."""
+    if sender.state not in HOPELESS_STATES:
+        return None
+    since = "" if sender.since is None else f" since {clock_time(sender.since)}"
+    return f"{sender.state}{since}: {sender.note or 'no usable answer'}"
+
+
+def clock_time(timestamp: float) -> str:
+    return time.strftime("%H:%M", time.localtime(timestamp))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -15,8 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from runner import progress
-from runner.backend import is_shared, open_store
+from runner import dbwatch, progress
+from runner.backend import open_store
 from runner.clock import SystemClock
 from runner.config import Config, load_config
 from runner.drain import AccountReport
@@ -28,9 +29,13 @@ from runner.logs import configure, get_logger, redactor
 from runner.pg.url import PgUrl
 from runner.policy import NotFoundWatch
 from runner.queue import Job
+from runner.safefiles import check_folder
 from runner.states import JobState, RecordState
 from runner.store import Store
 from runner.supervise import DrainOptions, Supervisor
+
+# How often a worker waiting for the database's holder tries the lock.
+HOLDER_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,23 +72,36 @@ def log_loads(loads: Iterable[JobLoad]) -> None:
 
 
 async def drain_database(
-    config: Config, api_key: Callable[[str], str], options: RunOptions, shutdown: Shutdown
+    config: Config,
+    api_key: Callable[[str], str],
+    options: RunOptions,
+    shutdown: Shutdown,
+    lock: RunLock | None,
 ) -> int:
-    """Load, then drain the database this process holds; returns the exit code."""
+    """Load, then drain the database this process holds (PostgreSQL: shares, lock None);
+    returns the exit code."""
     log = get_logger()
     clock = SystemClock()
     async with await open_store(config.database) as store:
+        database = config.database
+        held = isinstance(database, Path) and lock is not None
+        watched = watched_files(database, lock) if isinstance(database, Path) and lock else {}
         log_loads(await load_jobs(store, config))
         # A shared queue's records in flight may be another live process's: each
         # account's are recovered when its lock is taken (runner.supervise).
-        shared = is_shared(config.database)
-        recovered = 0 if shared else await store.recover_in_flight(clock.time())
+        recovered = await store.recover_in_flight(clock.time()) if held else 0
         if recovered:
             log.warning("recovered_in_flight", records=recovered)
         await store.clear_account_stops()
         jobs = await store.jobs()
         counts = await store.state_counts()
-        tracker = progress.Progress(jobs, counts)
+        names = {job.name for job in config.jobs}
+        # The live table shows this run's jobs; the others join it when first drained.
+        tracker = progress.Progress([job for job in jobs if job.name in names], counts)
+
+        async def follow(new: Sequence[Job]) -> None:
+            tracker.add(new, await store.state_counts())
+
         supervisor = Supervisor(
             queue=store,
             config=config,
@@ -94,26 +112,39 @@ async def drain_database(
             mode=options.mode,
             guards=not_found_watches(config, jobs, counts),
             on_settled=tracker.settled,
+            on_jobs=follow,
         )
         shutdown.install()
         display = asyncio.create_task(
             progress.show(tracker, live=options.live, interval=options.summary_interval)
         )
+        gone = asyncio.create_task(dbwatch.watch(watched, shutdown))
         try:
             reports = await supervisor.run()
+            tracker.reseed(await store.state_counts())  # the last frame says what run_finished does
         finally:
-            display.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await display
+            for task in (display, gone):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             shutdown.uninstall()
-        names = {job.name for job in config.jobs}
         drained = {job_id for report in reports for job_id in report.drained_jobs}
         mine = [job for job in await store.jobs() if job.name in names or job.id in drained]
         counts = await store.state_counts()
     code = exit_code(shutdown.signum, reports, mine, counts)
+    if not gone.cancelled() and gone.result() is not None:
+        code = ExitCode.DATABASE_GONE
     finished(code, mine, counts, sent=sum(r.sent for r in reports),
              stopped=sorted({r.account for r in reports if r.stopped}))  # fmt: skip
     return code
+
+
+def watched_files(database: Path, lock: RunLock) -> dict[Path, dbwatch.FileId]:
+    """The database and lock files this process holds, by identity; the lock says which."""
+    opened = dbwatch.file_id(database)
+    assert opened is not None  # just opened (created if need be) by the store
+    lock.describe(f"{os.getpid()}\n{opened}\n")
+    return {database: opened, lock.path: lock.identity()}
 
 
 def not_found_watches(
@@ -165,10 +196,12 @@ def exit_code(
         return ExitCode.SIGINT
     if signum == signal.SIGTERM:
         return ExitCode.SIGTERM
+    if signum == signal.SIGHUP:
+        return ExitCode.SIGHUP
     if any(report.stopped for report in reports):
         return ExitCode.AUTH
     failed = any(counts.get(job.id, {}).get(RecordState.FAILED, 0) for job in jobs)
-    if failed or any(job.state == JobState.BLOCKED for job in jobs):
+    if failed or any(job.state == JobState.BLOCKED or job.blocked_campaigns for job in jobs):
         return ExitCode.FAILURES
     return ExitCode.OK
 
@@ -185,7 +218,8 @@ async def dry_run(config: Config) -> None:
             minutes = len(pending) * rate.period_seconds / rate.count / 60
             console.print(
                 f"would send {len(pending)} requests for job {job.name!r}: DELETE "
-                f"{account.base_url}/ca_apis/deleteCampaignData, campaign {job.campaign!r}, "
+                f"{account.base_url}/ca_apis/deleteCampaignData, "
+                f"campaign {', '.join(job.campaigns)!r}, "
                 f"account {account.name!r} at {rate} (about {minutes:.0f} min)"
             )
             for row in pending[:3]:
@@ -213,6 +247,10 @@ def prepare(
         return keys[name]
 
     check_inputs(config)
+    # Before loading anything: a folder others may write could redirect our files.
+    if isinstance(config.database, Path):  # a PostgreSQL queue has no folder
+        check_folder(config.database.parent, "the database's folder")
+    check_folder(config.state_dir, "state_dir")
     return config, api_key, log_format
 
 
@@ -225,23 +263,43 @@ def drain_or_hand_over(
     """
     from runner.handover import hand_over
 
-    shutdown = Shutdown()
+    shutdown = Shutdown(deadline=config.stop_deadline_seconds)
     if isinstance(config.database, PgUrl):
         # Many processes drain a PostgreSQL queue side by side: no database lock,
         # one sender per account (runner.pg.lock), and nothing to hand over.
-        with shutdown.guard():
-            return asyncio.run(drain_database(config, api_key, options, shutdown))
+        with shutdown.guard(restore=False):
+            return asyncio.run(drain_database(config, api_key, options, shutdown, None))
     lock = RunLock(config.database)
-    # From here to the exit code, a signal is noted, never a KeyboardInterrupt.
-    with shutdown.guard():
+    # From here to the process's exit, a signal is noted, never a KeyboardInterrupt.
+    with shutdown.guard(restore=False):
         try:
             if wait is None:
-                lock.acquire()
+                if not wait_for_holder(lock, shutdown):
+                    return exit_code(shutdown.signum, [], [], {})
             elif not lock.try_acquire():
                 asyncio.run(load(config))
                 code = asyncio.run(hand_over(config, lock, time.time(), wait))
                 if code is not None:
                     return code
-            return asyncio.run(drain_database(config, api_key, options, shutdown))
+            return asyncio.run(drain_database(config, api_key, options, shutdown, lock))
         finally:
             lock.release()
+
+
+def wait_for_holder(lock: RunLock, shutdown: Shutdown) -> bool:
+    """A worker finding the database held (a nightly ``run``) waits for it, then works.
+
+    Exiting 4 would leave a service with RestartPreventExitStatus=4 down for good.
+    False when a signal came first.
+    """
+    said = False
+    while not lock.try_acquire():
+        if shutdown.signum is not None:
+            return False
+        if not said:
+            holder = (lock.holder() or ["?"])[0]
+            get_logger().warning("waiting_for_database", holder_pid=holder,
+                                 hint="another runner holds it; this worker starts after it")
+            said = True
+        time.sleep(HOLDER_POLL_SECONDS)
+    return shutdown.signum is None

@@ -18,6 +18,7 @@ class RecordState(StrEnum):
     NOT_FOUND = "not_found"
     FAILED = "failed"
     INVALID = "invalid"  # rejected at load, never sent
+    CANCELLED = "cancelled"  # taken out by `runner cancel`, never sent (`retry --cancelled`)
 
 
 class JobState(StrEnum):
@@ -42,7 +43,18 @@ class StopReason(StrEnum):
     AUTH_SETTING = "auth_setting"  # the account's API Authentication setting disagrees
     REDIRECT = "redirect"  # base_url answers with a redirect
     UNKNOWN_ANSWERS = "unknown_answers"  # the same unrecognised answer, record after record
+    # No usable answer for retry.give_up_after_seconds (runner.hopeless):
+    UNREACHABLE = "unreachable"  # connection refused, DNS, TLS, timeouts
+    NO_USABLE_ANSWER = "no_usable_answer"  # non-JSON or unrecognised answers, any status
+    RATE_LIMITED = "rate_limited"  # 429 or "Max limit exceeded", nothing else
 
+
+# The stops (and, for a worker, the sender states) of an account with no usable answer.
+HOPELESS_STATES: Final = (
+    StopReason.UNREACHABLE,
+    StopReason.NO_USABLE_ANSWER,
+    StopReason.RATE_LIMITED,
+)
 
 RECORD_STATES: Final = tuple(state.value for state in RecordState)
 # Final states reached by an answer of the API ('invalid' is final too, but never sent).

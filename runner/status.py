@@ -9,16 +9,16 @@ after a restart. The renderers here and in :mod:`runner.metrics` format it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console, Group
-from rich.table import Table
 from rich.text import Text
 
+from runner.jobtable import ago, jobs_table
 from runner.queue import Reader, SenderNote
 from runner.report import (
     RECENT_RATE_WINDOW,
@@ -27,7 +27,9 @@ from runner.report import (
     JobStatus,
     Report,
     RunnerStatus,
+    SenderStatus,
     account_status,
+    hopeless_text,
     job_status,
     latest_notes,
     note_is_current,
@@ -48,6 +50,11 @@ STOP_HINTS = {
     StopReason.AUTH_SETTING: "set the account's API Authentication to BASIC_AUTH",
     StopReason.REDIRECT: "check base_url: it answers with a redirect",
     StopReason.UNKNOWN_ANSWERS: "see the answers with `runner export`, then run again",
+    StopReason.UNREACHABLE: "check base_url, DNS, the network and the server, then run again",
+    StopReason.NO_USABLE_ANSWER: "check base_url (a wrong URL, a proxy or portal answers "
+    "instead of the API), then run again",
+    StopReason.RATE_LIMITED: "the API refused every request as over its limit: check "
+    "rate_limit and whether another program uses the account, then run again",
 }
 
 
@@ -55,24 +62,45 @@ STOP_HINTS = {
 
 
 async def collect(
-    reader: Reader, *, now: float, holder_pid: int | None, shared: bool = False
+    reader: Reader,
+    *,
+    now: float,
+    holder_pid: int | None,
+    totals: bool = False,
+    shared: bool = False,
 ) -> Report:
     """The report of the database behind ``reader`` at ``now``.
 
     ``holder_pid`` is the pid holding the database lock (-1: held, pid unreadable),
-    or None when no runner is active. A ``shared`` queue (PostgreSQL) has no holder:
-    many processes drain it, and each sender note is judged on its own.
+    or None when no runner is active. ``totals``: also count every request ever made
+    (for the metrics' counters; it reads the whole audit trail). A ``shared`` queue
+    (PostgreSQL) has no holder: many processes drain it, each sender note is judged
+    on its own.
     """
     notes = latest_notes(await reader.senders())
     if shared:
         holder_pid = shared_holder(notes.values(), now)
     stored = await reader.jobs()
     counts = await reader.state_counts()
+    per_campaign = await reader.campaign_counts()
     reasons = await reader.failure_reasons()
     interrupted = await reader.interrupted_not_found()
     recent = await reader.recent_requests(now - RECENT_RATE_WINDOW)
+    finished = await reader.recent_finished(now - RECENT_RATE_WINDOW)
     last = await reader.last_activity()
     active = holder_pid is not None
+    pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
+    stops = await reader.account_stops()
+    names = sorted({job.account for job in stored} | set(stops) | set(notes))
+    accounts = tuple(
+        account_status(
+            name,
+            stops.get(name),
+            sender_status(notes.get(name), holder_of(notes.get(name), pid, shared), now),
+        )
+        for name in names
+    )
+    by_name = {account.name: account for account in accounts}
     jobs = tuple(
         job_status(
             job,
@@ -82,21 +110,19 @@ async def collect(
             recent=recent.get(job.id),
             last_activity=last.get(job.id),
             runner_active=active,
+            finished=finished.get(job.id),
+            account=by_name.get(job.account),
+            campaign_counts=per_campaign.get(job.id, {}),
         )
         for job in stored
     )
-    pid = holder_pid if holder_pid is not None and holder_pid > 0 else None
-    stops = await reader.account_stops()
-    names = sorted({job.account for job in jobs} | set(stops) | set(notes))
-    accounts = tuple(
-        account_status(
-            name,
-            stops.get(name),
-            sender_status(notes.get(name), holder_of(notes.get(name), pid, shared), now),
-        )
-        for name in names
-    )
-    return Report(now, jobs, accounts, runner_status(active, pid, accounts))
+    request_totals = tuple(await reader.request_totals()) if totals else ()
+    return Report(now, jobs, accounts, runner_status(active, pid, accounts), request_totals)
+
+
+def empty_report(now: float) -> Report:
+    """The report of a database not created yet: nothing loaded, nobody running."""
+    return Report(now, (), (), RunnerStatus(active=False))
 
 
 def holder_of(note: SenderNote | None, pid: int | None, shared: bool) -> int | None:
@@ -114,8 +140,8 @@ def shared_holder(notes: Iterable[SenderNote], now: float) -> int | None:
 # ---------------------------------------------------------------- JSON
 
 
-def iso(timestamp: float | None, timespec: str = "seconds") -> str | None:
-    """ISO 8601 in UTC, or None."""
+def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 in UTC with milliseconds and offset (the runner's one time format), or None."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
@@ -144,7 +170,16 @@ def job_dict(job: JobStatus) -> dict[str, Any]:
         "not_found_after_interrupted": job.not_found_after_interrupted,
         "rate_per_minute": _round(job.rate_per_minute, 1),
         "eta_seconds": _round(job.eta_seconds),
+        "eta": job.eta_word,
+        "eta_until": iso(job.eta_until),
         "last_activity": iso(job.last_activity),
+        # Every campaign of the job (one for most), and those blocked alone.
+        "campaigns": list(job.campaigns or (job.campaign,)),
+        "campaign_counts": {name: counts_dict(n) for name, n in job.campaign_counts},
+        "blocked_campaigns": [
+            {"campaign": name, "blocked_reason": reason, "blocked_message": message}
+            for name, reason, message in job.blocked_campaigns
+        ],
     }
 
 
@@ -167,6 +202,7 @@ def account_dict(account: AccountStatus) -> dict[str, Any]:
             "until": iso(sender.until),
             "updated_at": iso(sender.updated_at),
             "current": sender.current,
+            "since": iso(sender.since),
         },
     }
 
@@ -195,65 +231,13 @@ def to_json(report: Report) -> str:
 # ---------------------------------------------------------------- the table
 
 
-def duration(seconds: float | None) -> str:
-    """1d 4h, 3h 05m, 12m 30s, 45s — or '—' when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def ago(timestamp: float | None, now: float) -> str:
-    """'42s ago', relative to the report's own time; '—' when never."""
-    return "—" if timestamp is None else f"{duration(max(now - timestamp, 0.0))} ago"
-
-
-COLUMNS = ("job", "state", "done", "deleted", "not found", "failed", "invalid", "left",
-           "rate/min", "ETA", "last request")  # fmt: skip
-# The counts of the table, after "done".
-COUNTED = (RecordState.DELETED, RecordState.NOT_FOUND, RecordState.FAILED, RecordState.INVALID)
-STATE_STYLES = {JobState.ACTIVE: "cyan", JobState.DONE: "green", JobState.BLOCKED: "bold red"}
-
-
-def render(report: Report) -> Group:
-    """The report as rich renderables: a table of jobs, then accounts and what needs care."""
-    table = Table(
-        title="runner status", title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True
-    )
-    # Rich squeezes no_wrap columns from the left: keep the job names readable.
-    longest = max((len(job.name) for job in report.jobs), default=3)
-    for column in COLUMNS:
-        table.add_column(
-            column,
-            justify="left" if column in ("job", "state") else "right",
-            no_wrap=True,
-            min_width=min(longest, 40) if column == "job" else None,
-        )
-    several_accounts = len({job.account for job in report.jobs}) > 1
-    for job in report.jobs:
-        c = job.counts
-        where = f"{job.campaign} @ {job.account}" if several_accounts else job.campaign
-        table.add_row(
-            Text(job.name) + Text(f"\n{where}", style="dim"),
-            Text(job.state, style=STATE_STYLES.get(job.state, "")),
-            f"{c.finished}/{c.total} {c.percent_done:.0f}%",
-            *(str(c[state]) for state in COUNTED),
-            str(c.left),
-            "—" if job.rate_per_minute is None else f"{job.rate_per_minute:.0f}",
-            duration(job.eta_seconds) if c.left else "—",
-            ago(job.last_activity, report.generated_at),
-        )
+def render(report: Report, width: int | None = None) -> Group:
+    """The report as rich renderables: a table of jobs (fitted to ``width`` columns), then
+    accounts and what needs care."""
+    empty = [] if report.jobs else [Text("no jobs yet: `runner load` or `runner run` adds them")]
     return Group(
-        table,
+        jobs_table(report, width),
+        *empty,
         *job_notes(report.jobs),
         *account_lines(report),
         totals_line(report.totals),
@@ -271,6 +255,15 @@ def job_notes(jobs: Iterable[JobStatus]) -> list[Text]:
                 Text(
                     f"blocked: {job.name}: {job.blocked_reason or 'unknown'}{words} — "
                     f"{hint or 'fix the cause'}, then `runner retry --job {job.name}`",
+                    style="red",
+                )
+            )
+        for campaign, reason, message in job.blocked_campaigns:
+            notes.append(
+                Text(
+                    f"blocked: {job.name}: campaign {campaign!r}: {reason}: {message} — "
+                    f"{BLOCKED_HINTS.get(reason) or 'fix the cause'}, then "
+                    f"`runner retry --job {job.name} --campaign {campaign}`",
                     style="red",
                 )
             )
@@ -310,10 +303,9 @@ def account_lines(report: Report) -> list[Text]:
                 )
             )
         elif sender is not None and sender.current:
-            doing = sender.note or ("sending" if sender.state == "busy" else sender.state)
             lines.append(
                 Text(
-                    f"account {account.name}: {doing} — {sender.mode} pid "
+                    f"account {account.name}: {sender_words(sender)} — {sender.mode} pid "
                     f"{sender.pid}, {sender.database}"
                 )
             )
@@ -321,7 +313,7 @@ def account_lines(report: Report) -> list[Text]:
             lines.append(
                 Text(
                     f"account {account.name}: no sender (last note: {sender.mode} pid "
-                    f"{sender.pid}, {sender.database}, {sender.note or sender.state}, "
+                    f"{sender.pid}, {sender.database}, {sender_words(sender)}, "
                     f"{ago(sender.updated_at, report.generated_at)}; not current)",
                     style="dim",
                 )
@@ -331,10 +323,23 @@ def account_lines(report: Report) -> list[Text]:
     return lines
 
 
+def sender_words(sender: SenderStatus) -> str:
+    """'sending', 'waiting until 21:05:00 UTC: token budget spent', 'stopped: auth: ...',
+    'unreachable since 03:12: connection refused'."""
+    hopeless = hopeless_text(sender)
+    if hopeless is not None:
+        return hopeless
+    words = sender.state
+    if sender.until is not None:
+        words += f" until {datetime.fromtimestamp(sender.until, UTC):%H:%M:%S} UTC"
+    return f"{words}: {sender.note}" if sender.note else words
+
+
 def totals_line(totals: Counts) -> Text:
     return Text(
         f"total {totals.total}: deleted {totals.deleted}, not found {totals.not_found}, "
         f"failed {totals.failed}, invalid {totals.invalid}, pending {totals.left}"
+        + (f", cancelled {totals.cancelled}" if totals.cancelled else "")
     )
 
 
@@ -344,16 +349,27 @@ def runner_line(runner: RunnerStatus) -> Text:
     pid = "pid unknown" if runner.pid is None else f"pid {runner.pid}"
     if runner.mode is None:
         return Text(f"runner: active, {pid}")
-    return Text(f"runner: {runner.mode} {pid}, {'busy' if runner.busy else 'idle'}")
+    return Text(f"runner: {runner.mode} {pid}, {'sending' if runner.busy else 'not sending'}")
 
 
 def terminal() -> Console:
-    """stdout as rich sees it; off a terminal (cron mail, a pipe) wide enough for the table."""
-    return Console() if sys.stdout.isatty() else Console(width=132)
+    """stdout as rich sees it: the terminal's width, or ``COLUMNS``; off a terminal (cron
+    mail, a pipe) without ``COLUMNS``, wide enough for the whole table."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return Console()
+    return Console(width=132)
 
 
 def print_report(report: Report, console: Console | None = None) -> None:
-    (console or terminal()).print(render(report))
+    """The table fitted to the console; off a terminal without trailing padding."""
+    console = console or terminal()
+    if console.is_terminal:
+        console.print(render(report, console.width))
+        return
+    with console.capture() as captured:
+        console.print(render(report, console.width))
+    stripped = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+    console.out(stripped, highlight=False, end="")
 
 
 # ---------------------------------------------------------------- until the store reads

@@ -29,10 +29,12 @@ from runner.db import loading
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
 from runner.db.loading import LoadCounts
+from runner.db.operator import OperatorCommands
 from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
+from runner.logs import get_logger
 from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
 
@@ -40,7 +42,7 @@ from runner.states import BlockReason, RecordState, StopReason
 BODY_LIMIT = 2000
 
 
-class Store(DbReader):
+class Store(OperatorCommands):
     """The queue: loading, claiming, settling, the operator's commands, the reports."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
@@ -97,7 +99,7 @@ class Store(DbReader):
         self,
         name: str,
         account: str,
-        campaign: str,
+        campaign: str | Sequence[str],
         number_format: str = "as_is",
         account_identity: str | None = None,
     ) -> int:
@@ -108,9 +110,18 @@ class Store(DbReader):
         it: an operator who fixes ``base_url`` (a redirect stop) loads the job again
         with the fixed account, and the sender then takes it.
         """
+        campaigns = (campaign,) if isinstance(campaign, str) else tuple(campaign)
+        campaign = ", ".join(campaigns)  # shown; each record holds its own campaign
+        listed = json.dumps(campaigns) if len(campaigns) > 1 else None
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
-            if tuple(row[1:4]) != (account, campaign, number_format):
+            if await self._corrects_campaign(row, account, campaign, number_format):
+                async with self._transaction() as conn:
+                    fix = {"id": row[0], "campaign": campaign}
+                    await conn.execute(Q.correct_campaign, fix)
+                    await conn.execute(Q.correct_campaign_records, fix)
+                get_logger().warning("campaign_corrected", job=name, was=row[2], now=campaign)
+            elif tuple(row[1:4]) != (account, campaign, number_format):
                 raise ConfigError(
                     f"job {name!r} is already in {self.path} with account {row[1]!r}, "
                     f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
@@ -125,7 +136,7 @@ class Store(DbReader):
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 Q.insert_job,
-                {"name": name, "account": account, "campaign": campaign,
+                {"name": name, "account": account, "campaign": campaign, "campaigns": listed,
                  "number_format": number_format, "account_identity": account_identity,
                  "created_at": time.time()},
             )  # fmt: skip
@@ -156,11 +167,22 @@ class Store(DbReader):
             )  # fmt: skip
 
     async def insert_all(
-        self, job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+        self,
+        job_id: int,
+        source_id: int,
+        batches: AsyncIterator[Sequence[Row | InvalidRow]],
+        campaigns: Sequence[str] = (),
     ) -> LoadCounts:
-        """Enqueue a whole input in short transactions (see runner.db.loading)."""
+        """Enqueue a whole input in short transactions (see runner.db.loading); one record
+        per number and campaign (``campaigns`` empty: the job's one campaign)."""
+        campaigns = campaigns or await self._job_campaigns(job_id)
         async with self._lock(), explained(self.path):
-            return await loading.insert_all(self._conn, job_id, source_id, batches)
+            return await loading.insert_all(self._conn, job_id, source_id, batches, campaigns)
+
+    async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
+        row = await self._fetchone(Q.job_campaigns, {"id": job_id})
+        assert row is not None, f"no job {job_id}"
+        return tuple(json.loads(row[1])) if row[1] else (str(row[0]),)
 
     # -- the queue (runner.queue.Queue) ------------------------------------
 
@@ -178,12 +200,12 @@ class Store(DbReader):
                 params = {"job_id": job_id, "now": now, "count": count - len(claims)}
                 rows = await conn.execute_fetchall(Q.claim, params)
                 # RETURNING comes in no particular order: put it back in claim order.
-                for record_id, job, phone, name, attempts, _, interrupted in sorted(
+                for record_id, job, phone, name, attempts, _, interrupted, campaign in sorted(
                     rows, key=lambda row: (-row[5], row[0])
                 ):
                     claims.append(
                         Claim(record_id, job, phone, name, attempts, account, now,
-                              bool(interrupted))
+                              bool(interrupted), campaign)
                     )  # fmt: skip
                 if len(claims) >= count:
                     break
@@ -277,7 +299,7 @@ class Store(DbReader):
                 Q.note_sender,
                 {"account": note.account, "pid": note.pid, "database": note.database,
                  "mode": note.mode, "state": note.state, "note": note.note,
-                 "until": note.until, "updated_at": now},
+                 "until": note.until, "updated_at": now, "since": note.since},
             )  # fmt: skip
 
     async def note_job_waiting(self, job_id: int, why: str | None) -> None:
@@ -286,16 +308,20 @@ class Store(DbReader):
 
     # -- operator commands -------------------------------------------------
 
-    async def retry(self, job_name: str | None = None) -> tuple[int, int]:
-        """Failed records and blocked jobs back to pending: (records, jobs) changed."""
+    async def retry(
+        self, job_name: str | None = None, campaign: str | None = None
+    ) -> tuple[int, int]:
+        """Failed records and blocked jobs and campaigns back to pending (only ``campaign``'s
+        when given): (records, blocks lifted)."""
+        chosen = {"job": job_name, "campaign": campaign}
         async with self._transaction() as conn:
-            records = await conn.execute(Q.retry_failed_records, {"job": job_name})
+            records = await conn.execute(Q.retry_failed_records, chosen)
             await conn.execute(
                 Q.clear_guard, {"job": job_name, "guard": BlockReason.NOT_FOUND_GUARD}
             )
-            jobs = await conn.execute(Q.unblock_jobs, {"job": job_name})
-            return records.rowcount, jobs.rowcount
-
+            jobs = await conn.execute(Q.unblock_jobs, chosen)
+            campaigns = await conn.execute(Q.unblock_campaigns, chosen)
+            return records.rowcount, jobs.rowcount + campaigns.rowcount
 
 async def _write_settlements(
     conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]
@@ -313,14 +339,16 @@ async def _write_settlements(
         Q.insert_request,
         [
             (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT])
+             s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count, c.campaign, c.job_id)
             for c, s in batch
         ],
     )  # fmt: skip
     for c, s in batch:
         if s.block_job is not None:
             block, why = s.block_job
-            await conn.execute(Q.block_job, {"id": c.job_id, "reason": block, "message": why})
+            params = {"id": c.job_id, "reason": block, "message": why, "campaign": c.campaign}
+            for statement in block_statements(block, c.campaign):
+                await conn.execute(statement, params)
         if s.stop_account is not None:
             stop, why = s.stop_account
             await conn.execute(
@@ -328,6 +356,20 @@ async def _write_settlements(
                 {"account": c.account, "reason": stop, "message": why,
                  "stopped_at": s.finished_at},
             )  # fmt: skip
+
+
+def block_statements(block: BlockReason, campaign: str | None) -> tuple[str, ...]:
+    """The statements of a block (see block_statement_names)."""
+    return tuple(getattr(Q, name) for name in block_statement_names(block, campaign))
+
+
+def block_statement_names(block: BlockReason, campaign: str | None) -> tuple[str, ...]:
+    """An invalid campaign blocks only its own records in a job of several campaigns,
+    the whole job in a job of one; any other block (the not-found guard) the job.
+    Names of queries.sql (and of its PostgreSQL twin)."""
+    if block == BlockReason.INVALID_CAMPAIGN and campaign is not None:
+        return ("block_campaign", "block_job_of_one_campaign")
+    return ("block_job",)
 
 
 if TYPE_CHECKING:  # mypy checks here that the store is what the drain and status use

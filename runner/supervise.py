@@ -16,15 +16,17 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runner import senderstate
 from runner.client import CloudAgentClient
-from runner.clock import Clock
+from runner.clock import Clock, iso_ms
 from runner.config import AccountConfig, Config
 from runner.drain import AccountDrain, AccountReport
 from runner.errors import AccountLocked, RunnerError, first_error
+from runner.hopeless import HopelessWatch, hopeless_note
 from runner.lifecycle import Budget, Shutdown, wait_any
 from runner.limiter import Pacer
 from runner.lock import AccountLock
@@ -61,6 +63,7 @@ class Account:
     ready: bool = False  # client open, pacer seeded, token provider made
     drain: AccountDrain | None = None
     waiting_until: float | None = None
+    said: str | None = None  # the state last logged
     reports: list[AccountReport] = field(default_factory=list)
 
 
@@ -79,6 +82,7 @@ class Supervisor:
         mode: str,
         guards: dict[int, NotFoundWatch] | None = None,
         on_settled: Callable[[int, RecordState], None] | None = None,
+        on_jobs: Callable[[Sequence[Job]], Awaitable[None]] | None = None,
     ) -> None:
         self.queue = queue
         self.config = config
@@ -89,6 +93,8 @@ class Supervisor:
         self.mode = mode
         self.guards = guards or {}
         self.on_settled = on_settled
+        self.on_jobs = on_jobs  # told of each job the first time it is handed to a drain
+        self._told: set[int] = set()
         self.accounts: dict[str, Account] = {}
         self.refused: dict[int, str] = {}  # job id → why this process does not drain it
         self.refused_locks: dict[str, str] = {}  # account → why its lock was refused
@@ -133,6 +139,8 @@ class Supervisor:
             ended = self._ended
             await self._note_senders()  # before looking: a hand-over waits for a later note
             started = await self._adopt(group, first)
+            if started:
+                await self._note_senders()  # new work: say so now, not at the next look
             first = False
             idle = not started and not self._running()
             if idle and (self.mode == "run" or self.options.budget.spent):
@@ -161,6 +169,7 @@ class Supervisor:
                 self.refused.pop(job.id, None)
                 await self.queue.note_job_waiting(job.id, None)
             wanted.setdefault(job.account, []).append(job)
+        await self._tell([job for jobs in wanted.values() for job in jobs])
         if first and not (self.session and self.mode == "worker"):
             # Before the first request of any account: another sender means exit 4
             # (PostgreSQL workers wait instead, and take the account over when it is free).
@@ -185,6 +194,12 @@ class Supervisor:
                 self._start(group, account, jobs)
                 started = True
         return started
+
+    async def _tell(self, jobs: Sequence[Job]) -> None:
+        new = [job for job in jobs if job.id not in self._told]
+        self._told.update(job.id for job in new)
+        if new and self.on_jobs is not None:
+            await self.on_jobs(new)
 
     def _held(self, job: Job) -> bool:
         account = self.accounts.get(job.account)
@@ -224,6 +239,7 @@ class Supervisor:
                 config.user_name,
                 config.timeout_seconds,
                 token_auth=config.auth == "token",
+                token_with_key=config.token_with_key,
                 connections=self.options.workers,
             )
             rate = config.rate_limit
@@ -313,6 +329,8 @@ class Supervisor:
             guards={job.id: self.guards[job.id] for job in jobs if job.id in self.guards},
             on_settled=self.on_settled,
             log_numbers=self.options.log_numbers,
+            hopeless=HopelessWatch(self.config.retry.give_up_after_seconds),
+            give_up=self.mode == "run",
         )
         account.drain = drain
         account.reports.append(drain.report)
@@ -328,13 +346,15 @@ class Supervisor:
         group.create_task(drain_then_note())
 
     async def _note_senders(self) -> None:
-        """Who sends for each account of the config: this process (busy, idle, waiting...)."""
+        """Who sends for each account of the config: this process (sending, waiting, idle...)."""
         for name in self.config.accounts:
             account = self.accounts.get(name)
             if account is not None:
                 await self._note(account)
             elif self.session is None:  # on a shared queue, only holders write notes
-                said = SenderNote(name, os.getpid(), str(self.config.database), self.mode, "idle")
+                said = SenderNote(
+                    name, os.getpid(), str(self.config.database), self.mode, senderstate.IDLE
+                )
                 await self.queue.note_sender(said, self.clock.time())
 
     async def _note_locked(self, name: str, why: str) -> None:
@@ -348,21 +368,35 @@ class Supervisor:
     async def _note(self, account: Account) -> None:
         if self.session is not None and not account.lock.held:
             return  # the holder (another process) says how the account is doing
-        drain = account.drain
-        stopped = account.reports[-1].stopped if account.reports else None
-        if stopped is not None:
-            state, note = "stopped", f"{stopped[0]}: {stopped[1]}"
-        elif not account.lock.held:
-            state, note = "locked_elsewhere", account.lock.refusal()
-        elif account.waiting_until is not None:
-            state, note = "waiting", "token budget spent or token not available"
-        elif drain is not None and drain.busy:
-            state, note = "busy", None
-        else:
-            state, note = "idle", None
+        state, note, until, since = self._sender_state(account)
         pid, database = os.getpid(), str(self.config.database)
         said = SenderNote(
-            account.config.name, pid, database, self.mode, state, note, account.waiting_until
+            account.config.name, pid, database, self.mode, state, note, until, since=since
         )
         await self.queue.note_sender(said, self.clock.time())
+        if state != account.said:
+            account.said = state
+            self.log.info("account_state", account=account.config.name, state=state,
+                          note=note, until=iso_ms(until))  # fmt: skip
 
+    def _sender_state(
+        self, account: Account
+    ) -> tuple[str, str | None, float | None, float | None]:
+        """(state, note, until, since) of an account this process has (runner.senderstate);
+        ``since`` is when a hopeless state began (runner.hopeless)."""
+        drain = account.drain
+        stopped = account.reports[-1].stopped if account.reports else None
+        hopeless = hopeless_note(drain.hopeless if drain is not None else None, stopped)
+        if hopeless is not None:
+            state, note, since = hopeless
+            return state, note, None, since
+        if stopped is not None:
+            return senderstate.STOPPED, f"{stopped[0]}: {stopped[1]}", None, None
+        if not account.lock.held:
+            return senderstate.LOCKED_ELSEWHERE, account.lock.refusal(), None, None
+        if account.waiting_until is not None:
+            return senderstate.WAITING, "token budget spent", account.waiting_until, None
+        if drain is None:
+            return senderstate.IDLE, None, None, None
+        state, until = senderstate.drain_state(drain.view(), self.clock.time())
+        return state, None, until, None

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final, NamedTuple, TextIO
+from typing import BinaryIO, Final, NamedTuple, TextIO
 
 from runner.errors import InputError
 
@@ -43,10 +45,7 @@ class Line(NamedTuple):
 
 def open_text(path: Path) -> TextIO:
     """``path`` as text in its detected encoding, line endings untouched."""
-    try:
-        binary = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    binary = open_regular(path)
     try:
         head = binary.read(SNIFF_BYTES)
         binary.seek(0)
@@ -58,6 +57,20 @@ def open_text(path: Path) -> TextIO:
         binary.close()
         raise InputError(f"{path}: not a text file ({problem})")
     return io.TextIOWrapper(binary, encoding=detect_encoding(head), errors="replace", newline="")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; a FIFO, a device or a folder
+    is refused at once (opening a FIFO would wait for a writer for ever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"{path}: not a regular file (a pipe, device or folder); give a file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 # Signatures of the binary files most often saved under a .csv or .txt name.

@@ -21,12 +21,11 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from runner.classify import Outcome
 from runner.client import TokenReply
-from runner.clock import Clock
+from runner.clock import Clock, iso_ms
 from runner.errors import TokenStop
 from runner.logs import get_logger, redactor
 from runner.queue import Queue
@@ -181,8 +180,7 @@ class TokenProvider:
                              message=reply.message)  # fmt: skip
 
     async def _wait(self, seconds: float, until: float, event: str, **fields: object) -> None:
-        shown = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
-        self._log.warning(event, until=shown, **fields)
+        self._log.warning(event, until=iso_ms(until), **fields)
         if self._on_wait is not None:
             await self._on_wait(until)
         await self._clock.sleep(max(seconds, 0.0))

@@ -39,7 +39,8 @@ def database_of(config_path: Path, db: str | None) -> Database:
         return Path(db)
     from runner.config import load_config
 
-    config: Config = load_config(config_path)
+    # A worker's config (no jobs) names its database as well as a run's does.
+    config: Config = load_config(config_path, jobs_required=False)
     return config.database
 
 
@@ -56,6 +57,14 @@ def database_of(config_path: Path, db: str | None) -> Database:
     help="Write Prometheus metrics to FILE (atomically, for node_exporter's textfile "
     "collector) instead of printing the report; '-' prints them.",
 )
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Exit 0 all final and clean (or being sent), 1 failed records, 3 a blocked job or "
+    "a stopped account, 5 work pending that no process sends; with --json or the table.",
+)
+@click.option("--job", "job_name", help="With --check: check only this job.")
 @reports_errors
 def status_command(
     config_path: Path,
@@ -64,15 +73,29 @@ def status_command(
     watch: bool,
     interval: float,
     prometheus: Path | None,
+    check_only: bool,
+    job_name: str | None,
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
-    if prometheus is not None and (as_json or watch):
-        raise click.UsageError("--prometheus cannot be combined with --json or --watch")
+    refuse_combinations(as_json, watch, prometheus, check_only, job_name)
     from runner import metrics, status
 
     database = database_of(config_path, db)
-    if prometheus is not None:
+    if check_only:
+        from runner import check
+
         report = asyncio.run(_status(database))
+        if job_name is not None and job_name not in {job.name for job in report.jobs}:
+            raise click.UsageError(f"--job {job_name}: no such job in {database}")
+        code = check.check_code(report, job_name)
+        if as_json:
+            click.echo(status.to_json(report))
+        else:
+            status.print_report(report)
+        click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
+        sys.exit(code)
+    if prometheus is not None:
+        report = asyncio.run(_status(database, totals=True))
         if str(prometheus) == "-":
             click.echo(metrics.render(report), nl=False)
         else:
@@ -86,17 +109,41 @@ def status_command(
         status.print_report(asyncio.run(_status(database)))
 
 
-async def _status(database: Database) -> Report:
+def refuse_combinations(
+    as_json: bool, watch: bool, prometheus: Path | None, check: bool, job_name: str | None
+) -> None:
+    """Usage errors (exit 2) for options that cannot go together."""
+    if prometheus is not None and (as_json or watch or check):
+        raise click.UsageError("--prometheus cannot be combined with --json, --watch or --check")
+    if watch and (as_json or check):
+        raise click.UsageError("--watch refreshes a table: it cannot be combined with --json "
+                               "or --check")  # fmt: skip
+    if job_name is not None and not check:
+        raise click.UsageError("--job goes with --check")
+    if prometheus is not None and str(prometheus) != "-" and not prometheus.parent.is_dir():
+        raise click.UsageError(f"--prometheus {prometheus}: folder {prometheus.parent} is missing")
+
+
+async def _status(database: Database, *, totals: bool = False) -> Report:
     import time
 
     from runner import status
     from runner.backend import open_reader
     from runner.lock import holder_pid
 
+    if not isinstance(database, Path):  # PostgreSQL: many processes, no holder
+        async with await open_reader(database) as reader:
+            return await status.collect(
+                reader, now=time.time(), holder_pid=None, totals=totals, shared=True
+            )
+    if not database.exists() and database.parent.is_dir():
+        # Before the first load: nothing yet, which is no error. (A missing folder is
+        # a mistyped path: opening says so.)
+        return status.empty_report(time.time())
     async with await open_reader(database) as reader:
-        if not isinstance(database, Path):  # PostgreSQL: many processes, no holder
-            return await status.collect(reader, now=time.time(), holder_pid=None, shared=True)
-        return await status.collect(reader, now=time.time(), holder_pid=holder_pid(database))
+        return await status.collect(
+            reader, now=time.time(), holder_pid=holder_pid(database), totals=totals
+        )
 
 
 async def _watch(database: Database, interval: float) -> None:
@@ -104,14 +151,15 @@ async def _watch(database: Database, interval: float) -> None:
 
     from runner import status
 
-    first = status.render(await _status(database))
-    with Live(first, console=status.terminal(), auto_refresh=False) as live:
+    console = status.terminal()
+    first = status.render(await _status(database), console.width)
+    with Live(first, console=console, auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
-                live.update(status.render(await _status(database)), refresh=True)
+                live.update(status.render(await _status(database), console.width), refresh=True)
         except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
-            live.update(status.render(await _status(database)), refresh=True)
+            live.update(status.render(await _status(database), console.width), refresh=True)
 
 
 # -- export ------------------------------------------------------------------------
@@ -122,11 +170,20 @@ async def _watch(database: Database, interval: float) -> None:
 @click.option("--db", metavar="PATH|URL", help=DB_HELP)
 @click.option("--job", "jobs", multiple=True, help="Only this job (repeatable).")
 @click.option(
+    "--campaign", "campaigns", multiple=True, help="Only records of this campaign (repeatable)."
+)
+@click.option(
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(RECORD_STATES),
-    help="Only records in this state (repeatable); with --requests, the requests of those.",
+    type=click.Choice((*RECORD_STATES, "duplicate")),
+    help="Only records in this state (repeatable; 'duplicate': the input lines that repeat "
+    "a number); with --requests, the requests of those.",
+)
+@click.option(
+    "--no-duplicates",
+    is_flag=True,
+    help="Leave out the duplicate input lines (exported by default, state 'duplicate').",
 )
 @click.option(
     "--phone",
@@ -154,21 +211,30 @@ async def _watch(database: Database, interval: float) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file (complete, or not at all) instead of stdout.",
 )
+@click.option(
+    "--archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read this archive of `runner prune --archive` instead of the database.",
+)
 @reports_errors
 def export_command(
     config_path: Path,
     db: str | None,
     jobs: tuple[str, ...],
+    campaigns: tuple[str, ...],
     states: tuple[str, ...],
     phones: tuple[str, ...],
     requests: bool,
     fmt: str,
     output: Path | None,
+    no_duplicates: bool,
+    archive: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
     from runner import export
 
-    database = database_of(config_path, db)
+    # An archive is read on its own: no config or database is needed.
+    database = Path() if archive is not None else database_of(config_path, db)
     try:
         count = asyncio.run(
             export.export_to(
@@ -179,6 +245,9 @@ def export_command(
                 jobs=jobs,
                 states=states,
                 phones=phones,
+                archive=archive,
+                duplicates=not no_duplicates,
+                campaigns=campaigns,
             )
         )
     except BrokenPipeError:

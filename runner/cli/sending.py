@@ -6,12 +6,17 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner.cli import F, cli, config_argument, log_options, reports_errors
 from runner.pg.url import Database
+
+if TYPE_CHECKING:
+    from runner.db.pruning import Pruned
+    from runner.pg.store import PgStore
+    from runner.store import Store
 
 # -- load ----------------------------------------------------------------------
 
@@ -27,11 +32,17 @@ def load(config_path: Path) -> None:
     from runner import run as runs
     from runner.config import load_config
     from runner.loader import check_inputs
+    from runner.logs import configure
 
+    # Off a terminal (cron's load.log) JSON lines, like every other command's log.
+    log_format = configure("auto")
     config = load_config(config_path)
     check_inputs(config)
     loads = asyncio.run(runs.load(config))
-    runs.print_loads(loads)
+    if log_format == "json":
+        runs.log_loads(loads)
+    else:
+        runs.print_loads(loads)
 
 
 # -- run and worker --------------------------------------------------------------
@@ -135,18 +146,152 @@ def _live(log_format: str, quiet: bool) -> bool:
 @cli.command()
 @config_argument
 @click.option("--job", "job_name", help="Only this job.")
+@click.option("--campaign", help="Only this campaign's failed records and block.")
+@click.option(
+    "--cancelled",
+    is_flag=True,
+    help="Bring cancelled records back to pending instead (`runner cancel` undone).",
+)
 @reports_errors
-def retry(config_path: Path, job_name: str | None) -> None:
-    """Put failed records and blocked jobs back to pending."""
+def retry(
+    config_path: Path, job_name: str | None, campaign: str | None, cancelled: bool
+) -> None:
+    """Put failed records and blocked jobs and campaigns back to pending (or, with
+    --cancelled, the records `runner cancel` took out)."""
     from runner.config import load_config
 
-    config = load_config(config_path)
-    records, jobs = asyncio.run(_retry(config.database, job_name))
-    click.echo(f"{records} failed records and {jobs} blocked jobs are pending again")
+    config = load_config(config_path, jobs_required=False)
+    if cancelled:
+        count = asyncio.run(_retry_cancelled(config.database, job_name, campaign))
+        click.echo(f"{count} cancelled records are pending again")
+        return
+    records, blocks = asyncio.run(_retry(config.database, job_name, campaign))
+    click.echo(f"{records} failed records and {blocks} blocked jobs are pending again"
+               if campaign is None else
+               f"{records} failed records and {blocks} blocks of campaign {campaign!r} are "
+               "pending again")  # fmt: skip
 
 
-async def _retry(database: Database, job_name: str | None) -> tuple[int, int]:
+async def _retry(database: Database, job_name: str | None, campaign: str | None) -> tuple[int, int]:
     from runner.backend import open_store
 
     async with await open_store(database, create=False) as store:
-        return await store.retry(job_name)
+        await _known(store, [job_name] if job_name else [])
+        return await store.retry(job_name, campaign)
+
+
+# -- cancel ------------------------------------------------------------------------
+
+
+@cli.command()
+@config_argument
+@click.option("--job", "job_names", multiple=True, help="Cancel this job (repeatable).")
+@click.option("--all-pending", is_flag=True, help="Cancel every job's pending records.")
+@click.option("--campaign", help="Only this campaign's pending records.")
+@reports_errors
+def cancel(
+    config_path: Path, job_names: tuple[str, ...], all_pending: bool, campaign: str | None
+) -> None:
+    """Take a job's pending records out: they become `cancelled` and are never sent.
+
+    Works while a run or worker drains the database (requests under way finish).
+    `runner retry --job NAME --cancelled` brings them back.
+    """
+    from runner.config import load_config
+
+    if bool(job_names) == all_pending:
+        raise click.UsageError("name the jobs with --job NAME, or give --all-pending")
+    config = load_config(config_path, jobs_required=False)
+    count = asyncio.run(_cancel(config.database, list(job_names), campaign))
+    which = ", ".join(job_names) if job_names else "every job"
+    which += "" if campaign is None else f" (campaign {campaign!r})"
+    click.echo(f"{count} pending records of {which} are cancelled")
+
+
+# -- prune -------------------------------------------------------------------------
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from runner.db.pruning import age_seconds
+
+    seconds = age_seconds(value)
+    if seconds is None:
+        raise click.BadParameter(f"{value!r}: give an age such as 30d, 12h, 90m or 2w")
+    return seconds
+
+
+@cli.command()
+@config_argument
+@click.option(
+    "--finished-before",
+    "age",
+    metavar="AGE",
+    required=True,
+    callback=_age,
+    help="Remove jobs whose last record finished longer ago than this (30d, 12h, 2w).",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="First write the jobs' records and requests to this file (.jsonl.gz), which "
+    "`runner export --archive FILE` reads back.",
+)
+@reports_errors
+def prune(config_path: Path, age: float, archive: Path | None) -> None:
+    """Remove final jobs (their records and requests) from the database.
+
+    Only jobs with nothing pending, in flight or blocked are removed: nothing
+    unfinished ever is. `runner status` and the metrics then no longer show them.
+    """
+    from runner.config import load_config
+
+    if archive is not None and not archive.parent.is_dir():
+        raise click.UsageError(f"--archive {archive}: folder {archive.parent} is missing")
+    config = load_config(config_path, jobs_required=False)
+    pruned = asyncio.run(_prune(config.database, age, archive))
+    where = f", archived to {archive}" if archive is not None and pruned.jobs else ""
+    names = ", ".join(pruned.jobs) or "no job was final for long enough"
+    counts = f"{pruned.records} records, {pruned.requests} requests"
+    click.echo(f"pruned {len(pruned.jobs)} jobs ({counts}){where}: {names}")
+
+
+async def _prune(database: Database, age: float, archive: Path | None) -> Pruned:
+    import time
+
+    from runner import archive as archives
+    from runner.backend import open_store
+    from runner.export import RECORD_COLUMNS, REQUEST_COLUMNS
+
+    def write(_: object, records: list[Any], requests: list[Any]) -> None:
+        assert archive is not None
+        archives.write(archive, RECORD_COLUMNS, records, REQUEST_COLUMNS, requests)
+
+    now = time.time()
+    async with await open_store(database, create=False) as store:
+        return await store.prune(now - age, now, write if archive is not None else None)
+
+
+async def _cancel(database: Database, job_names: list[str], campaign: str | None) -> int:
+    import time
+
+    from runner.backend import open_store
+
+    async with await open_store(database, create=False) as store:
+        await _known(store, job_names)
+        return await store.cancel(job_names, time.time(), campaign)
+
+
+async def _retry_cancelled(database: Database, job_name: str | None, campaign: str | None) -> int:
+    from runner.backend import open_store
+
+    async with await open_store(database, create=False) as store:
+        await _known(store, [job_name] if job_name else [])
+        return await store.retry_cancelled(job_name, campaign)
+
+
+async def _known(store: Store | PgStore, names: list[str]) -> None:
+    """A usage error (exit 2, nothing changed) for a job name the database lacks."""
+    known = set(await store.job_names())
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise click.UsageError(f"no such job in {store.path}: {', '.join(unknown)}")

@@ -103,6 +103,11 @@ class AccountConfig(Model):
     # basic: the key in the apiKey header (the account's BASIC_AUTH setting);
     # token: a bearer token generated with the key (TOKEN_AUTH).
     auth: Auth = "basic"
+    # With auth: token, whether deletes carry the apiKey header beside the bearer, as
+    # the vendor's example request for the token variant does (the token page still
+    # lists the "Missing apiKey" answers). false: the bearer alone, for an account
+    # that refuses the pair. Ignored with auth: basic.
+    token_with_key: bool = Field(True, strict=True)
 
     @field_validator("base_url")
     @classmethod

@@ -53,8 +53,10 @@ def _read_key_file(path: Path, what: str) -> str:
         raise ConfigError(f"{what} cannot be read: {exc.strerror or type(exc).__name__}") from None
     try:
         with os.fdopen(fd, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise ConfigError(f"{what} is not a regular file")
+            _refuse_shared(path, info.st_mode, what)
             data = stream.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{what} cannot be read: {exc.strerror or type(exc).__name__}") from None
@@ -66,6 +68,15 @@ def _read_key_file(path: Path, what: str) -> str:
         return data.decode("utf-8-sig")  # Windows editors add a BOM
     except UnicodeDecodeError:
         raise ConfigError(f"{what} is not UTF-8 text") from None
+
+
+def _refuse_shared(path: Path, mode: int, what: str) -> None:
+    """A key file others may read is a leaked key (ssh refuses such a private key too)."""
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{what} is readable or writable by group or others (mode {stat.S_IMODE(mode):04o}): "
+            f"run chmod 600 {path}"
+        )
 
 
 def checked_key(key: str, what: str) -> str:

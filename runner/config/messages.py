@@ -53,7 +53,15 @@ def validation_message(display: str, root: yaml.Node, error: ErrorDetails) -> st
 def located(display: str, root: yaml.Node, loc: Loc, message: str) -> str:
     """``file:line: key.path: message``; the key path is left out for the top level."""
     where = f"{display}:{line_at(root, loc)}"
-    return f"{where}: {key_path(loc)}: {message}" if loc else f"{where}: {message}"
+    return one_line(f"{where}: {key_path(loc)}: {message}" if loc else f"{where}: {message}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\n``): a key of the config may
+    hold a line break, and an error is always one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def line_at(root: yaml.Node, loc: Loc) -> int:

@@ -38,6 +38,10 @@ class RetryConfig(Model):
     backoff_max_seconds: float = Field(
         300.0, ge=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
     )
+    # No usable answer for this long: a run stops the account (runner.hopeless).
+    give_up_after_seconds: float = Field(
+        600.0, gt=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _max_not_below_initial(self) -> RetryConfig:
@@ -65,11 +69,12 @@ class NotFoundGuard(Model):
 
 
 class JobConfig(Model):
-    """One input file to delete from one campaign of one account."""
+    """One input file to delete from one or several campaigns of one account."""
 
     name: Text
     account: Text
-    campaign: Text
+    # One campaign, or a list: every number becomes one record per campaign.
+    campaign: str | list[str]  # checked by _campaign_list, so errors name jobs[N].campaign
     input: Path
     phone_column: Text = "phoneNumber"
     name_column: Text | None = None
@@ -85,6 +90,28 @@ class JobConfig(Model):
         if name != name.strip():
             raise ValueError(f"{shown(name)} has spaces around it")
         return name
+
+    @field_validator("campaign", mode="before")
+    @classmethod
+    def _campaign_list(cls, value: Any) -> Any:
+        """A campaign, or a non-empty list of distinct ones (a list of one is that one)."""
+        names = value if isinstance(value, list) else [value]
+        if not names:
+            raise ValueError("an empty list: name at least one campaign")
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"expected a campaign name or a list of them (got {shown(name)})")
+            if not name.strip():
+                raise ValueError("must not be empty")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{shown(repeated[0])} is listed twice")
+        return names[0] if len(names) == 1 else names
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        """The campaigns the job deletes its numbers from, in the config's order."""
+        return (self.campaign,) if isinstance(self.campaign, str) else tuple(self.campaign)
 
     @field_validator("phone_format", mode="before")
     @classmethod
@@ -165,6 +192,8 @@ class Config(Model):
     workers: int = Field(4, ge=1, le=64, strict=True)
     # PostgreSQL: at most this many accounts sent for by one process (None: unlimited).
     max_accounts: int | None = Field(None, ge=1, strict=True)
+    # After a stop signal, requests still under way are abandoned after this long.
+    stop_deadline_seconds: float = Field(20.0, gt=0, le=3600, strict=True, allow_inf_nan=False)
     retry: RetryConfig = RetryConfig()
     jobs: list[JobConfig]
 

@@ -27,10 +27,12 @@ import aiosqlite
 
 from runner.db.queries import Q
 from runner.errors import StoreError
+from runner.safefiles import check_folder, create_private, refuse_symlink
 
 MIGRATION_NAME: Final = re.compile(r"^(\d+)_.*\.sql$")
-# The oldest schema the readers' queries match (they read columns added by 0004).
-OLDEST_READABLE: Final = 4
+# The oldest schema the readers' queries match (they read columns and tables added by
+# 0007: records.campaign, jobs.campaigns, campaign_blocks, requests.deleted_count).
+OLDEST_READABLE: Final = 7
 # How long a writer waits for another connection's write lock before giving up.
 BUSY_SECONDS: Final = 5.0
 # Between two tries. SQLite has no queue of waiting writers: its own busy handler backs
@@ -129,6 +131,8 @@ async def open_writer(path: Path | str, *, create: bool = True) -> aiosqlite.Con
     """The writer connection, WAL, migrated to the latest schema; ``":memory:"`` works too."""
     if not create and str(path) != ":memory:" and not Path(path).exists():
         raise no_database(path)
+    if str(path) != ":memory:":
+        prepare_file(Path(path))
     async with explained(path):
         conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
@@ -144,6 +148,15 @@ async def open_writer(path: Path | str, *, create: bool = True) -> aiosqlite.Con
     return conn
 
 
+def prepare_file(path: Path) -> None:
+    """Before SQLite opens ``path`` (it follows links, and creates with the umask's mode):
+    refuse a shared folder and symlinks, and create the file 0640 (safefiles)."""
+    check_folder(path.parent, "the database's folder")
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        refuse_symlink(part)
+    create_private(path)
+
+
 async def _migrate(
     conn: aiosqlite.Connection, path: Path | str, migrations: list[tuple[int, str]]
 ) -> None:
@@ -154,11 +167,15 @@ async def _migrate(
         raise StoreError(problem)
     for version, script in migrations:
         if version > current:
-            # executescript commits first; the script runs in its own transaction.
-            await conn.executescript(
-                f"{Q.begin_immediate};\n{script}\n"
-                f"{Q.set_user_version.format(version=int(version))};\n{Q.commit};"
-            )
+            await conn.execute(Q.foreign_keys_off)  # a script may rebuild a table (0006)
+            try:
+                # executescript commits first; the script runs in its own transaction.
+                await conn.executescript(
+                    f"{Q.begin_immediate};\n{script}\n"
+                    f"{Q.set_user_version.format(version=int(version))};\n{Q.commit};"
+                )
+            finally:
+                await conn.execute(Q.foreign_keys_on)
 
 
 async def begin(conn: aiosqlite.Connection) -> None:

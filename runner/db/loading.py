@@ -54,16 +54,32 @@ def commit_due(rows: int, started: float, now: float) -> bool:
 
 
 async def insert_batch(
-    conn: aiosqlite.Connection, job_id: int, source_id: int, rows: Sequence[Row | InvalidRow]
+    conn: aiosqlite.Connection,
+    job_id: int,
+    source_id: int,
+    rows: Sequence[Row | InvalidRow],
+    campaigns: Sequence[str],
 ) -> LoadCounts:
-    """Enqueue parsed rows inside the caller's transaction; rows already there are counted."""
-    valid = [(job_id, source_id, r.line, r.phone, r.name) for r in rows if isinstance(r, Row)]
+    """Enqueue parsed rows inside the caller's transaction; records already there are
+    counted. A valid row is one record per campaign, next to each other (so a blocked
+    campaign's records never stand long between a claim and the next sendable one);
+    an invalid row is one record of the job."""
+    valid = [
+        {"job_id": job_id, "source_id": source_id, "line": r.line, "phone": r.phone,
+         "name": r.name, "cell": r.cell, "campaign": campaign}
+        for r in rows if isinstance(r, Row)
+        for campaign in campaigns
+    ]  # fmt: skip
     invalid = [
-        (job_id, source_id, r.line, r.raw, r.reason) for r in rows if isinstance(r, InvalidRow)
+        (job_id, source_id, r.line, r.raw, r.reason, r.raw)
+        for r in rows
+        if isinstance(r, InvalidRow)
     ]
     before = conn.total_changes
     await conn.executemany(Q.insert_record, valid)
     new = conn.total_changes - before
+    if new < len(valid):  # some numbers were there already: keep the repeating lines
+        await conn.executemany(Q.insert_duplicate, valid)
     await conn.executemany(Q.insert_invalid_record, invalid)
     return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
 
@@ -73,6 +89,7 @@ async def insert_all(
     job_id: int,
     source_id: int,
     batches: AsyncIterator[Sequence[Row | InvalidRow]],
+    campaigns: Sequence[str],
     clock: Callable[[], float] = time.monotonic,
 ) -> LoadCounts:
     """Enqueue a whole input in short transactions (the caller holds the store's lock)."""
@@ -85,7 +102,7 @@ async def insert_all(
             if not in_transaction:
                 await begin(conn)
                 in_transaction, started, rows = True, clock(), 0
-            counts += await insert_batch(conn, job_id, source_id, batch)
+            counts += await insert_batch(conn, job_id, source_id, batch, campaigns)
             rows += len(batch)
             if commit_due(rows, started, clock()):
                 await conn.execute(Q.commit)

@@ -34,6 +34,10 @@ EXPORT_COLUMNS: Final = (
     "last_http_status",
     "last_message",
     "finished_at",
+    "cell",  # the phone cell as it stood in the input
+    "name",
+    "duplicate_of_file",  # a duplicate line: the file and line of the record it repeats
+    "duplicate_of_line",
 )
 
 Rows = AsyncGenerator[tuple[Any, ...], None]
@@ -42,7 +46,7 @@ Rows = AsyncGenerator[tuple[Any, ...], None]
 def job_of(row: Sequence[Any]) -> Job:
     """A Job from a row of Q.jobs."""
     (job_id, name, account, campaign, state, reason, number_format, guard_cleared,
-     identity, message, waiting) = row  # fmt: skip
+     identity, message, waiting, campaigns, blocks) = row  # fmt: skip
     return Job(
         id=int(job_id),
         name=name,
@@ -55,11 +59,18 @@ def job_of(row: Sequence[Any]) -> Job:
         account_identity=identity,
         blocked_message=message,
         waiting=waiting,
+        campaigns=tuple(json.loads(campaigns)) if campaigns else (),
+        blocked_campaigns=tuple(
+            (name, BlockReason(code), words) for name, code, words in json.loads(blocks or "[]")
+        ),
     )
 
 
 def export_params(
-    jobs: Sequence[str], states: Sequence[str], phones: Sequence[str]
+    jobs: Sequence[str],
+    states: Sequence[str],
+    phones: Sequence[str],
+    campaigns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The parameters of Q.export_records / Q.export_requests: each filter a JSON array.
 
@@ -68,6 +79,7 @@ def export_params(
         "jobs": json.dumps(list(jobs)),
         "states": json.dumps(list(states)),
         "phones": json.dumps(list(phones)),
+        "campaigns": json.dumps(list(campaigns)),
         "min_digits": MIN_DIGITS,
     }
 
@@ -136,6 +148,13 @@ class DbReader:
             counts.setdefault(int(job_id), {})[state] = int(count)
         return counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""
+        counts: dict[int, dict[str, dict[str, int]]] = {}
+        for job_id, campaign, state, count in await self._fetchall(Q.campaign_counts):
+            counts.setdefault(int(job_id), {}).setdefault(campaign, {})[state] = int(count)
+        return counts
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         """{job id: {reason: count}} over failed records."""
         reasons: dict[int, dict[str, int]] = {}
@@ -156,6 +175,23 @@ class DbReader:
             for job_id, count, first, last in rows
         }
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        """{job id: (records the API finished since ``since``, first, last finish)}."""
+        rows = await self._fetchall(Q.recent_finished, {"since": since})
+        return {
+            int(job_id): (int(count), float(first), float(last))
+            for job_id, count, first, last in rows
+        }
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        """(account, outcome, HTTP status, requests) over every request ever made; a
+        missing outcome or status is ''."""
+        rows = await self._fetchall(Q.request_totals)
+        return [
+            (account, outcome or "", "" if status is None else str(status), int(count))
+            for account, outcome, status, count in rows
+        ]
+
     async def last_activity(self) -> dict[int, float]:
         """{job id: time of its latest request start}."""
         rows = await self._fetchall(Q.last_activity)
@@ -172,20 +208,41 @@ class DbReader:
     async def senders(self) -> list[SenderNote]:
         """The latest note of every account a process drained or tried to."""
         return [
-            SenderNote(account, int(pid), database, mode, state, note, until, updated_at)
-            for account, pid, database, mode, state, note, until, updated_at in await (
+            SenderNote(account, int(pid), database, mode, state, note, until, updated_at, since)
+            for account, pid, database, mode, state, note, until, updated_at, since in await (
                 self._fetchall(Q.senders)
             )
         ]
 
     def export_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per record (EXPORT_COLUMNS), in job and file order."""
-        return stream(self._conn, Q.export_records, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_records, params)
+
+    def duplicate_rows(
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
+    ) -> Rows:
+        """One tuple per duplicate input line (EXPORT_COLUMNS), state ``duplicate``."""
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_duplicates, params)
 
     def request_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
         """One tuple per HTTP request, in the order they were sent."""
-        return stream(self._conn, Q.export_requests, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return stream(self._conn, Q.export_requests, params)

@@ -24,18 +24,21 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
 def export_params(
-    jobs: Sequence[str], states: Sequence[str], phones: Sequence[str]
+    jobs: Sequence[str],
+    states: Sequence[str],
+    phones: Sequence[str],
+    campaigns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The parameters of PQ.export_records / PQ.export_requests: each filter a text[]."""
     return {"jobs": list(jobs), "states": list(states), "phones": list(phones),
-            "min_digits": MIN_DIGITS}  # fmt: skip
+            "campaigns": list(campaigns), "min_digits": MIN_DIGITS}  # fmt: skip
 
 
 def sender_of(row: Sequence[Any]) -> SenderNote:
     """A SenderNote from a row of PQ.senders; the host goes before the database."""
-    account, pid, database, mode, state, note, until, updated_at, host = row
+    account, pid, database, mode, state, note, until, updated_at, since, host = row
     where = f"{host}: {database}" if host else database
-    return SenderNote(account, int(pid), where, mode, state, note, until, updated_at)
+    return SenderNote(account, int(pid), where, mode, state, note, until, updated_at, since)
 
 
 class PgReader:
@@ -80,6 +83,12 @@ class PgReader:
             counts.setdefault(int(job_id), {})[state] = int(count)
         return counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        counts: dict[int, dict[str, dict[str, int]]] = {}
+        for job_id, campaign, state, count in await self._fetchall(PQ.campaign_counts):
+            counts.setdefault(int(job_id), {}).setdefault(campaign, {})[state] = int(count)
+        return counts
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         reasons: dict[int, dict[str, int]] = {}
         for job_id, reason, count in await self._fetchall(PQ.failure_reasons):
@@ -97,6 +106,20 @@ class PgReader:
             for job_id, count, first, last in rows
         }
 
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        rows = await self._fetchall(PQ.recent_finished, {"since": since})
+        return {
+            int(job_id): (int(count), float(first), float(last))
+            for job_id, count, first, last in rows
+        }
+
+    async def request_totals(self) -> list[tuple[str, str, str, int]]:
+        rows = await self._fetchall(PQ.request_totals)
+        return [
+            (account, outcome or "", "" if status is None else str(status), int(count))
+            for account, outcome, status, count in rows
+        ]
+
     async def last_activity(self) -> dict[int, float]:
         rows = await self._fetchall(PQ.last_activity)
         return {int(job_id): float(at) for job_id, at in rows if at is not None}
@@ -112,14 +135,34 @@ class PgReader:
         return [sender_of(row) for row in await self._fetchall(PQ.senders)]
 
     def export_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
-        return self._stream(PQ.export_records, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return self._stream(PQ.export_records, params)
+
+    def duplicate_rows(
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
+    ) -> Rows:
+        params = export_params(jobs, states, phones, campaigns)
+        return self._stream(PQ.export_duplicates, params)
 
     def request_rows(
-        self, jobs: Sequence[str] = (), states: Sequence[str] = (), phones: Sequence[str] = ()
+        self,
+        jobs: Sequence[str] = (),
+        states: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        campaigns: Sequence[str] = (),
     ) -> Rows:
-        return self._stream(PQ.export_requests, export_params(jobs, states, phones))
+        params = export_params(jobs, states, phones, campaigns)
+        return self._stream(PQ.export_requests, params)
 
     async def _stream(self, sql: str, params: dict[str, Any]) -> Rows:
         """Rows as the server sends them (libpq's single-row mode): bounded memory."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -23,15 +24,17 @@ from runner.db.loading import LoadCounts
 from runner.db.queries import PQ
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
+from runner.logs import get_logger
 from runner.pg.connection import explained, open_writer, schema_version
+from runner.pg.operator import PgOperatorCommands
 from runner.pg.reader import Connection, PgReader
 from runner.pg.url import PgUrl
 from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
-from runner.store import BODY_LIMIT
+from runner.store import BODY_LIMIT, block_statement_names
 
 
-class PgStore(PgReader):
+class PgStore(PgOperatorCommands):
     """The queue on PostgreSQL: loading, claiming, settling, the operator's commands."""
 
     def __init__(self, conn: Connection, database: PgUrl) -> None:
@@ -76,14 +79,23 @@ class PgStore(PgReader):
         self,
         name: str,
         account: str,
-        campaign: str,
+        campaign: str | Sequence[str],
         number_format: str = "as_is",
         account_identity: str | None = None,
     ) -> int:
         """The id of job ``name``, created if new (see runner.store.Store.ensure_job)."""
+        campaigns = (campaign,) if isinstance(campaign, str) else tuple(campaign)
+        shown = ", ".join(campaigns)  # each record holds its own campaign
+        listed = json.dumps(campaigns) if len(campaigns) > 1 else None
         row = await self._fetchone(PQ.job_by_name, {"name": name})
         if row is not None:
-            if tuple(row[1:4]) != (account, campaign, number_format):
+            if await self._corrects_campaign(row, account, shown, number_format):
+                async with self._transaction() as conn:
+                    fix = {"id": row[0], "campaign": shown}
+                    await conn.execute(PQ.correct_campaign, fix)
+                    await conn.execute(PQ.correct_campaign_records, fix)
+                get_logger().warning("campaign_corrected", job=name, was=row[2], now=shown)
+            elif tuple(row[1:4]) != (account, shown, number_format):
                 raise ConfigError(
                     f"job {name!r} is already in {self.path} with account {row[1]!r}, "
                     f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
@@ -96,12 +108,12 @@ class PgStore(PgReader):
             return int(row[0])
         job_id = await self._insert(
             PQ.insert_job,
-            {"name": name, "account": account, "campaign": campaign,
+            {"name": name, "account": account, "campaign": shown, "campaigns": listed,
              "number_format": number_format, "account_identity": account_identity,
              "created_at": time.time()},
         )  # fmt: skip
         if job_id == 0:  # another process created it meanwhile: check it as above
-            return await self.ensure_job(name, account, campaign, number_format, account_identity)
+            return await self.ensure_job(name, account, campaigns, number_format, account_identity)
         return job_id
 
     async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
@@ -128,15 +140,26 @@ class PgStore(PgReader):
         )  # fmt: skip
 
     async def insert_all(
-        self, job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+        self,
+        job_id: int,
+        source_id: int,
+        batches: AsyncIterator[Sequence[Row | InvalidRow]],
+        campaigns: Sequence[str] = (),
     ) -> LoadCounts:
         """Enqueue a whole input, one transaction per batch (PostgreSQL has row locks:
-        a drain beside the load never waits for more than one batch)."""
+        a drain beside the load never waits for more than one batch); one record per
+        number and campaign (``campaigns`` empty: the job's one campaign)."""
+        campaigns = campaigns or await self._job_campaigns(job_id)
         counts = LoadCounts()
         async for batch in batches:
             async with self._transaction() as conn:
-                counts += await _insert_batch(conn, job_id, source_id, batch)
+                counts += await _insert_batch(conn, job_id, source_id, batch, campaigns)
         return counts
+
+    async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
+        row = await self._fetchone(PQ.job_campaigns, {"id": job_id})
+        assert row is not None, f"no job {job_id}"
+        return tuple(json.loads(row[1])) if row[1] else (str(row[0]),)
 
     # -- the queue (runner.queue.Queue) ------------------------------------
 
@@ -148,12 +171,12 @@ class PgStore(PgReader):
             for job_id in job_ids:
                 params = {"job_id": job_id, "now": now, "count": count - len(claims)}
                 rows = await (await conn.execute(PQ.claim, params)).fetchall()
-                for record_id, job, phone, name, attempts, _, interrupted in sorted(
+                for record_id, job, phone, name, attempts, _, interrupted, campaign in sorted(
                     rows, key=lambda row: (-row[5], row[0])
                 ):
                     claims.append(
                         Claim(int(record_id), int(job), phone, name, int(attempts), account,
-                              now, bool(interrupted))
+                              now, bool(interrupted), campaign)
                     )  # fmt: skip
                 if len(claims) >= count:
                     break
@@ -210,42 +233,45 @@ class PgStore(PgReader):
             PQ.note_sender,
             {"account": note.account, "pid": note.pid, "database": note.database,
              "mode": note.mode, "state": note.state, "note": note.note,
-             "until": note.until, "updated_at": now, "host": socket.gethostname()},
+             "until": note.until, "updated_at": now, "since": note.since,
+             "host": socket.gethostname()},
         )  # fmt: skip
 
     async def note_job_waiting(self, job_id: int, why: str | None) -> None:
         await self._write(PQ.note_job_waiting, {"id": job_id, "why": why})
 
-    # -- operator commands -------------------------------------------------
-
-    async def retry(self, job_name: str | None = None) -> tuple[int, int]:
-        async with self._transaction() as conn:
-            records = await conn.execute(PQ.retry_failed_records, {"job": job_name})
-            await conn.execute(
-                PQ.clear_guard, {"job": job_name, "guard": BlockReason.NOT_FOUND_GUARD}
-            )
-            jobs = await conn.execute(PQ.unblock_jobs, {"job": job_name})
-            return records.rowcount, jobs.rowcount
-
 
 async def _insert_batch(
-    conn: Connection, job_id: int, source_id: int, rows: Sequence[Row | InvalidRow]
+    conn: Connection,
+    job_id: int,
+    source_id: int,
+    rows: Sequence[Row | InvalidRow],
+    campaigns: Sequence[str],
 ) -> LoadCounts:
-    """COPY a batch into load_rows, then queue it; rows already queued are counted."""
+    """COPY a batch into load_rows (a valid row once per campaign), then queue it; records
+    already queued are counted, and the lines repeating them kept as duplicates."""
     await conn.execute(PQ.create_load_rows)
+    copied = [line for row in rows for line in _copied(row, campaigns)]
     async with conn.cursor() as cursor, cursor.copy(PQ.copy_load_rows) as copy:
-        for seq, row in enumerate(rows):
-            if isinstance(row, Row):
-                await copy.write_row((seq, row.line, row.phone, row.name, "pending", None))
-            else:
-                # PostgreSQL text cannot hold NUL, which a hostile file may.
-                raw = row.raw.replace("\x00", "\ufffd")
-                await copy.write_row((seq, row.line, raw, None, "invalid", row.reason))
+        for seq, line in enumerate(copied):
+            await copy.write_row((seq, *line))
+    invalid = sum(isinstance(row, InvalidRow) for row in rows)
+    valid = len(copied) - invalid
     params = {"job_id": job_id, "source_id": source_id}
-    valid = sum(isinstance(row, Row) for row in rows)
-    new = await conn.execute(PQ.insert_record, {**params, "state": RecordState.PENDING})
-    await conn.execute(PQ.insert_record, {**params, "state": RecordState.INVALID})
-    return LoadCounts(new=new.rowcount, duplicate=valid - new.rowcount, invalid=len(rows) - valid)
+    new = (await conn.execute(PQ.insert_record, params | {"state": RecordState.PENDING})).rowcount
+    if new < valid:  # some numbers were there already: keep the repeating lines
+        await conn.execute(PQ.insert_duplicate, params)
+    await conn.execute(PQ.insert_record, params | {"state": RecordState.INVALID})
+    return LoadCounts(new=new, duplicate=valid - new, invalid=invalid)
+
+
+def _copied(row: Row | InvalidRow, campaigns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The load_rows of one input row (after seq): one per campaign, or one invalid row."""
+    if isinstance(row, Row):
+        return [(row.line, row.phone, row.name, "pending", None, row.cell, campaign)
+                for campaign in campaigns]  # fmt: skip
+    raw = row.raw.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+    return [(row.line, raw, None, "invalid", row.reason, raw, None)]
 
 
 async def _write_settlement(conn: Connection, claim: Claim, s: Settlement) -> None:
@@ -259,11 +285,14 @@ async def _write_settlement(conn: Connection, claim: Claim, s: Settlement) -> No
     await conn.execute(
         PQ.insert_request,
         (claim.record_id, claim.job_id, claim.account, claim.started_at, s.finished_at,
-         s.http_status, s.outcome, s.message, s.body[:BODY_LIMIT]),
+         s.http_status, s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count,
+         claim.campaign, claim.job_id),
     )  # fmt: skip
     if s.block_job is not None:
         block, why = s.block_job
-        await conn.execute(PQ.block_job, {"id": claim.job_id, "reason": block, "message": why})
+        params = {"id": claim.job_id, "reason": block, "message": why, "campaign": claim.campaign}
+        for name in block_statement_names(block, claim.campaign):
+            await conn.execute(getattr(PQ, name), params)
     if s.stop_account is not None:
         stop, why = s.stop_account
         await conn.execute(

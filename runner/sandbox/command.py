@@ -18,7 +18,7 @@ from runner.rates import parse_rate_limit
 from runner.sandbox.answers import BodyEncoding, ForcedAnswer, load_answers
 from runner.sandbox.presence import load_numbers
 from runner.sandbox.server import start_sandbox
-from runner.sandbox.settings import AuthMode, SandboxSettings
+from runner.sandbox.settings import AuthMode, SandboxSettings, TokenHeaders
 
 
 class BadFile(click.ClickException):
@@ -135,6 +135,12 @@ _OPTIONS: Final[list[tuple[tuple[str, ...], dict[str, Any]]]] = [
      "help": "Seconds a generated token stays valid (--auth token)."}),
     (("--token-budget",), {"default": 10, "type": click.IntRange(min=1),
      "help": "Tokens that may be generated per rolling hour; then HTTP 429 (--auth token)."}),
+    (("--deleted-count",), {"type": click.IntRange(min=0), "default": None,
+     "help": "A deleted number answers 'N Records Deleted Successfully' (the older API's "
+     "success) instead of 'Deleted Successfully'."}),
+    (("--token-headers",), {"default": TokenHeaders.EITHER.value, "type": _choice(TokenHeaders),
+     "help": "--auth token: either: the bearer, apiKey beside it or not; both: bearer and a "
+     "valid apiKey required; bearer: an apiKey beside the bearer gets 'Invalid action.'"}),
 ]  # fmt: skip
 
 Command = Callable[..., None]
@@ -168,6 +174,7 @@ def sandbox_command(allow_remote: bool, **options: Any) -> None:
         body_encoding=BodyEncoding(options.pop("body_encoding")),
         answer=ForcedAnswer(answer) if answer is not None else None,
         auth=AuthMode(options.pop("auth")),
+        token_headers=TokenHeaders(options.pop("token_headers")),
         **options,
     )
     try:

@@ -23,7 +23,7 @@ from runner.sandbox.answers import (
     nginx_page,
 )
 from runner.sandbox.presence import NumberList, load_numbers, number_present
-from runner.sandbox.settings import AuthMode, Counters, SandboxSettings
+from runner.sandbox.settings import AuthMode, Counters, SandboxSettings, TokenHeaders
 from runner.sandbox.tokens import TokenCheck, TokenIssuer
 from runner.sandbox.window import SlidingWindow, retry_after_header
 
@@ -173,6 +173,9 @@ class SandboxState:
             # A basic-auth call to a TOKEN_AUTH account.
             self.counters.invalid_action += 1
             return protocol.INVALID_ACTION
+        refusal = self._token_headers(key)
+        if refusal is not None:
+            return refusal
         token = bearer_token(authorization or "")
         if not token:
             self.counters.tokens_missing += 1
@@ -184,6 +187,20 @@ class SandboxState:
         if check is TokenCheck.EXPIRED:
             self.counters.tokens_expired += 1
             return protocol.TOKEN_EXPIRED
+        return None
+
+    def _token_headers(self, key: str) -> tuple[str, str] | None:
+        """``--token-headers``: the apiKey beside the bearer required, refused or either."""
+        if key.strip():
+            self.counters.token_with_key += 1
+        wanted = self.settings.token_headers
+        if wanted == TokenHeaders.BEARER and key.strip():
+            self.counters.invalid_action += 1
+            return protocol.INVALID_ACTION
+        if wanted == TokenHeaders.BOTH and not key.strip():
+            return protocol.KEY_MISSING
+        if wanted == TokenHeaders.BOTH and key != self.settings.api_key:
+            return protocol.INVALID_USER
         return None
 
     def _check_record(self, body: bytes) -> DeleteRequest | tuple[str, str]:
@@ -236,7 +253,8 @@ class SandboxState:
             self._deleted_set.add(ident)
             self.deleted.setdefault(request.campaign, []).append(request.phone)
             self.counters.deleted += 1
-            return protocol.DELETED
+            count = self.settings.deleted_count
+            return protocol.DELETED if count is None else protocol.deleted_count(count)
         self.counters.not_found += 1
         return protocol.NOT_FOUND
 

@@ -16,6 +16,14 @@ class AuthMode(StrEnum):
     TOKEN = "token"  # TOKEN_AUTH: Authorization: Bearer <token from generateToken>
 
 
+class TokenHeaders(StrEnum):
+    """Which headers a TOKEN_AUTH delete must carry (``--token-headers``)."""
+
+    EITHER = "either"  # the bearer, with or without the apiKey header
+    BOTH = "both"  # the bearer and a valid apiKey, as the vendor's example request sends
+    BEARER = "bearer"  # the bearer alone: an apiKey beside it gets "Invalid action."
+
+
 @dataclass(frozen=True)
 class SandboxSettings:
     """Everything the sandbox can be told; defaults match ``runner sandbox``."""
@@ -41,6 +49,8 @@ class SandboxSettings:
     auth: AuthMode = AuthMode.BASIC
     token_ttl: float = 3600.0
     token_budget: int = 10
+    token_headers: TokenHeaders = TokenHeaders.EITHER
+    deleted_count: int | None = None  # answer "N Records Deleted Successfully" instead
 
 
 @dataclass
@@ -64,3 +74,4 @@ class Counters:
     invalid_action: int = 0  # calls the account's auth setting does not allow
     # Most deletes the sandbox was answering at one moment: what `--workers N` decides.
     max_concurrent: int = 0
+    token_with_key: int = 0  # token-mode deletes that carried the apiKey header too

@@ -212,3 +212,23 @@ def test_two_sigints_at_any_spacing_exit_130_with_the_summary(
     events = [event["event"] for event in log_events(stderr)]
     assert "run_finished" in events
     assert project.job_status("purge")["in_flight"] == 0
+
+
+def test_a_success_with_a_count_settles_deleted_with_the_count_in_the_audit(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    # The older API's form (DeleteCampaignData.php): one number matched several leads.
+    project, sandbox = sandbox_project("--deleted-count", "4")
+    project.add_job("purge", numbers(5))
+    project.write()
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    job = project.job_status("purge")
+    assert job["deleted"] == 5 and job["failed"] == job["pending"] == 0
+    assert sandbox.stats()["requests"] == 5  # none retried as an unexpected answer
+    rows = project.run("export", "--requests", "--format", "jsonl").stdout.splitlines()
+    audit = [json.loads(row) for row in rows]
+    assert [(row["outcome"], row["deleted_count"]) for row in audit] == [("deleted", 4)] * 5
+    assert audit[0]["message"] == "4 Records Deleted Successfully"

@@ -47,3 +47,31 @@ def test_status_without_a_database_says_so(tmp_path: object) -> None:
     result = CliRunner().invoke(cli, ["status", "--db", "/nonexistent/runner.db"])
     assert result.exit_code == 1
     assert "no database here" in result.output
+
+
+def test_status_before_the_first_load_says_there_is_nothing_yet(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--db", str(tmp_path / "runner.db")])
+    assert result.exit_code == 0, result.output
+    assert "no jobs yet" in result.output
+    assert not (tmp_path / "runner.db").exists()  # a reader never creates it
+    checked = CliRunner().invoke(cli, ["status", "--db", str(tmp_path / "runner.db"), "--check"])
+    assert checked.exit_code == 0
+
+
+def test_status_reads_a_workers_config_without_jobs(tmp_path: Path) -> None:
+    worker = (Path(__file__).parents[2] / "examples" / "worker.yaml").read_text()
+    config = tmp_path / "worker.yaml"
+    config.write_text(worker.replace("/var/lib/runner/runner.db", str(tmp_path / "runner.db")))
+    result = CliRunner().invoke(cli, ["status", str(config)])
+    assert result.exit_code == 0, result.output  # not "at least one job is required"
+    assert "no jobs yet" in result.output
+
+
+def test_status_refuses_what_it_would_silently_ignore_or_trace(tmp_path: Path) -> None:
+    database = str(tmp_path / "runner.db")
+    watch_json = CliRunner().invoke(cli, ["status", "--db", database, "--watch", "--json"])
+    assert watch_json.exit_code == 2 and "--watch" in watch_json.output  # not printed once
+    missing = tmp_path / "nowhere" / "runner.prom"
+    prom = CliRunner().invoke(cli, ["status", "--db", database, "--prometheus", str(missing)])
+    assert prom.exit_code == 2 and "is missing" in prom.output
+    assert "Traceback" not in prom.output and "FileNotFoundError" not in prom.output

@@ -414,7 +414,7 @@ def test_status_writes_prometheus_metrics(project: Project, sandbox: Sandbox) ->
     text = (project.root / "runner.prom").read_text()
     job = project.job_status("purge")
     assert f'state="deleted"}} {job["deleted"]}' in text
-    assert "runner_runner_active 0" in text
+    assert "runner_active 0" in text
 
 
 def test_a_second_sigint_abandons_slow_requests_and_releases_them(

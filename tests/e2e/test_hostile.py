@@ -325,6 +325,8 @@ def test_a_hostile_api_key_stops_the_run_unshown(
     project(tmp_path, "in.csv", b"phoneNumber\n9876543210\n")
     (tmp_path / "big.key").write_text(SECRET * 1000, encoding="ascii")
     (tmp_path / "ctrl.key").write_bytes(SECRET.encode() + b"\x07" + SECRET.encode())
+    for name in ("big.key", "ctrl.key"):
+        (tmp_path / name).chmod(0o600)
     config = (tmp_path / "jobs.yaml").read_text(encoding="utf-8")
     (tmp_path / "jobs.yaml").write_text(config.replace(f"api_key_env: {KEY_ENV}", key_line))
     line = assert_one_line_exit_2(run_bounded("run", cwd=tmp_path, api_key=key), SECRET)

@@ -14,19 +14,22 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pg
 from harness import API_KEY, Project, Sandbox, cli_command, cli_env, numbers, wait_until
 
-RATE = "20/s"
+# The account's limit, enforced by the sandbox; the config asks for 80 % of it (as an
+# operator would), so that a loaded test machine's scheduling jitter cannot make one
+# sender's 429, while two senders at once (2 × 16/s) would exceed it at once.
+LIMIT = "20/s"
+RATE = "16/s"
 
 
 def pg_project(
     sandbox_project: Callable[..., tuple[Project, Sandbox]], url: str, *options: str
 ) -> tuple[Project, Sandbox]:
-    project, sandbox = sandbox_project("--rate-limit", RATE, *options)
+    project, sandbox = sandbox_project("--rate-limit", LIMIT, *options)
     project.account = {"rate_limit": RATE}
     project.settings = {"database": url}
     return project, sandbox
@@ -105,7 +108,6 @@ def test_a_load_from_one_process_is_drained_by_a_worker_and_read_by_a_select_onl
         wait_until(lambda: counts(project).get("deleted", 0) == 60, lambda: counts(project))
     finally:
         stop(worker)
-        Path("/tmp/worker.log").write_text(worker.stderr.read() if worker.stderr else "")
     assert sandbox.deleted() == set(wanted)
     assert sandbox.stats()["rate_limited"] == 0
 

@@ -1,46 +1,27 @@
 """status and export, through the real CLI, for a user who may read the database but not write.
 
-Root ignores file permissions, so the reader runs as user ``nobody`` on a project in a
-folder every user may read and only root may write.
+Root ignores file permissions, so the reader runs as uid ``nobody`` in the database's
+group (tests/readers.py) on a project in a folder of that group (2750) only root may
+write; the runner's files are 0640, so a user outside the group reads nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from harness import Project, Sandbox, numbers
+from readers import as_reader, monitored_folder, skip_unless_importable
 
 
 @pytest.fixture
 def shared_root() -> Iterator[Path]:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv, to run the reader as another user")
-    folder = Path(tempfile.mkdtemp(prefix="runner-ro-e2e-"))
-    folder.chmod(0o755)
-    probe = as_nobody("-c", "import runner.cli")
-    if probe.returncode != 0:
-        shutil.rmtree(folder)
-        pytest.skip(f"user nobody cannot import runner here: {probe.stderr.strip()[-200:]}")
-    yield folder
-    shutil.rmtree(folder)
-
-
-def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
-    """This Python as user nobody (uid 65534), with no groups and no writable home."""
-    return subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args],
-        capture_output=True, text=True, timeout=60, check=False, cwd="/",
-        env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"},
-    )  # fmt: skip
+    with monitored_folder("runner-ro-e2e-") as folder:
+        skip_unless_importable()
+        yield folder
 
 
 def read_everything(database: Path) -> dict[str, str]:
@@ -53,7 +34,7 @@ def read_everything(database: Path) -> dict[str, str]:
         "export": ["export", "--db", str(database)],
         "requests": ["export", "--db", str(database), "--requests"],
     }.items():
-        done = as_nobody("-m", "runner", *args)
+        done = as_reader("-m", "runner", *args)
         assert done.returncode == 0, (name, done.stderr)
         assert "Traceback" not in done.stderr
         outputs[name] = done.stdout
@@ -70,6 +51,8 @@ def test_status_and_export_read_after_and_during_a_run_without_write_access(
     assert project.run("run").code == 0
     assert not Path(f"{project.database}-wal").exists()  # only an immutable open reads it now
 
+    assert as_reader("-m", "runner", "status", "--db", str(project.database),
+                     member=False).returncode != 0  # fmt: skip
     after = read_everything(project.database)
 
     assert json.loads(after["json"])["totals"]["total"] == 30

@@ -10,10 +10,13 @@ import ssl
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
 from harness import Project, Sandbox, cli_command, cli_env, numbers
+
+from runner.redaction import reveals
 
 SECRET = "s3cr3t-key-0f-the-account"
 
@@ -49,6 +52,53 @@ def test_the_key_is_in_no_file_log_or_error(
     assert SECRET.encode() not in written_bytes(tmp_path)
 
 
+ECHOED_KEY = "Sup3r/Secret+Key=="
+
+
+def echoes(key: str) -> dict[str, str]:
+    """The ways common servers quote a key back: JSON-escaped, \\u-escaped, percent-encoded."""
+    return {
+        "json_slash": json.dumps({"message": f"Invalid apiKey {key}"}).replace("/", "\\/"),
+        "json_unicode": json.dumps({"message": f"Invalid apiKey {key}"}, ensure_ascii=True)
+        .replace("+", "\\u002b")
+        .replace("=", "\\u003d"),
+        "double": json.dumps(json.dumps({"message": f"Bad key {key}".replace("/", "\\/")})),
+        "percent": f"<a href='/login?apiKey={quote(key, safe='')}'>log in</a>",
+    }
+
+
+def test_a_key_echoed_escaped_or_percent_encoded_is_nowhere(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    phones = numbers(8)
+    bodies = list(echoes(ECHOED_KEY).values())
+    answers = {phone: {"status": 200 if i % 4 < 3 else 502, "body": bodies[i % 4]}
+               for i, phone in enumerate(phones)}  # fmt: skip
+    (tmp_path / "answers.json").write_text(json.dumps(answers))
+    sandbox = sandbox_factory("--api-key", ECHOED_KEY, "--answers", str(tmp_path / "answers.json"))
+    project = Project(tmp_path / "project", sandbox.url)
+    project.root.mkdir()
+    project.add_job("purge", phones)
+    project.settings = {"retry": {"max_attempts": 2, "backoff_initial_seconds": 0.01,
+                                  "backoff_max_seconds": 0.02}}  # fmt: skip
+    project.write()
+
+    said = []
+    for fmt in ("json", "console"):
+        result = project.run("run", "-v", "--log-format", fmt, api_key=ECHOED_KEY)
+        assert result.code == 1, result.stderr  # every record failed on its odd answer
+        said.append(result.stdout + result.stderr)
+    for args in (["status"], ["status", "--json"], ["export"], ["export", "--requests"]):
+        said.append(project.run(*args, api_key=ECHOED_KEY).stdout)
+    project.run("export", "--requests", "-o", "audit.csv", api_key=ECHOED_KEY)
+
+    assert "***" in said[-1]
+    assert sandbox.stats()["requests"] >= len(phones)
+    shown = "".join(said)
+    assert not reveals(shown, ECHOED_KEY), shown
+    assert not reveals(written_bytes(project.root).decode("latin-1"), ECHOED_KEY)
+
+
 def test_a_rejected_key_is_not_echoed(project: Project, sandbox: Sandbox) -> None:
     project.add_job("purge", numbers(5))
     project.write()
@@ -61,6 +111,7 @@ def test_a_rejected_key_is_not_echoed(project: Project, sandbox: Sandbox) -> Non
 def test_a_key_file_is_read_and_never_echoed(project: Project, sandbox: Sandbox) -> None:
     key_file = project.root / "main.key"
     key_file.write_text("sandbox-key\n")
+    key_file.chmod(0o600)
     project.add_job("purge", numbers(5))
     project.account = {"api_key_env": None, "api_key_file": "main.key"}
     project.write()

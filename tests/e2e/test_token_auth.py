@@ -135,3 +135,36 @@ def test_a_basic_account_meeting_token_auth_is_told_what_to_set(
     assert "auth: token" in account["message"]
     assert sandbox.stats()["requests"] <= 8
     assert json.loads(project.run("status", "--json").stdout)["accounts"][0]["stopped"]
+
+
+def test_a_server_requiring_the_key_beside_the_bearer_is_served_by_default(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    # The vendor's example request for the token variant sends apiKey and the bearer.
+    project, sandbox = token_project(sandbox_project, "--token-headers", "both", records=20)
+
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    assert project.job_status("purge")["deleted"] == 20
+    stats = sandbox.stats()
+    assert stats["token_with_key"] == 20 and stats["invalid"] == 0
+
+
+def test_a_server_refusing_the_pair_needs_token_with_key_off(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    project, sandbox = token_project(sandbox_project, "--token-headers", "bearer", records=20)
+
+    refused = project.run("run")
+    assert refused.code == 3, refused.stderr
+    assert "token_with_key: false" in refused.stderr
+    assert project.job_status("purge")["deleted"] == 0
+
+    project.account = {"auth": "token", "rate_limit": "20/s", "token_with_key": False}
+    project.write()
+    result = project.run("run")
+
+    assert result.code == 0, result.stderr
+    assert project.job_status("purge")["deleted"] == 20
+    assert sandbox.stats()["token_with_key"] == 1  # only the refused first request

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import re
-import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -20,9 +16,11 @@ from typing import Any
 
 import pytest
 from dbhelpers import insert_rows
+from readers import as_reader, monitored_folder, skip_unless_importable
 
 from runner import queue
 from runner.db import connection
+from runner.db.connection import OLDEST_READABLE
 from runner.db.queries import Q, parse
 from runner.errors import StoreError
 from runner.inputs import InvalidRow, Row
@@ -121,13 +119,19 @@ def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> 
 # ---------------------------------------------------------------- migration 0004
 
 
+def database_at(path: Path, version: int) -> sqlite3.Connection:
+    """A database as an older runner left it: the migrations up to ``version`` applied."""
+    db = sqlite3.connect(path)
+    for number, script in connection.read_migrations(connection.migrations_dir())[:version]:
+        db.executescript(script + f"\nPRAGMA user_version = {number};")
+    return db
+
+
 async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path)) as db:
-        for version, script in connection.read_migrations(connection.migrations_dir())[:3]:
-            db.executescript(script + f"\nPRAGMA user_version = {version};")
+    with closing(database_at(path, 3)) as db:
         db.executescript(
             "INSERT INTO jobs (id, name, account, campaign, state, blocked_reason, created_at)"
             " VALUES (1, 'a', 'main', 'C', 'blocked', 'not_found_guard: 9 of 10 answers', 0),"
@@ -148,6 +152,37 @@ async def test_migration_0004_splits_reasons_and_marks_interrupted_records(
     assert (jobs[1].blocked_reason, jobs[1].blocked_message) == (None, None)
     assert (claimed.record_id, claimed.interrupted) == (1, True)
     assert sql(path, "SELECT id, interrupted FROM records ORDER BY id") == [(1, 1), (2, 0)]
+
+
+# ---------------------------------------------------------------- migration 0007
+
+
+async def test_migration_0007_gives_existing_records_their_jobs_one_campaign(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        for version, script in connection.read_migrations(connection.migrations_dir())[:6]:
+            db.executescript(script + f"\nPRAGMA user_version = {version};")
+        db.executescript(
+            "INSERT INTO jobs (id, name, account, campaign, created_at)"
+            " VALUES (1, 'a', 'main', 'Sales', 0);"
+            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+            "INSERT INTO records (id, job_id, source_id, line, phone) VALUES"
+            " (1, 1, 1, 1, '9000000001'), (2, 1, 1, 2, '9000000002');"
+        )
+    async with await Store.open(path) as store:
+        (job,) = await store.jobs()
+        claims = await store.claim_many([1], "main", 2, now=10.0)
+        # The same job loaded again by the same config finds its records: no duplicates.
+        assert await store.ensure_job("a", "main", "Sales") == 1
+    assert (job.campaign, job.campaigns, job.blocked_campaigns) == ("Sales", (), ())
+    assert [c.campaign for c in claims] == ["Sales", "Sales"]
+    with closing(sqlite3.connect(path)) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute(
+            "INSERT INTO records (job_id, source_id, line, phone, campaign)"
+            " VALUES (1, 1, 3, '9000000001', 'Sales')"
+        )
 
 
 # ---------------------------------------------------------------- the queue
@@ -237,7 +272,7 @@ async def test_token_generations_per_identity(store: Store) -> None:
 
 async def test_senders_and_waiting_jobs(store: Store, tmp_path: Path) -> None:
     job_id = await new_job(store, tmp_path)
-    await store.note_sender(SenderNote("main", 11, "/db", "run", "busy"), now=1.0)
+    await store.note_sender(SenderNote("main", 11, "/db", "run", "sending"), now=1.0)
     waiting = SenderNote("main", 12, "/db", "worker", "waiting", "token budget", 99.0)
     await store.note_sender(waiting, now=2.0)
     await store.note_sender(SenderNote("b", 13, "/db", "run", "idle"), now=3.0)
@@ -321,7 +356,8 @@ async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Pat
     async with await Store.open(path):
         pass
     sql(path, "PRAGMA user_version = 3")
-    with pytest.raises(StoreError, match=r"version 3 is older than this runner reads \(4\)"):
+    older = rf"version 3 is older than this runner reads \({OLDEST_READABLE}\)"
+    with pytest.raises(StoreError, match=older):
         await Store.open_readonly(path)
     assert sql(path, "PRAGMA user_version") == [(3,)]
 
@@ -346,43 +382,29 @@ asyncio.run(main())
 
 @pytest.fixture
 def shared_folder() -> Iterator[Path]:
-    """A folder every user may read and none but root may write (not under tmp_path,
-    which is private to root)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to run the reader as another user")
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv, to run the reader as another user")
-    folder = Path(tempfile.mkdtemp(prefix="runner-ro-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder)
+    """A folder of the readers' group, mode 2750 (tests/readers.py)."""
+    with monitored_folder("runner-ro-") as folder:
+        yield folder
 
 
-def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
-    """This Python, run as user nobody (uid 65534) with no groups."""
-    return subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
-async def read_as_nobody(database: Path) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(as_nobody, "-c", READER_SCRIPT, str(database))
+async def read_as_nobody(database: Path, member: bool = True) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(as_reader, "-c", READER_SCRIPT, str(database), member=member)
 
 
 async def test_a_user_who_cannot_write_reads_after_and_during_a_run(
     shared_folder: Path,
 ) -> None:
-    probe = await asyncio.to_thread(as_nobody, "-c", "import runner.store")
-    if probe.returncode != 0:
-        pytest.skip(f"user nobody cannot import runner here: {probe.stderr.strip()[-200:]}")
+    await asyncio.to_thread(skip_unless_importable)
     path = shared_folder / "runner.db"
     async with await Store.open(path) as store:
         await new_job(store, shared_folder, count=3)
     for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
         assert not leftover.exists()  # closed cleanly: only the immutable open can read it
-    assert stat.S_IMODE(shared_folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE(shared_folder.stat().st_mode) == 0o2750
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
+    outsider = await read_as_nobody(path, member=False)
+    assert outsider.returncode != 0  # others have no access at all
     after = await read_as_nobody(path)
     assert after.returncode == 0, after.stderr
     assert after.stdout.split() == ["['job']", "3", "3"]

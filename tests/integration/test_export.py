@@ -145,18 +145,20 @@ def records_row(data: SimpleNamespace, job: str, line: int) -> list[str]:
     a, b = data.path_a, data.path_b
     rows = {
         ("job-a", 1): [a, "8123400000", "deleted", "", "2", "200", "Deleted Successfully",
-                       "2023-11-14T22:13:30+00:00"],
+                       "2023-11-14T22:13:30.500+00:00", "", ""],
         ("job-a", 2): [a, "8123400001", "not_found", "", "1", "200", "No Record Found",
-                       "2023-11-14T22:13:41+00:00"],
+                       "2023-11-14T22:13:41.000+00:00", "", ""],
         ("job-a", 3): [a, "8123400002", "failed", "invalid_phone", "1", "200",
-                       "PhoneNumber should not be null are empty", "2023-11-14T22:13:51+00:00"],
-        ("job-a", 4): [a, "9.18E+11", "invalid", SCI_REASON, "0", "", "", ""],
+                       "PhoneNumber should not be null are empty",
+                       "2023-11-14T22:13:51.000+00:00", "", ""],
+        ("job-a", 4): [a, "9.18E+11", "invalid", SCI_REASON, "0", "", "", "", "9.18E+11", ""],
         ("job-b", 1): [b, "+918123400100", "deleted", "", "1", "200", "Deleted Successfully",
-                       "2023-11-14T22:14:01+00:00"],
-        ("job-b", 2): [b, "8123400101", "in_flight", "", "0", "", "", ""],
+                       "2023-11-14T22:14:01.123+00:00", "", "Asha"],
+        ("job-b", 2): [b, "8123400101", "in_flight", "", "0", "", "", "", "", ""],
     }  # fmt: skip
     campaign = {"job-a": "Camp_A", "job-b": "Camp_B"}[job]
-    return [job, campaign, rows[job, line][0], str(line), *rows[job, line][1:]]
+    # cell and name as loaded, then the duplicate's pointers (none: these are records)
+    return [job, campaign, rows[job, line][0], str(line), *rows[job, line][1:], "", ""]
 
 
 async def csv_of(coroutine_factory: Any, *args: Any, **kwargs: Any) -> tuple[int, list[list[str]]]:
@@ -199,7 +201,11 @@ async def test_records_jsonl_keeps_types_and_nulls(db: SimpleNamespace) -> None:
         "attempts": 2,
         "last_http_status": 200,
         "last_message": "Deleted Successfully",
-        "finished_at": "2023-11-14T22:13:30+00:00",
+        "finished_at": "2023-11-14T22:13:30.500+00:00",
+        "cell": None,
+        "name": None,
+        "duplicate_of_file": None,
+        "duplicate_of_line": None,
     }
     invalid = objects[3]
     assert (invalid["state"], invalid["last_http_status"], invalid["finished_at"]) == (
@@ -271,16 +277,16 @@ def request_rows(db: SimpleNamespace) -> list[list[str]]:
     # The request still out (job-b line 3) has no row: a row is written with its answer.
     return [
         ["job-a", "Camp_A", "main", "8123400000", "deleted", "2023-11-14T22:13:20.000+00:00",
-         "2023-11-14T22:13:21.000+00:00", "503", "transient", "HTTP 503", "<html>busy</html>"],
+         "2023-11-14T22:13:21.000+00:00", "503", "transient", "HTTP 503", "<html>busy</html>", ""],
         ["job-a", "Camp_A", "main", "8123400000", "deleted", "2023-11-14T22:13:30.250+00:00",
-         "2023-11-14T22:13:30.500+00:00", "200", "deleted", "Deleted Successfully", "{}"],
+         "2023-11-14T22:13:30.500+00:00", "200", "deleted", "Deleted Successfully", "{}", ""],
         ["job-a", "Camp_A", "main", "8123400001", "not_found", "2023-11-14T22:13:40.000+00:00",
-         "2023-11-14T22:13:41.000+00:00", "200", "not_found", "No Record Found", "{}"],
+         "2023-11-14T22:13:41.000+00:00", "200", "not_found", "No Record Found", "{}", ""],
         ["job-a", "Camp_A", "main", "8123400002", "failed", "2023-11-14T22:13:50.000+00:00",
          "2023-11-14T22:13:51.000+00:00", "200", "failed",
-         "PhoneNumber should not be null are empty", "{}"],
+         "PhoneNumber should not be null are empty", "{}", ""],
         ["job-b", "Camp_B", "other", "+918123400100", "deleted", "2023-11-14T22:14:00.000+00:00",
-         "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK],
+         "2023-11-14T22:14:01.123+00:00", "200", "deleted", "Deleted Successfully", BODY_OK, ""],
     ]  # fmt: skip
 
 
@@ -307,6 +313,7 @@ async def test_requests_answer_was_this_number_deleted(db: SimpleNamespace) -> N
         "outcome": "deleted",
         "message": "Deleted Successfully",
         "body": BODY_OK,
+        "deleted_count": None,
     }
 
 

@@ -253,12 +253,16 @@ async def test_a_load_cut_off_half_way_resumes_on_the_unchanged_file(
         insert_all = store.insert_all
 
         async def cut_off(
-            job_id: int, source_id: int, batches: AsyncIterator[Sequence[Row | InvalidRow]]
+            job_id: int,
+            source_id: int,
+            batches: AsyncIterator[Sequence[Row | InvalidRow]],
+            campaigns: Sequence[str] = (),
         ) -> LoadCounts:
             async def two_rows() -> AsyncIterator[Sequence[Row | InvalidRow]]:
                 yield (await anext(batches))[:2]
 
-            await insert_all(job_id, source_id, two_rows())  # committed, then the load dies
+            # committed, then the load dies
+            await insert_all(job_id, source_id, two_rows(), campaigns)
             raise CutOffError
 
         with monkeypatch.context() as patch:

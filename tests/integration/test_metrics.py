@@ -42,11 +42,12 @@ REPORT = Report(
         ),
     ),
     accounts=(
-        AccountStatus("main", sender=SenderStatus(4242, "/db", "worker", "busy", None, None,
+        AccountStatus("main", sender=SenderStatus(4242, "/db", "worker", "sending", None, None,
                                                   NOW - 1, current=True)),
         AccountStatus("second", StopReason.AUTH, "Invalid User Details", NOW - 600),
     ),
     runner=RunnerStatus(active=True, pid=4242, mode="worker", busy=True),
+    request_totals=(("main", "deleted", "200", 5), ("main", "interrupted", "", 1)),
 )  # fmt: skip
 
 A = 'runner_job="dnc-2026-11-26",account="main",campaign="Outbound_Sales"'
@@ -60,12 +61,26 @@ runner_records{{{A},state="deleted"}} 4
 runner_records{{{A},state="not_found"}} 1
 runner_records{{{A},state="failed"}} 1
 runner_records{{{A},state="invalid"}} 0
+runner_records{{{A},state="cancelled"}} 0
 runner_records{{{B},state="pending"}} 2
 runner_records{{{B},state="in_flight"}} 0
 runner_records{{{B},state="deleted"}} 0
 runner_records{{{B},state="not_found"}} 0
 runner_records{{{B},state="failed"}} 0
 runner_records{{{B},state="invalid"}} 0
+runner_records{{{B},state="cancelled"}} 0
+# HELP runner_records_total Records of a job that reached each final state (from the database: survives restarts; `runner retry` moves failed or cancelled ones back).
+# TYPE runner_records_total counter
+runner_records_total{{{A},state="deleted"}} 4
+runner_records_total{{{A},state="not_found"}} 1
+runner_records_total{{{A},state="failed"}} 1
+runner_records_total{{{A},state="invalid"}} 0
+runner_records_total{{{A},state="cancelled"}} 0
+runner_records_total{{{B},state="deleted"}} 0
+runner_records_total{{{B},state="not_found"}} 0
+runner_records_total{{{B},state="failed"}} 0
+runner_records_total{{{B},state="invalid"}} 0
+runner_records_total{{{B},state="cancelled"}} 0
 # HELP runner_job_failures Failed records of a job by failure reason.
 # TYPE runner_job_failures gauge
 runner_job_failures{{{A},reason="invalid_phone"}} 1
@@ -81,11 +96,11 @@ runner_job_waiting{{{B}}} 0
 # TYPE runner_job_not_found_after_interrupted gauge
 runner_job_not_found_after_interrupted{{{A}}} 2
 runner_job_not_found_after_interrupted{{{B}}} 0
-# HELP runner_job_rate_per_minute Requests answered per minute, from the first to the last start in the last 10 minutes (0 when fewer than two).
-# TYPE runner_job_rate_per_minute gauge
-runner_job_rate_per_minute{{{A}}} 99.5
-runner_job_rate_per_minute{{{B}}} 0
-# HELP runner_job_eta_seconds Estimated seconds left; absent when unknown.
+# HELP runner_job_requests_per_second Requests answered per second, from the first to the last start in the last 600 seconds (0 when fewer than two).
+# TYPE runner_job_requests_per_second gauge
+runner_job_requests_per_second{{{A}}} 1.6583333333333334
+runner_job_requests_per_second{{{B}}} 0
+# HELP runner_job_eta_seconds Estimated seconds left, from the records finished recently; only while the job is being sent (absent when blocked, stopped, waiting or with no sender).
 # TYPE runner_job_eta_seconds gauge
 runner_job_eta_seconds{{{A}}} 3
 # HELP runner_job_last_request_timestamp_seconds When the job's latest request started.
@@ -97,18 +112,46 @@ runner_account_stopped{{account="main",reason="auth"}} 0
 runner_account_stopped{{account="main",reason="auth_setting"}} 0
 runner_account_stopped{{account="main",reason="redirect"}} 0
 runner_account_stopped{{account="main",reason="unknown_answers"}} 0
+runner_account_stopped{{account="main",reason="unreachable"}} 0
+runner_account_stopped{{account="main",reason="no_usable_answer"}} 0
+runner_account_stopped{{account="main",reason="rate_limited"}} 0
 runner_account_stopped{{account="second",reason="auth"}} 1
 runner_account_stopped{{account="second",reason="auth_setting"}} 0
 runner_account_stopped{{account="second",reason="redirect"}} 0
 runner_account_stopped{{account="second",reason="unknown_answers"}} 0
-# HELP runner_account_sending 1 while the runner holding the database sends for the account, else 0.
+runner_account_stopped{{account="second",reason="unreachable"}} 0
+runner_account_stopped{{account="second",reason="no_usable_answer"}} 0
+runner_account_stopped{{account="second",reason="rate_limited"}} 0
+# HELP runner_account_sending 1 while the runner holding the database has runnable records of the account and paces them (sender state sending, whatever the rate), else 0.
 # TYPE runner_account_sending gauge
 runner_account_sending{{account="main"}} 1
 runner_account_sending{{account="second"}} 0
-# HELP runner_runner_active 1 while a runner holds the database lock, else 0.
-# TYPE runner_runner_active gauge
-runner_runner_active 1
-# HELP runner_worker_busy 1 while the runner holding the database sends for some account, else 0.
+# HELP runner_account_sender_state 1 for the account's current sender state, else 0; states: sending, waiting, idle, stopped, unreachable, no_usable_answer, rate_limited, locked_elsewhere (runner status says why).
+# TYPE runner_account_sender_state gauge
+runner_account_sender_state{{account="main",state="sending"}} 1
+runner_account_sender_state{{account="main",state="waiting"}} 0
+runner_account_sender_state{{account="main",state="idle"}} 0
+runner_account_sender_state{{account="main",state="stopped"}} 0
+runner_account_sender_state{{account="main",state="unreachable"}} 0
+runner_account_sender_state{{account="main",state="no_usable_answer"}} 0
+runner_account_sender_state{{account="main",state="rate_limited"}} 0
+runner_account_sender_state{{account="main",state="locked_elsewhere"}} 0
+runner_account_sender_state{{account="second",state="sending"}} 0
+runner_account_sender_state{{account="second",state="waiting"}} 0
+runner_account_sender_state{{account="second",state="idle"}} 0
+runner_account_sender_state{{account="second",state="stopped"}} 0
+runner_account_sender_state{{account="second",state="unreachable"}} 0
+runner_account_sender_state{{account="second",state="no_usable_answer"}} 0
+runner_account_sender_state{{account="second",state="rate_limited"}} 0
+runner_account_sender_state{{account="second",state="locked_elsewhere"}} 0
+# HELP runner_requests_total HTTP requests ever made per account, outcome and HTTP status (from the database: survives restarts; '' when a request was cut off without an answer).
+# TYPE runner_requests_total counter
+runner_requests_total{{account="main",outcome="deleted",http_status="200"}} 5
+runner_requests_total{{account="main",outcome="interrupted",http_status=""}} 1
+# HELP runner_active 1 while a runner holds the database lock, else 0.
+# TYPE runner_active gauge
+runner_active 1
+# HELP runner_worker_busy 1 while the runner holding the database is sending for some account (sender state sending), else 0.
 # TYPE runner_worker_busy gauge
 runner_worker_busy 1
 # HELP runner_status_generated_timestamp_seconds When this report was made (Unix time); alert when it stops moving.
@@ -161,7 +204,7 @@ def parse(text: str) -> list[Sample]:
                 current = name
             seen.setdefault(name, set()).add(kind)
             if kind == "TYPE":
-                assert rest == "gauge"
+                assert rest == ("counter" if name.endswith("_total") else "gauge"), name
             continue
         sample = SAMPLE.match(line)
         assert sample, f"not a sample line: {line!r}"
@@ -183,8 +226,27 @@ def test_exact_output_for_a_small_report() -> None:
 
 def test_the_output_parses() -> None:
     samples = parse(render(REPORT))
-    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 36
-    assert ("runner_runner_active", {}, 1.0) in samples
+    assert len(samples) == sum(not line.startswith("#") for line in EXPECTED.splitlines()) == 72
+    assert ("runner_active", {}, 1.0) in samples
+
+
+def test_every_series_parses_with_prometheus_client() -> None:
+    """The reference parser reads every family with its type, and every sample of ours."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = render(REPORT)
+    parsed = list(text_string_to_metric_families(text))
+    ours = parse(text)
+    theirs = [(s.name, s.labels, float(s.value)) for family in parsed for s in family.samples]
+    assert sorted(map(repr, theirs)) == sorted(map(repr, ours))
+    types = {family.name: family.type for family in parsed}
+    # The client names a counter family without its _total suffix.
+    assert types["runner_requests"] == types["runner_records_total".removesuffix("_total")]
+    assert types["runner_requests"] == "counter"
+    assert {name for name, kind in types.items() if kind == "gauge"} >= {
+        "runner_active", "runner_account_sending", "runner_job_eta_seconds"
+    }  # fmt: skip
+    assert not any("runner_runner" in name for name, _, _ in ours)  # no doubled prefix
 
 
 def test_label_values_are_escaped() -> None:
@@ -203,7 +265,7 @@ def test_no_job_means_no_job_families() -> None:
     report = Report(NOW, (), (), RunnerStatus(active=False))
     lines = render(report).splitlines()
     assert [line for line in lines if not line.startswith("#")] == [
-        "runner_runner_active 0",
+        "runner_active 0",
         "runner_worker_busy 0",
         "runner_status_generated_timestamp_seconds 1795657300",
     ]
@@ -252,8 +314,8 @@ async def test_a_report_from_a_real_database_parses(tmp_path: Path) -> None:
     assert values["runner_records", "deleted"] == 2
     assert values["runner_records", "pending"] == 1
     assert values["runner_records", "invalid"] == 1
-    assert values["runner_job_rate_per_minute", None] == 2
-    assert values["runner_job_eta_seconds", None] == 30  # 1 left at 2 a minute
+    assert values["runner_job_requests_per_second", None] == pytest.approx(2 / 60)
+    assert ("runner_job_eta_seconds", None) not in values  # no runner: no ETA
     assert values["runner_job_last_request_timestamp_seconds", None] == 1_030
     assert values["runner_status_generated_timestamp_seconds", None] == 1_060
     stops = [(labels, value) for name, labels, value in samples if name == "runner_account_stopped"]
@@ -296,3 +358,30 @@ def test_a_failed_rendering_leaves_the_old_file(
         write_textfile(REPORT, target)
     assert target.read_text(encoding="utf-8") == "old_metric 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["runner.prom"]
+
+
+# ---------------------------------------------------------------- the documented table
+
+
+def documented_metrics() -> dict[str, tuple[str, set[str]]]:
+    """{metric: (type, labels)} from the table in examples/README.md."""
+    readme = Path(__file__).parents[2] / "examples" / "README.md"
+    table: dict[str, tuple[str, set[str]]] = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        row = re.match(r"^\| `(runner_\w+)` \| (\w+) \|([^|]*)\|", line)
+        if row:
+            labels = set(re.findall(r"`(\w+)`", row.group(3)))
+            table[row.group(1)] = (row.group(2), labels)
+    return table
+
+
+def test_the_examples_table_documents_every_metric_with_its_type_and_labels() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = render(REPORT)
+    types = {f"{f.name}_total" if f.type == "counter" else f.name: f.type
+             for f in text_string_to_metric_families(text)}  # fmt: skip
+    labels: dict[str, set[str]] = {}
+    for name, sample_labels, _ in parse(text):
+        labels.setdefault(name, set()).update(sample_labels)
+    assert documented_metrics() == {name: (types[name], labels[name]) for name in types}

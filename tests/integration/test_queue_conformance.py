@@ -377,3 +377,92 @@ async def test_a_claim_skips_records_another_session_has_locked(pg_url: str) -> 
             assert [c.phone for c in claims] == ["9000003", "9000004", "9000005"]
     finally:
         await store.close()
+
+
+# ---------------------------------------------------------------- campaigns, cancel, prune
+
+
+async def test_a_job_of_several_campaigns_blocks_one_campaign_alone(database: Backend) -> None:
+    store = database.queue
+    job_id = await store.ensure_job("multi", "main", ["Sales", "Support"])
+    path = database.folder / "multi.csv"
+    path.write_text("phoneNumber\n", encoding="utf-8")
+    source_id, _ = await store.source(job_id, path)
+    counts = await load(store, job_id, source_id, [Row(1, "100", None), Row(2, "101", None)])
+    assert (counts.new, counts.duplicate) == (4, 0)
+    (job,) = await store.jobs()
+    assert (job.campaign, job.campaigns) == ("Sales, Support", ("Sales", "Support"))
+    first = (await store.claim_many([job_id], "main", 1, NOW))[0]
+    assert (first.phone, first.campaign) == ("100", "Sales")
+    await store.settle(first, answer(
+        "failed", reason="invalid_campaign", http_status=400,
+        block_job=(BlockReason.INVALID_CAMPAIGN, "no such campaign"),
+    ))  # fmt: skip
+    (job,) = await store.jobs()
+    assert job.state == JobState.ACTIVE
+    assert job.blocked_campaigns == (("Sales", BlockReason.INVALID_CAMPAIGN, "no such campaign"),)
+    rest = await store.claim_many([job_id], "main", 5, NOW)
+    assert [(c.phone, c.campaign) for c in rest] == [("100", "Support"), ("101", "Support")]
+    assert await store.campaign_counts() == {
+        job_id: {"Sales": {"failed": 1, "pending": 1}, "Support": {"in_flight": 2}}
+    }
+    requests = [row async for row in store.request_rows()]
+    assert [row[1] for row in requests] == ["Sales"]  # the campaign it was sent for
+    assert await store.retry("multi", "Sales") == (1, 1)
+    (job,) = await store.jobs()
+    assert job.blocked_campaigns == ()
+
+
+async def test_duplicate_lines_are_kept_and_exported_beside_their_record(
+    database: Backend,
+) -> None:
+    store = database.queue
+    job_id, source_id = await database.add_source("a")
+    rows = [Row(1, "100", "Asha", cell="100"), Row(2, "100", "Ravi", cell="+100")]
+    counts = await load(store, job_id, source_id, rows)
+    assert (counts.new, counts.duplicate) == (1, 1)
+    duplicates = [row async for row in store.duplicate_rows()]
+    assert [(r[3], r[4], r[5], r[11], r[12], r[14]) for r in duplicates] == [
+        (2, "100", "duplicate", "+100", "Ravi", 1)
+    ]
+
+
+async def test_cancel_and_bring_cancelled_records_back(database: Backend) -> None:
+    store = database.queue
+    job = await database.add_job("a", ["100", "101", "102"])
+    await store.claim_many([job.id], "main", 1, NOW)
+    assert await store.cancel(["a"], NOW) == 2
+    assert (await store.state_counts())[job.id] == {"in_flight": 1, "cancelled": 2}
+    assert await store.claim_many([job.id], "main", 5, NOW) == []
+    assert await store.retry_cancelled("a") == 2
+    assert len(await store.claim_many([job.id], "main", 5, NOW)) == 2
+
+
+async def test_prune_removes_final_jobs_and_keeps_their_request_totals(
+    database: Backend,
+) -> None:
+    store = database.queue
+    done = await database.add_job("done", ["100"])
+    busy = await database.add_job("busy", ["200", "201"])
+    (claim,) = await store.claim_many([done.id], "main", 1, NOW)
+    await store.settle(claim, answer(finished_at=NOW + 1))
+    (claim,) = await store.claim_many([busy.id], "main", 1, NOW)
+    await store.settle(claim, answer(finished_at=NOW + 1))
+    archived: list[Any] = []
+    pruned = await store.prune(NOW + 10, NOW + 20, lambda *args: archived.append(args))
+    assert (pruned.jobs, pruned.records, pruned.requests) == (("done",), 1, 1)
+    assert [job.name for job in await store.jobs()] == ["busy"]
+    assert archived[0][0] == ["done"] and len(archived[0][1]) == 1
+    assert await store.request_totals() == [("main", "deleted", "200", 2)]
+    assert await store.recent_finished(NOW) == {busy.id: (1, NOW + 1, NOW + 1)}
+
+
+async def test_a_campaign_refused_as_invalid_is_corrected_by_a_reload(database: Backend) -> None:
+    store = database.queue
+    job = await database.add_job("a", ["100"])
+    await store.block_job(job.id, BlockReason.INVALID_CAMPAIGN, "no campaign Sales")
+    assert await store.ensure_job("a", "main", "Sales_2026") == job.id
+    (stored,) = await store.jobs()
+    assert (stored.campaign, stored.state) == ("Sales_2026", JobState.ACTIVE)
+    (claim,) = await store.claim_many([job.id], "main", 1, NOW)
+    assert claim.campaign == "Sales_2026"

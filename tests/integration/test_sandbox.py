@@ -489,7 +489,8 @@ async def test_stats_fields(make_client: MakeClient) -> None:
         "requests": 0, "deleted": 0, "not_found": 0, "rate_limited": 0, "errors": 0,
         "hangs": 0, "invalid": 0, "duplicate_deletes": 0, "forced_answers": 0,
         "token_generations": 0, "token_refused": 0, "tokens_expired": 0, "tokens_invalid": 0,
-        "tokens_missing": 0, "invalid_action": 0, "max_concurrent": 0, "max_in_window": {},
+        "tokens_missing": 0, "invalid_action": 0, "max_concurrent": 0, "token_with_key": 0,
+        "max_in_window": {},
         "max_in_window_overall": 0, "rate_limit": None, "window_seconds": 60.0,
     }  # fmt: skip
 

@@ -26,7 +26,7 @@ from sandbox_helpers import (
 from runner import protocol
 from runner.sandbox.answers import ForcedAnswer
 from runner.sandbox.rules import SandboxState, bearer_token
-from runner.sandbox.settings import AuthMode, SandboxSettings
+from runner.sandbox.settings import AuthMode, SandboxSettings, TokenHeaders
 from runner.sandbox.tokens import TokenCheck, TokenIssuer, jwt_claims, make_jwt
 from runner.testing import SandboxProcess
 
@@ -142,6 +142,34 @@ def test_state_decides_and_counts_each_token_answer() -> None:
     assert (counters.tokens_missing, counters.invalid_action) == (2, 1)
     assert (counters.tokens_invalid, counters.tokens_expired) == (1, 1)
     assert (counters.token_generations, counters.invalid) == (1, 5)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # (apiKey sent, bearer valid) -> the answer (None: accepted)
+        (TokenHeaders.EITHER, {"key": None, "none": None, "wrong": None}),
+        (TokenHeaders.BOTH, {"key": None, "none": protocol.KEY_MISSING,
+                             "wrong": protocol.INVALID_USER}),
+        (TokenHeaders.BEARER, {"key": protocol.INVALID_ACTION, "none": None,
+                               "wrong": protocol.INVALID_ACTION}),
+    ],
+)  # fmt: skip
+def test_token_headers_require_the_pair_the_bearer_alone_or_either(
+    headers: TokenHeaders, expected: dict[str, tuple[str, str] | None]
+) -> None:
+    settings = SandboxSettings(auth=AuthMode.TOKEN, token_headers=headers)
+    state = SandboxState(settings, clock=FakeClock())
+    reply = state.generate_token("sandbox-key", b'{"userName": "sandbox"}')
+    assert reply.payload is not None
+    bearer = "Bearer " + reply.payload[protocol.TOKEN]
+    body = json.dumps(rec()).encode()
+    keys = {"key": "sandbox-key", "none": "", "wrong": "other-key"}
+    for case, key in keys.items():
+        result = state.validate(key, body, bearer)
+        answer = result.payload if hasattr(result, "payload") else None
+        assert answer == (None if expected[case] is None else _payload(expected[case])), case
+    assert state.counters.token_with_key == 2  # "key" and "wrong" carried one
 
 
 # --------------------------------------------------------------------------- over HTTP

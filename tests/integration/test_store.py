@@ -697,6 +697,10 @@ async def test_export_rows(store: Store, dataset: SimpleNamespace) -> None:
         200,
         "Deleted Successfully",
         1_001.0,
+        None,  # cell: the test's rows carry none
+        None,
+        None,
+        None,
     )
     assert columns[3]["reason"] == "exhausted_retries"
     assert columns[3]["attempts"] == 8
@@ -761,3 +765,54 @@ async def test_claim_many_takes_due_retries_first_then_file_order_across_jobs(
     assert sql(db_path, "SELECT COUNT(*) FROM records WHERE state = 'in_flight'") == [(5,)]
     assert len(await store.claim_many([first, second], ACCOUNT, 5, clock.now)) == 2  # what is left
     assert await store.claim_many([first, second], ACCOUNT, 5, clock.now) == []
+
+
+# ---------------------------------------------------------------- several campaigns
+
+
+async def test_a_job_of_several_campaigns_blocks_one_campaign_alone(
+    store: Store, make_job: Callable[..., Any]
+) -> None:
+    job_id, _ = await make_job(rows=phones(3), campaign=["A", "B", "C"])
+    (job,) = await store.jobs()
+    assert (job.campaign, job.campaigns) == ("A, B, C", ("A", "B", "C"))
+    first = await claim_at(store, [job_id], ACCOUNT, 1.0)
+    assert first is not None and (first.phone, first.campaign) == ("8123400000", "A")
+    # Records of one number stand next to each other, in the config's order.
+    second = await claim_at(store, [job_id], ACCOUNT, 1.0)
+    assert second is not None and second.campaign == "B"
+    block = (BlockReason.INVALID_CAMPAIGN, "Passed campaign are invalid")
+    invalid = settlement(state="pending", outcome="invalid_campaign", attempts=0,
+                         message=block[1], block_job=block)  # fmt: skip
+    await store.settle(second, invalid)
+
+    rest = await store.claim_many([job_id], ACCOUNT, 20, now=2.0)
+    # 9 records: A's first in flight, B's first just blocked, B's other 2 not claimed.
+    assert {c.campaign for c in rest} == {"A", "C"} and len(rest) == 5
+    (job,) = await store.jobs()
+    assert job.state == JobState.ACTIVE
+    assert job.blocked_campaigns == (("B", BlockReason.INVALID_CAMPAIGN,
+                                      "Passed campaign are invalid"),)  # fmt: skip
+    for one in rest:
+        await store.settle(one, settlement())
+    await store.settle(first, settlement())
+    assert await store.next_due([job_id]) is None  # B's 3 pending records wait unclaimed
+
+    assert await store.retry(campaign="B") == (0, 1)
+    (job,) = await store.jobs()
+    assert job.blocked_campaigns == ()
+    assert await store.next_due([job_id]) == 0.0
+
+
+async def test_a_job_of_one_campaign_is_still_blocked_as_a_whole(
+    store: Store, make_job: Callable[..., Any]
+) -> None:
+    job_id, _ = await make_job(rows=phones(2))
+    one = await claim_at(store, [job_id], ACCOUNT, 1.0)
+    assert one is not None and one.campaign == CAMPAIGN
+    block = (BlockReason.INVALID_CAMPAIGN, "Passed campaign are invalid")
+    await store.settle(one, settlement(state="pending", attempts=0, block_job=block))
+    (job,) = await store.jobs()
+    assert (job.state, job.blocked_reason, job.blocked_campaigns) == (
+        JobState.BLOCKED, BlockReason.INVALID_CAMPAIGN, ()
+    )

@@ -256,3 +256,39 @@ def test_parse_body_unwraps_only_a_string_holding_an_object() -> None:
 )  # fmt: skip
 def test_normalise(text: str, normal: str) -> None:
     assert normalise(text) == normal
+
+
+# The older API's success form (DeleteCampaignData.php page): "4 Records Deleted Successfully".
+@pytest.mark.parametrize(
+    ("body_message", "count"),
+    [
+        ("4 Records Deleted Successfully", 4),
+        ("1 Record Deleted Successfully", 1),
+        ("12 records deleted successfully.", 12),
+        ("  2 Records Deleted Successfully!  ", 2),
+        ("3 Records Deleted", 3),
+    ],
+)
+def test_a_success_with_a_count_is_deleted_and_keeps_the_count(
+    body_message: str, count: int
+) -> None:
+    body = json.dumps({"status": "success", "message": body_message})
+    verdict = classify(200, body)
+    assert (verdict.outcome, verdict.reason, verdict.count) == (Outcome.DELETED, "deleted", count)
+
+
+def test_zero_records_deleted_is_not_found() -> None:
+    verdict = classify(200, json.dumps({"status": "success", "message": "0 Records Deleted"}))
+    assert (verdict.outcome, verdict.count) == (Outcome.NOT_FOUND, 0)
+
+
+@pytest.mark.parametrize("body_message", ["Records Deleted Successfully 4", "4 Records Kept"])
+def test_a_count_in_another_sentence_is_not_a_deletion(body_message: str) -> None:
+    verdict = classify(200, json.dumps({"status": "success", "message": body_message}))
+    assert verdict.outcome is Outcome.UNEXPECTED
+
+
+def test_invalid_action_with_token_auth_names_the_token_with_key_switch() -> None:
+    body = json.dumps({"status": "false", "message": "Invalid action."})
+    assert "token_with_key: false" in classify(200, body, token_auth=True).message
+    assert "token_with_key" not in classify(200, body, token_auth=False).message

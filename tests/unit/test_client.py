@@ -250,19 +250,25 @@ async def test_refused_connection_is_transient_and_keeps_the_key_out() -> None:
 # ---------------------------------------------------------------- the body
 
 
-async def test_large_body_is_truncated(mock: aioresponses, client: CloudAgentClient) -> None:
-    # Over the limit, but under the 2 x 64 KiB that aioresponses' own stream can buffer.
-    answer(mock, status=502, body=b"x" * (MAX_BODY_BYTES + 4096), content_type="text/html")
+SMALL_LIMIT = 64 * 1024  # aioresponses' own stream buffers at most 2 x 64 KiB
+
+
+async def test_large_body_is_truncated(
+    mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
+    answer(mock, status=502, body=b"x" * (SMALL_LIMIT + 4096), content_type="text/html")
     reply = await client.delete("Outbound_Sales", "8123456789")
-    assert reply.body == "x" * MAX_BODY_BYTES
+    assert reply.body == "x" * SMALL_LIMIT
     assert reply.verdict.reason == "http_502"
 
 
 async def test_truncation_inside_a_multibyte_character_does_not_raise(
-    mock: aioresponses, client: CloudAgentClient
+    mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
     # "é" is two bytes in UTF-8; after one "a" the cut falls in the middle of one.
-    answer(mock, status=500, body=("a" + "é" * (MAX_BODY_BYTES // 2 + 100)).encode())
+    answer(mock, status=500, body=("a" + "é" * (SMALL_LIMIT // 2 + 100)).encode())
     reply = await client.delete("Outbound_Sales", "8123456789")
     assert reply.body.startswith("aé")
     assert reply.body.endswith("\ufffd")
@@ -373,11 +379,26 @@ async def test_a_redirect_location_echoing_the_key_is_masked(
 # ---------------------------------------------------------------- token auth
 
 
-async def test_token_auth_sends_the_bearer_token_and_no_key(mock: aioresponses) -> None:
+async def test_token_auth_sends_the_bearer_token_and_the_key(mock: aioresponses) -> None:
+    # As the vendor's example request for the token variant does (docs/contract.md).
     answer(mock, body=documented(protocol.DELETED))
     async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
         reply = await api.delete("Outbound_Sales", "8123456789", token="tok.en.value")
     assert reply.verdict.outcome is Outcome.DELETED
+    _, _, kwargs = only_call(mock)
+    assert dict(kwargs["headers"]) == {
+        "apiKey": API_KEY,
+        "Authorization": "Bearer tok.en.value",
+        "Content-Type": "application/json",
+    }
+
+
+async def test_token_with_key_off_sends_the_bearer_token_alone(mock: aioresponses) -> None:
+    answer(mock, body=documented(protocol.DELETED))
+    async with CloudAgentClient(
+        BASE, API_KEY, USER, 5.0, token_auth=True, token_with_key=False
+    ) as api:
+        await api.delete("Outbound_Sales", "8123456789", token="tok.en.value")
     _, _, kwargs = only_call(mock)
     assert dict(kwargs["headers"]) == {
         "Authorization": "Bearer tok.en.value",
@@ -502,3 +523,16 @@ async def test_an_echoed_key_is_masked_in_body_and_message(
     assert MASK in reply.body
     if "Invalid apiKey" in reply.verdict.message:
         assert f"Invalid apiKey {MASK}" in reply.verdict.message
+
+
+async def test_a_refused_http_connection_does_not_say_ssl() -> None:
+    """aiohttp says `ssl:default` for every refused connection, plain http:// too."""
+    from runner.client import client_error_text
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as refused:
+            await session.get("http://127.0.0.1:1/ca_apis/deleteCampaignData")
+    assert "ssl" in str(refused.value)  # what aiohttp says
+    text = client_error_text(refused.value)
+    assert "ssl" not in text
+    assert text.startswith("ClientConnectorError: cannot connect to 127.0.0.1:1")

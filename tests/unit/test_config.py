@@ -159,6 +159,7 @@ def test_relative_paths_resolve_against_the_config_folder(
 def test_byte_order_marks_are_ignored(tmp_path: Path) -> None:
     """Notepad saves UTF-8 with a BOM; it must not end up in a key or break the YAML."""
     (tmp_path / "key.txt").write_bytes(b"\xef\xbb\xbf" + SECRET.encode() + b"\r\n")
+    (tmp_path / "key.txt").chmod(0o600)
     text = MINIMAL.replace("api_key_env: CLOUDAGENT_API_KEY", "api_key_file: key.txt")
     path = tmp_path / "jobs.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
@@ -260,6 +261,18 @@ ERRORS: list[tuple[str, Edit, int, str, str]] = [
     ("empty campaign",
      sub("campaign: Outbound_Sales\n    input: data", "campaign: ''\n    input: data"), 17,
      "jobs[0].campaign", "must not be empty"),
+    ("empty campaign list",
+     sub("campaign: Outbound_Sales\n    input: data", "campaign: []\n    input: data"), 17,
+     "jobs[0].campaign", "name at least one campaign"),
+    ("campaign listed twice",
+     sub("campaign: Outbound_Sales\n    input: data", "campaign: [A, B, A]\n    input: data"),
+     17, "jobs[0].campaign", "'A' is listed twice"),
+    ("empty campaign in a list",
+     sub("campaign: Outbound_Sales\n    input: data", "campaign: [A, '']\n    input: data"), 17,
+     "jobs[0].campaign", "must not be empty"),
+    ("campaign a number",
+     sub("campaign: Outbound_Sales\n    input: data", "campaign: [A, 7]\n    input: data"), 17,
+     "jobs[0].campaign", "a campaign name or a list of them"),
     ("unsupported input", sub("data/dnc.csv", "data/dnc.xlsx"), 18,
      "jobs[0].input", "'dnc.xlsx' is not a .csv, .txt, .jsonl file"),
     ("duplicate yaml key", sub("workers: 8", "workers: 8\nworkers: 9"), 10,
@@ -540,6 +553,7 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_api_key_from_file(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text(f"{SECRET}\n", encoding="utf-8")
+    (tmp_path / "key.txt").chmod(0o600)
     text = MINIMAL.replace("api_key_env: CLOUDAGENT_API_KEY", "api_key_file: key.txt")
     config = load_config(write(tmp_path, text))
     assert config.accounts["main"].api_key() == SECRET
@@ -584,6 +598,7 @@ def test_api_key_errors_from_file(tmp_path: Path, content: bytes | None, problem
     key_file = tmp_path / "key.txt"
     if content is not None:
         key_file.write_bytes(content)
+        key_file.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
         account(api_key_env=None, api_key_file=key_file).api_key()
     message = str(caught.value)
@@ -656,3 +671,21 @@ def test_config_can_be_built_from_python_objects(tmp_path: Path) -> None:
     )  # fmt: skip
     assert config.accounts["a"].rate_limit == RateLimit(5, 1.0)
     assert config.jobs[0].account == "a"
+
+
+def test_a_campaign_list_keeps_its_order(tmp_path: Path) -> None:
+    text = FULL.replace("campaign: Outbound_Sales", "campaign: [Outbound_Sales, Renewals]")
+    job = load_config(write(tmp_path, text), today=TODAY).jobs[0]
+    assert job.campaigns == ("Outbound_Sales", "Renewals")
+    one = FULL.replace("campaign: Outbound_Sales", "campaign: [Outbound_Sales]")
+    assert load_config(write(tmp_path, one), today=TODAY).jobs[0].campaign == "Outbound_Sales"
+
+
+def test_a_key_holding_a_line_break_is_named_on_one_line(tmp_path: Path) -> None:
+    """Found by the hostile-config fuzz: `accounts: {"\\n": null}` once printed two lines."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text('accounts: {"a\\nb": null}\njobs: []\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message and "a\\nb" in message and "jobs.yaml:1" in message

@@ -205,6 +205,7 @@ def test_a_fifo_as_key_file_is_refused_without_waiting(tmp_path: Path) -> None:
 def test_a_key_file_larger_than_4096_bytes_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "key.txt"
     path.write_text(SECRET + "x" * (4096 - len(SECRET)), encoding="ascii")
+    path.chmod(0o600)
     assert account(api_key_env=None, api_key_file=path).api_key().startswith(SECRET)
     path.write_text(SECRET + "x" * (4097 - len(SECRET)), encoding="ascii")
     assert key_file_error(path).endswith("is larger than 4096 bytes: it should hold only the key")
@@ -213,6 +214,7 @@ def test_a_key_file_larger_than_4096_bytes_is_refused(tmp_path: Path) -> None:
 def test_a_key_file_with_a_control_character(tmp_path: Path) -> None:
     path = tmp_path / "key.txt"
     path.write_bytes(SECRET.encode() + b"\x00\n")
+    path.chmod(0o600)
     assert "contains a control or non-ASCII character" in key_file_error(path)
 
 

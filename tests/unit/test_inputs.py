@@ -259,7 +259,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"absent\.csv: cannot open"):
         read_rows(tmp_path / "absent.csv", "phoneNumber", None)
     (tmp_path / "dir.txt").mkdir()
-    with pytest.raises(InputError, match=r"dir\.txt: cannot open"):
+    with pytest.raises(InputError, match=r"dir\.txt: not a regular file"):
         read_rows(tmp_path / "dir.txt", "phoneNumber", None)
 
 

@@ -8,7 +8,7 @@ import signal
 import pytest
 from fakes import FakeClock, eventually
 
-from runner.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
+from runner.lifecycle import SIGNALS, Budget, Shutdown, finish_even_if_cancelled, wait_any
 
 # ---------------------------------------------------------------- Budget
 
@@ -176,3 +176,45 @@ async def test_finish_even_if_cancelled_completes_the_work_then_cancels() -> Non
     with pytest.raises(asyncio.CancelledError):
         await task
     assert finished == [True]
+
+
+# ---------------------------------------------------------------- after the exit code
+
+
+def test_the_plain_handler_can_stay_until_the_process_exits() -> None:
+    shutdown = Shutdown(clock=FakeClock())
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    try:
+        with shutdown.guard(restore=False):
+            pass
+        # The command has its exit code: a late SIGINT is noted, never a KeyboardInterrupt
+        # (whose default handling would end the process by the signal, status -2).
+        signal.raise_signal(signal.SIGINT)
+        assert shutdown.signum == signal.SIGINT
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_sighup_is_one_of_the_stopping_signals() -> None:
+    assert signal.SIGHUP in SIGNALS
+
+
+async def test_the_second_deadline_abandons_what_is_under_way() -> None:
+    shutdown = Shutdown(clock=FakeClock(), deadline=0.01)
+    abandoned = asyncio.Event()
+    shutdown.on_force(abandoned.set)
+    shutdown.request(signal.SIGTERM)
+    assert not abandoned.is_set()  # the first signal only stops claiming
+    await asyncio.wait_for(abandoned.wait(), 10)  # a guard against a hang, not a timing claim
+
+
+async def test_without_a_deadline_only_a_second_signal_abandons() -> None:
+    shutdown = Shutdown(clock=FakeClock(), deadline=None)
+    abandoned: list[bool] = []
+    shutdown.on_force(lambda: abandoned.append(True))
+    shutdown.request(signal.SIGTERM)
+    await asyncio.sleep(0)
+    assert abandoned == []
+    shutdown.request(signal.SIGTERM)
+    assert abandoned == [True]

@@ -6,8 +6,9 @@ import bisect
 import itertools
 
 import pytest
+from aiolimiter import AsyncLimiter
 
-from runner.limiter import MAX_SLOWDOWN, Pacer
+from runner.limiter import MAX_SLOWDOWN, RECOVERY_STEP, Pacer
 from runner.testing import acquire
 
 
@@ -154,3 +155,94 @@ def test_remember_merges_history_and_keeps_the_latest() -> None:
 def test_rejects_a_meaningless_rate() -> None:
     with pytest.raises(ValueError):
         Pacer(0, 60.0)
+
+
+# ---------------------------------------------------------------- the library on the path
+
+
+async def test_every_request_passes_aiolimiter_one_slot_per_interval() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    spacer = pacer._spacer
+    assert isinstance(spacer, AsyncLimiter)
+    assert spacer.max_rate == 1  # one slot per interval: it cannot burst
+    assert spacer.time_period == pytest.approx(pacer.interval, rel=1e-5)
+    slot = pacer.reserve()
+    assert await pacer.wait(slot)
+    before = clock.now
+    # A caller that used a slot twice (a bug): the library still spaces the two starts.
+    assert await pacer.wait(slot)
+    assert clock.now - before == pytest.approx(pacer.interval, rel=1e-5)
+
+
+async def test_evenly_booked_slots_never_wait_on_the_library() -> None:
+    clock = FakeClock()
+    pacer = Pacer(100, 60.0, clock=clock, sleep=clock.sleep)
+    times = [await acquire(pacer) for _ in range(50)]
+    # One sleep per slot, each the pacer's interval: the library added no wait of its own.
+    assert len(clock.sleeps) == 49
+    assert all(s == pytest.approx(pacer.interval) for s in clock.sleeps)
+    assert times[-1] - times[0] == pytest.approx(49 * pacer.interval)
+
+
+async def test_a_late_wake_up_is_credited_not_carried_into_the_next_start() -> None:
+    """A bare AsyncLimiter(1, interval) spaces from each acquisition, so one late wake-up
+    delays every later request; the pacer credits the lateness and stays on its slots."""
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    first = pacer.reserve()
+    clock.now = first + 0.3 * pacer.interval  # the worker woke up late
+    assert await pacer.wait(first)
+    second = pacer.reserve()
+    assert second == pytest.approx(first + pacer.interval)
+    assert await pacer.wait(second)
+    assert clock.now == pytest.approx(second, abs=1e-6)  # not first + 1.3 intervals
+
+
+async def test_a_very_late_request_and_the_next_stay_half_an_interval_apart() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    first = pacer.reserve()
+    clock.now = first + 3 * pacer.interval  # far behind: the next slot is already past
+    assert await pacer.wait(first)
+    sent = clock.now
+    assert await pacer.wait(pacer.reserve())
+    assert clock.now - sent == pytest.approx(0.5 * pacer.interval, rel=1e-3)
+
+
+# ---------------------------------------------------------------- recovery and history
+
+
+async def test_recovery_after_a_429_is_gradual() -> None:
+    """After a pause the pace comes back step by step, not at once: each request that
+    goes through shortens the gap a little, and full speed takes several of them."""
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    await acquire(pacer)
+    pacer.pause(1.0)
+    previous = await acquire(pacer)
+    gaps = []
+    for _ in range(10):
+        pacer.recover()
+        slot = await acquire(pacer)
+        gaps.append(slot - previous)
+        previous = slot
+    full = pacer.interval
+    # The slot after the first recovery was booked at the doubled pace; the next ones
+    # take one step back each, not all of it at once.
+    assert gaps[0] == pytest.approx(2 * full)
+    assert gaps[1] == pytest.approx(2 * full * RECOVERY_STEP)
+    assert all(b < a for a, b in itertools.pairwise(gaps[:6]))  # shrinking, step by step
+    assert all(gap > full * 1.01 for gap in gaps[:6])  # still slower than full speed
+    assert gaps[-1] == pytest.approx(full)  # and full speed in the end
+
+
+def test_the_next_slot_follows_the_last_remembered_start() -> None:
+    """History shorter than the window's count still spaces the first new start from the
+    last old one (the window check alone would let it go at once)."""
+    clock = FakeClock(start=100.0)
+    pacer = Pacer(10, 10.0, history=[99.5], clock=clock)
+    assert pacer.reserve() == pytest.approx(99.5 + pacer.interval)
+    later = Pacer(10, 10.0, clock=clock)
+    later.remember([99.9, 99.2])  # unordered: the latest counts
+    assert later.reserve() == pytest.approx(99.9 + later.interval)

@@ -10,7 +10,8 @@ from runner.pg.url import PASSWORD_REFUSED, PgUrl, is_postgres, parse, redact
 # Statements only SQLite needs (connection set-up) or that PostgreSQL does another way.
 SQLITE_ONLY = {
     "busy_timeout", "writer_busy_timeout", "journal_wal", "synchronous_normal",
-    "foreign_keys_on", "begin_immediate", "commit", "rollback", "insert_invalid_record",
+    "foreign_keys_on", "foreign_keys_off", "begin_immediate", "commit", "rollback",
+    "insert_invalid_record",
 }  # fmt: skip
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from rich.console import Console
 
+from runner.logs import configure
 from runner.progress import Progress, render
 from runner.queue import Job
 
@@ -83,7 +87,7 @@ def test_render_shows_each_job_with_percent_and_eta() -> None:
     clock = Clock()
     progress = Progress(
         [job(1, "dnc-nightly"), job(2, "purge")],
-        {1: {"pending": 50, "deleted": 50}, 2: {"deleted": 7, "failed": 1}},
+        {1: {"pending": 50, "deleted": 47, "invalid": 3}, 2: {"deleted": 7, "failed": 1}},
         clock,
     )
     for _ in range(10):
@@ -97,11 +101,40 @@ def test_render_shows_each_job_with_percent_and_eta() -> None:
         "dnc-nightly",
         "60/100",
         "60%",
-        "60",
+        "57",
         "0",
         "0",
+        "3",
         "40",
         "60",
         "40s",
     ]
-    assert lines["purge"] == ["purge", "8/8", "100%", "7", "0", "1", "0", "—", "—"]  # no rate
+    assert lines["purge"] == ["purge", "8/8", "100%", "7", "0", "1", "0", "0", "—", "—"]  # no rate
+
+
+def test_a_job_added_later_is_followed_and_logs_job_finished_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("json", 0)
+    clock = Clock()
+    progress = Progress([job(1, "purge")], {1: {"pending": 5}}, clock)
+    progress.add([job(2, "dnc-2026-12-04"), job(1, "purge")], {2: {"pending": 2, "invalid": 1}})
+    progress.settled(2, "deleted")
+    progress.settled(2, "pending")  # a retry: not final
+    progress.settled(2, "failed")
+    progress.settled(2, "deleted")  # a late answer cannot finish it twice
+    rows = {row["job"]: row for row in progress.rows()}
+    assert set(rows) == {"purge", "dnc-2026-12-04"}
+    assert rows["dnc-2026-12-04"]["invalid"] == 1
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finished = [e for e in events if e["event"] == "job_finished"]
+    assert len(finished) == 1
+    assert finished[0]["job"] == "dnc-2026-12-04"
+    assert (finished[0]["deleted"], finished[0]["failed"], finished[0]["exit_code"]) == (1, 1, 1)
+
+
+def test_reseed_takes_the_database_counts_for_the_last_frame() -> None:
+    progress = Progress([job(1, "purge")], {1: {"pending": 5}}, Clock())
+    progress.reseed({1: {"deleted": 3, "cancelled": 2}})
+    (row,) = progress.rows()
+    assert (row["done"], row["deleted"], row["left"]) == (5, 3, 0)

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from runner import status
+from runner.jobtable import eta_text
 from runner.queue import Job, SenderNote
 from runner.report import (
     RECENT_RATE_WINDOW,
@@ -34,6 +35,7 @@ class FakeReader:
     failures: dict[int, dict[str, int]] = field(default_factory=dict)
     interrupted: dict[int, int] = field(default_factory=dict)
     recent: dict[int, tuple[int, float, float]] = field(default_factory=dict)
+    finished: dict[int, tuple[int, float, float]] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
     stops: dict[str, tuple[StopReason, str | None, float]] = field(default_factory=dict)
     notes: list[SenderNote] = field(default_factory=list)
@@ -45,6 +47,9 @@ class FakeReader:
     async def state_counts(self) -> dict[int, dict[str, int]]:
         return self.counts
 
+    async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
+        return {}
+
     async def failure_reasons(self) -> dict[int, dict[str, int]]:
         return self.failures
 
@@ -54,6 +59,9 @@ class FakeReader:
     async def recent_requests(self, since: float) -> dict[int, tuple[int, float, float]]:
         self.asked_since.append(since)
         return self.recent
+
+    async def recent_finished(self, since: float) -> dict[int, tuple[int, float, float]]:
+        return self.finished
 
     async def last_activity(self) -> dict[int, float]:
         return self.last
@@ -65,7 +73,7 @@ class FakeReader:
         return self.notes
 
 
-def note(account: str, pid: int = 123, state: str = "busy", **fields: Any) -> SenderNote:
+def note(account: str, pid: int = 123, state: str = "sending", **fields: Any) -> SenderNote:
     base: dict[str, Any] = {"database": "/srv/runner.db", "mode": "worker", "updated_at": NOW - 5}
     return SenderNote(account, pid, state=state, **(base | fields))
 
@@ -108,10 +116,10 @@ def fixture_reader() -> FakeReader:
         stops={"third": (StopReason.AUTH, "Invalid User Details", NOW - 100.0)},
         notes=[
             note(
-                "main", note="token budget spent until 01:45:00", state="waiting", until=NOW + 200
+                "main", note="token budget spent", state="waiting", until=NOW + 200
             ),
             note("second", state="idle"),
-            note("third", pid=99, mode="run", state="busy", updated_at=NOW - 900),
+            note("third", pid=99, mode="run", state="sending", updated_at=NOW - 900),
         ],
     )
 
@@ -147,9 +155,40 @@ async def test_collect_reports_the_rate_of_the_recent_window() -> None:
     assert reader.asked_since == [NOW - RECENT_RATE_WINDOW]
     dnc = report.jobs[0]
     assert dnc.rate_per_minute == pytest.approx(100.0)
-    assert dnc.eta_seconds == pytest.approx(24.0)  # 40 left at 100/min
+    # The process leaves dnc alone ("not drained"): no ETA, whatever the rate was.
+    assert (dnc.eta_seconds, dnc.eta_word) == (None, "no sender")
     assert report.jobs[1].rate_per_minute is None and report.jobs[1].eta_seconds == 0.0
-    assert report.jobs[2].rate_per_minute is None and report.jobs[2].eta_seconds is None
+    assert (report.jobs[2].eta_seconds, report.jobs[2].eta_word) == (None, "blocked")
+
+
+def drained_reader(state: str = "sending", **note_fields: Any) -> FakeReader:
+    """dnc drained by the worker, whose note about main says ``state``."""
+    reader = fixture_reader()
+    reader.jobs_[0] = Job(1, "dnc", "main", "Sales", JobState.ACTIVE, None)
+    reader.notes[0] = note("main", state=state, **note_fields)
+    return reader
+
+
+async def test_the_eta_follows_records_finished_not_requests() -> None:
+    reader = drained_reader()
+    reader.recent = {1: (200, NOW - 60.0, NOW - 0.3)}  # every record sent twice: 200/min
+    reader.finished = {1: (100, NOW - 60.0, NOW - 0.6)}  # 100 records finished a minute
+    dnc = (await collected(reader)).jobs[0]
+    assert dnc.eta_seconds == pytest.approx(24.0)  # 40 left at 100 finished a minute
+    reader.finished = {}
+    assert (await collected(reader)).jobs[0].eta_seconds is None  # only retries: unknown
+
+
+async def test_no_eta_while_waiting_after_the_runner_left_or_for_a_stopped_account() -> None:
+    reader = drained_reader("waiting", until=NOW + 300)
+    reader.finished = {1: (100, NOW - 60.0, NOW - 0.6)}
+    dnc = (await collected(reader)).jobs[0]
+    assert (dnc.eta_seconds, dnc.eta_word, dnc.eta_until) == (None, "waiting", NOW + 300)
+    assert eta_text(dnc) == "waiting 01:46"
+    gone = (await collected(reader, holder=None)).jobs[0]  # Ctrl-C: nobody runs
+    assert (gone.eta_seconds, gone.eta_word) == (None, "no sender")
+    reader.stops = {"main": (StopReason.AUTH, "Invalid User Details", NOW)}
+    assert (await collected(reader)).jobs[0].eta_word == "stopped"
 
 
 def test_one_request_in_the_window_gives_no_rate_in_collect() -> None:
@@ -215,7 +254,7 @@ async def test_a_note_is_current_only_from_the_holder_and_while_fresh() -> None:
     report = await collected()
     senders = {a.name: a.sender for a in report.accounts}
     assert senders["main"] is not None and senders["main"].current
-    assert senders["main"].note == "token budget spent until 01:45:00"
+    assert senders["main"].note == "token budget spent"
     assert senders["third"] is not None and not senders["third"].current  # pid 99 left
     gone = await collected(holder=None)
     assert not any(a.sender and a.sender.current for a in gone.accounts)
@@ -241,9 +280,9 @@ def test_note_currency(
 
 async def test_the_latest_note_of_an_account_wins() -> None:
     reader = FakeReader(notes=[note("main", state="idle", updated_at=NOW - 10),
-                               note("main", state="busy", updated_at=NOW - 2)])  # fmt: skip
+                               note("main", state="sending", updated_at=NOW - 2)])  # fmt: skip
     (account,) = (await collected(reader)).accounts
-    assert account.sender is not None and account.sender.state == "busy"
+    assert account.sender is not None and account.sender.state == "sending"
 
 
 async def test_runner_mode_and_busy_come_from_its_current_notes() -> None:
@@ -251,10 +290,10 @@ async def test_runner_mode_and_busy_come_from_its_current_notes() -> None:
     assert report.runner.active and report.runner.pid == 123
     assert (report.runner.mode, report.runner.busy) == ("worker", False)  # waiting and idle
     reader = fixture_reader()
-    reader.notes.append(note("fourth", state="busy"))
+    reader.notes.append(note("fourth", state="sending"))
     assert (await collected(reader)).runner.busy
     stale = fixture_reader()
-    stale.notes.append(note("fourth", state="busy", updated_at=NOW - 3600))
+    stale.notes.append(note("fourth", state="sending", updated_at=NOW - 3600))
     assert not (await collected(stale)).runner.busy  # an old busy note says nothing now
     unreadable = await collected(holder=-1)  # the lock is held, its pid unreadable
     assert unreadable.runner.active and unreadable.runner.pid is None
@@ -270,14 +309,17 @@ async def test_json_has_the_exact_keys_and_values() -> None:
     data = json.loads(status.to_json(await collected()))
     assert list(data) == ["totals", "jobs", "accounts", "runner", "generated_at"]
     assert data["totals"] == {"total": 119, "pending": 47, "in_flight": 1, "deleted": 60,
-                              "not_found": 8, "failed": 2, "invalid": 1}  # fmt: skip
+                              "not_found": 8, "failed": 2, "invalid": 1,
+                              "cancelled": 0}  # fmt: skip
     assert data["jobs"][0] == {
         "name": "dnc", "account": "main", "campaign": "Sales", "state": "active",
         "blocked_reason": None, "blocked_message": None, "waiting": "not drained",
         "total": 100, "pending": 39, "in_flight": 1, "deleted": 50, "not_found": 8,
-        "failed": 2, "invalid": 0, "percent_done": 60.0,
+        "failed": 2, "invalid": 0, "cancelled": 0, "percent_done": 60.0,
         "failure_reasons": {"invalid_phone": 2}, "not_found_after_interrupted": 3,
-        "rate_per_minute": 100.0, "eta_seconds": 24, "last_activity": "2026-11-26T01:41:39+00:00",
+        "rate_per_minute": 100.0, "eta_seconds": None,
+        "last_activity": "2026-11-26T01:41:39.400+00:00", "eta": "no sender", "eta_until": None,
+        "campaigns": ["Sales"], "campaign_counts": {}, "blocked_campaigns": [],
     }  # fmt: skip
     bad = data["jobs"][2]
     assert (bad["state"], bad["blocked_reason"], bad["blocked_message"]) == (
@@ -286,31 +328,32 @@ async def test_json_has_the_exact_keys_and_values() -> None:
     assert data["accounts"][1] == {
         "name": "main", "stopped": False, "reason": None, "message": None, "stopped_at": None,
         "sender": {"pid": 123, "database": "/srv/runner.db", "mode": "worker",
-                   "state": "waiting", "note": "token budget spent until 01:45:00",
-                   "until": "2026-11-26T01:45:00+00:00",
-                   "updated_at": "2026-11-26T01:41:35+00:00", "current": True},
+                   "state": "waiting", "note": "token budget spent",
+                   "until": "2026-11-26T01:45:00.000+00:00",
+                   "updated_at": "2026-11-26T01:41:35.000+00:00", "current": True,
+                   "since": None},
     }  # fmt: skip
     third = data["accounts"][3]
     assert {k: third[k] for k in ("stopped", "reason", "message", "stopped_at")} == {
         "stopped": True, "reason": "auth", "message": "Invalid User Details",
-        "stopped_at": "2026-11-26T01:40:00+00:00",
+        "stopped_at": "2026-11-26T01:40:00.000+00:00",
     }  # fmt: skip
     assert third["sender"]["current"] is False
     assert data["runner"] == {"active": True, "pid": 123, "mode": "worker", "busy": False}
-    assert data["generated_at"] == "2026-11-26T01:41:40+00:00"
+    assert data["generated_at"] == "2026-11-26T01:41:40.000+00:00"
 
 
 def test_iso_is_utc_and_none_stays_none() -> None:
-    assert status.iso(NOW) == "2026-11-26T01:41:40+00:00"
-    assert status.iso(NOW + 0.25, "milliseconds") == "2026-11-26T01:41:40.250+00:00"
+    assert status.iso(NOW) == "2026-11-26T01:41:40.000+00:00"  # one format everywhere
+    assert status.iso(NOW + 0.25) == "2026-11-26T01:41:40.250+00:00"
     assert status.iso(None) is None
 
 
 # ---------------------------------------------------------------- the table
 
 
-def table_text(report: Report) -> str:
-    console = Console(record=True, width=160)
+def table_text(report: Report, width: int = 160) -> str:
+    console = Console(record=True, width=width)
     status.print_report(report, console)
     return console.export_text()
 
@@ -319,7 +362,7 @@ async def test_the_table_shows_jobs_rate_and_eta() -> None:
     text = table_text(await collected())
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
     assert rows["dnc"] == ["dnc", "active", "60/100", "60%", "50", "8", "2", "0", "40", "100",
-                           "24s", "0s", "ago"]  # fmt: skip
+                           "no", "sender", "0s", "ago"]  # fmt: skip
     assert rows["old"][:10] == ["old", "done", "11/11", "100%", "10", "0", "0", "1", "0", "—"]
     assert rows["old"][10:] == ["—", "1h", "00m", "ago"]
 
@@ -335,11 +378,12 @@ async def test_the_table_explains_blocks_waits_stops_and_senders() -> None:
         "campaign in the config, then `runner retry --job bad`",
         "waiting: lost: account gone is not in the worker's config",
         "account gone: no sender",
-        "account main: token budget spent until 01:45:00 — worker pid 123, /srv/runner.db",
+        "account main: waiting until 01:45:00 UTC: token budget spent — worker pid 123, "
+        "/srv/runner.db",
         "account second: idle — worker pid 123, /srv/runner.db",
         "account third: stopped: auth: Invalid User Details — check the API key and user_name",
         "total 119: deleted 60, not found 8, failed 2, invalid 1, pending 48",
-        "runner: worker pid 123, idle",
+        "runner: worker pid 123, not sending",
     ]
     assert lines[-len(expected) :] == expected
     assert lines[-len(expected) - 1] == ""  # right under the table
@@ -349,11 +393,11 @@ async def test_the_table_says_when_a_note_is_not_current_and_nobody_runs() -> No
     reader = FakeReader(
         jobs_=[Job(1, "dnc", "main", "Sales", JobState.ACTIVE, None)],
         counts={1: {"pending": 1}},
-        notes=[note("main", pid=77, mode="run", state="busy", updated_at=NOW - 720)],
+        notes=[note("main", pid=77, mode="run", state="sending", updated_at=NOW - 720)],
     )
     text = table_text(await collected(reader, holder=None))
     assert (
-        "account main: no sender (last note: run pid 77, /srv/runner.db, busy, 12m 00s ago; "
+        "account main: no sender (last note: run pid 77, /srv/runner.db, sending, 12m 00s ago; "
         "not current)" in text
     )
     assert text.rstrip().endswith("runner: not running")
@@ -362,6 +406,22 @@ async def test_the_table_says_when_a_note_is_not_current_and_nobody_runs() -> No
 def test_runner_lines() -> None:
     from runner.report import RunnerStatus
 
-    assert str(status.runner_line(RunnerStatus(True, 5, "run", True))) == "runner: run pid 5, busy"
+    sending = RunnerStatus(True, 5, "run", True)
+    assert str(status.runner_line(sending)) == "runner: run pid 5, sending"
     assert str(status.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
     assert str(status.runner_line(RunnerStatus(False))) == "runner: not running"
+
+
+async def test_at_80_columns_the_table_drops_columns_not_words() -> None:
+    report = await collected()
+    text = table_text(report, width=80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert all(line == line.rstrip() for line in lines)  # no padding off a terminal
+    header = next(line for line in lines if line.lstrip().startswith("job"))
+    assert header.split()[:3] == ["job", "state", "done"] and "ETA" in header
+    assert "last request" not in header  # the first to go
+    rows = {line.split()[0]: line.split() for line in lines if line.strip()}
+    assert rows["dnc"][1] == "active" and rows["bad"][1] == "blocked"  # never "a…", "b…"
+    wide = table_text(report, width=160)
+    assert "last request" in wide and "rate/min" in wide
