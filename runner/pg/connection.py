@@ -4,7 +4,7 @@ Connections are psycopg 3 (libpq) in autocommit mode; the store opens each
 transaction itself. libpq reads the password, TLS settings and service files; the
 URL holds none of it (runner.pg.url). Migrations are ``migrations/postgresql/NNNN_*.sql``,
 numbered like the SQLite ones, each applied in a transaction under an advisory lock
-and recorded in ``schema_version`` (SQLite keeps it in ``PRAGMA user_version``).
+and recorded in ``schema_version`` (SQLite keeps it in its user_version).
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ async def explained(database: PgUrl) -> AsyncIterator[None]:
 async def connect(database: PgUrl) -> psycopg.AsyncConnection[tuple[object, ...]]:
     async with explained(database):
         return await psycopg.AsyncConnection.connect(
-            database.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-        )
+            database.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+            fallback_application_name="runner",
+        )  # fmt: skip
 
 
 async def schema_version(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> int:

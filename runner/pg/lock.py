@@ -31,6 +31,8 @@ from runner.pg.url import PgUrl
 HUNG_AFTER: Final = 120.0
 # How often the lock connection is checked, and how long a check may take.
 WATCH_SECONDS: Final = 2.0
+# How the lock connection shows in pg_stat_activity (unless the URL names another).
+LOCK_APPLICATION: Final = "runner account locks"
 # libpq's side of the keepalives: the client notices a dead server as quickly.
 CLIENT_KEEPALIVES: Final = {
     "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
@@ -69,7 +71,10 @@ class LockSession:
     async def connection(self) -> psycopg.AsyncConnection[tuple[Any, ...]]:
         if self._conn is None:
             try:
-                conninfo = make_conninfo(self.database.url, **CLIENT_KEEPALIVES)
+                conninfo = make_conninfo(
+                    self.database.url, fallback_application_name=LOCK_APPLICATION,
+                    **CLIENT_KEEPALIVES,
+                )  # fmt: skip
                 conn = await psycopg.AsyncConnection.connect(
                     conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 )

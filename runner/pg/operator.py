@@ -51,7 +51,7 @@ class PgOperatorCommands(PgReader):
 
     async def prune(self, before: float, now: float, archive: Archiver | None) -> Pruned:
         """Remove the jobs final since before ``before`` (see runner.db.pruning), in one
-        transaction; the chosen jobs stay locked (FOR UPDATE) until it ends."""
+        transaction; the chosen jobs stay row-locked until it ends."""
         async with self._transaction() as conn:
             chosen = await (await conn.execute(PQ.prunable_jobs, {"before": before})).fetchall()
             if not chosen:

@@ -2,7 +2,7 @@
 
 :class:`PgReader` is :class:`runner.db.reader.DbReader` on PostgreSQL (the same
 :class:`runner.queue.Reader` and export rows); :class:`runner.pg.store.PgStore`
-extends it. A reader's session is read-only, so a role with only ``SELECT`` is enough.
+extends it. A reader's session is read-only, so a role with only the select privilege is enough.
 """
 
 from __future__ import annotations

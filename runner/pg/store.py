@@ -2,7 +2,7 @@
 
 The same :class:`runner.queue.Queue` (and, through :class:`runner.pg.reader.PgReader`,
 :class:`runner.queue.Reader`), the same loading and operator methods. Differences that
-come from sharing the queue between hosts: claims take ``FOR UPDATE SKIP LOCKED`` (two
+come from sharing the queue between hosts: claims skip the rows another claim has locked (two
 processes never claim one record), loads COPY each batch into a temporary table and
 insert it with ``ON CONFLICT DO NOTHING``, and a recovery of records left in flight can
 be limited to one account (the one a process has just taken over). One connection; its
@@ -68,7 +68,7 @@ class PgStore(PgOperatorCommands):
             return cursor.rowcount
 
     async def _insert(self, sql: str, params: dict[str, Any]) -> int:
-        """An INSERT ... RETURNING id in its own transaction; the id."""
+        """An insert returning an id, in its own transaction; the id (0: none inserted)."""
         async with self._transaction() as conn:
             row = await (await conn.execute(sql, params)).fetchone()
             return int(row[0]) if row else 0

@@ -176,3 +176,25 @@ def test_two_workers_on_one_account_one_sends_then_the_other_takes_over_a_kill_9
     # the second and answers "No Record Found" (reported not_found, after_interrupted).
     assert stats["deleted"] == 300
     assert stats["duplicate_deletes"] == 0
+
+
+def test_a_worker_that_loses_its_lock_connection_stops_sending_at_once(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]], pg_url: str
+) -> None:
+    project, sandbox = pg_project(sandbox_project, pg_url)
+    project.add_job("purge", numbers(300))
+    project.write()
+    worker = start_as(project, "host-a", "worker")
+    try:
+        sandbox.wait_for(lambda stats: stats["requests"] >= 10)
+        pg.admin(pg_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE application_name = 'runner account locks'")  # fmt: skip
+        assert worker.wait(timeout=60) == 4
+    finally:
+        stop(worker)
+    assert worker.stderr is not None
+    said = worker.stderr.read()
+    assert "stopped sending at once" in said and "Traceback" not in said
+    sent = sandbox.stats()["requests"]
+    left = counts(project)
+    assert left["pending"] + left["in_flight"] > 0 and sent < 300

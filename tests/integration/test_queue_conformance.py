@@ -466,3 +466,24 @@ async def test_a_campaign_refused_as_invalid_is_corrected_by_a_reload(database: 
     assert (stored.campaign, stored.state) == ("Sales_2026", JobState.ACTIVE)
     (claim,) = await store.claim_many([job.id], "main", 1, NOW)
     assert claim.campaign == "Sales_2026"
+
+
+async def test_token_generations_and_rate_history_are_shared_between_processes(
+    pg_url: str,
+) -> None:
+    """What a new holder of an account reads (its rate window, its token budget) is what
+    the previous holder, on another host, wrote."""
+    one, other = await PgStore.open(parse(pg_url)), await PgStore.open(parse(pg_url))
+    try:
+        await one.add_token_generation("identity", NOW)
+        await other.add_token_generation("identity", NOW + 1)
+        assert await one.token_generations("identity", 0) == [NOW, NOW + 1]
+        job = await one.ensure_job("a", "main", "Sales")
+        source_id, _ = await one.source(job, Path(__file__))
+        await load(one, job, source_id, [Row(1, "100", None)])
+        (claim,) = await one.claim_many([job], "main", 1, NOW)
+        await one.settle(claim, answer())
+        assert await other.recent_starts("main", NOW - 1, 10) == [NOW]
+    finally:
+        await one.close()
+        await other.close()
