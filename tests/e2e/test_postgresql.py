@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Callable
@@ -115,7 +116,9 @@ def test_a_load_from_one_process_is_drained_by_a_worker_and_read_by_a_select_onl
     report = status(project, "--db", reader)
     (account,) = report["accounts"]
     assert report["jobs"][0]["deleted"] == 60
-    assert str(worker.pid) in json.dumps(account)
+    sender = account["sender"]
+    assert sender["pid"] == worker.pid
+    assert sender["database"].startswith(f"{socket.gethostname()}: postgresql://")
     exported = run_as(project, "monitor", "export", "--db", reader, "--state", "deleted")
     assert exported.returncode == 0, exported.stderr
     assert len(exported.stdout.strip().splitlines()) == 61  # header + one row per number
