@@ -25,6 +25,7 @@ from cases import CASES as RUNNER_CASES
 from cases import FULL, QUICK, Context, Figure
 from common import machine
 from limiters import bench_limiters
+from postgresql import bench_postgresql
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +33,7 @@ OUT = Path(__file__).with_name("out")
 # limiters.py imports cases.py, so it is registered here, right after "rate"
 # (a dict union keeps the position of the keys of its left side).
 CASES = {"rate": RUNNER_CASES["rate"], "limiters": bench_limiters} | RUNNER_CASES
+CASES["postgresql"] = bench_postgresql  # the load and the drain on both backends
 console = Console(stderr=True)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from runner.db.loading import LoadCounts
 from runner.db.queries import PQ
 from runner.errors import ConfigError
+from runner.groupcommit import GroupCommit
 from runner.inputs import InvalidRow, Row
 from runner.logs import get_logger
 from runner.pg.connection import explained, open_writer, schema_version
@@ -40,6 +41,7 @@ class PgStore(PgOperatorCommands):
     def __init__(self, conn: Connection, database: PgUrl) -> None:
         super().__init__(conn, database)
         self._write_lock: asyncio.Lock | None = None
+        self._settlements = GroupCommit(self._write_settlements)
 
     @classmethod
     async def open(cls, database: PgUrl, *, create: bool = True) -> PgStore:
@@ -47,6 +49,10 @@ class PgStore(PgOperatorCommands):
 
     async def __aenter__(self) -> PgStore:
         return self
+
+    async def close(self) -> None:
+        await self._settlements.flush()  # answers already received are committed first
+        await super().close()
 
     async def schema_version(self) -> int:
         return await schema_version(self._conn)
@@ -190,9 +196,15 @@ class PgStore(PgOperatorCommands):
         return None if row is None or row[0] is None else float(row[0])
 
     async def settle(self, claim: Claim, settlement: Settlement) -> None:
-        """Record one answer in one transaction; returns once committed."""
-        async with self._transaction() as conn:
-            await _write_settlement(conn, claim, settlement)
+        """Record one answer; returns once committed (answers arriving together share a
+        transaction: runner.groupcommit)."""
+        await self._settlements.add((claim, settlement))
+
+    async def _write_settlements(self, batch: list[tuple[Claim, Settlement]]) -> None:
+        # Pipeline mode: the batch's statements go out without waiting for each answer.
+        async with self._transaction() as conn, conn.pipeline():
+            for claim, settlement in batch:
+                await _write_settlement(conn, claim, settlement)
 
     async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
         await self._write(PQ.block_job, {"id": job_id, "reason": reason, "message": message})
