@@ -132,6 +132,10 @@ async def _status(database: Database, *, totals: bool = False) -> Report:
     from runner.lock import holder_pid
 
     if not isinstance(database, Path):  # PostgreSQL: many processes, no holder
+        from runner.pg.reader import PgReader
+
+        if await PgReader.is_empty(database):  # before the first load, as below
+            return status.empty_report(time.time())
         async with await open_reader(database) as reader:
             return await status.collect(
                 reader, now=time.time(), holder_pid=None, totals=totals, shared=True

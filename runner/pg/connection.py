@@ -109,13 +109,18 @@ async def open_writer(
     return conn
 
 
-async def open_reader(database: PgUrl) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    """A read-only session on a queue of a schema this runner reads; never migrates."""
+async def open_reader(
+    database: PgUrl, *, empty_ok: bool = False
+) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    """A read-only session on a queue of a schema this runner reads; never migrates.
+    ``empty_ok``: a database no runner has used yet (no schema) is opened too."""
     conn = await connect(database)
     try:
         async with explained(database):
             await conn.execute(PQ.read_only)
             version = await schema_version(conn)
+        if empty_ok and version == 0:
+            return conn
         problem = schema_problem(version, latest_version(), str(database), reader=True)
         if problem is not None:
             raise StoreError(problem)

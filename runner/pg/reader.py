@@ -15,7 +15,7 @@ import psycopg
 from runner.db.queries import PQ
 from runner.db.reader import Rows, job_of
 from runner.numbers import MIN_DIGITS
-from runner.pg.connection import explained, open_reader
+from runner.pg.connection import explained, open_reader, schema_version
 from runner.pg.url import PgUrl
 from runner.queue import Job, SenderNote
 from runner.states import AFTER_INTERRUPTED, StopReason
@@ -51,6 +51,16 @@ class PgReader:
     @staticmethod
     async def open_readonly(database: PgUrl) -> PgReader:
         return PgReader(await open_reader(database), database)
+
+    @staticmethod
+    async def is_empty(database: PgUrl) -> bool:
+        """Whether no runner has used the database yet (status: nothing loaded, no error)."""
+        conn = await open_reader(database, empty_ok=True)
+        try:
+            async with explained(database):
+                return await schema_version(conn) == 0
+        finally:
+            await conn.close()
 
     async def close(self) -> None:
         await self._conn.close()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pg
+import yaml
 from harness import API_KEY, Project, Sandbox, cli_command, cli_env, numbers, wait_until
 
 # The account's limit, enforced by the sandbox; the config asks for 80 % of it (as an
@@ -201,3 +202,29 @@ def test_a_worker_that_loses_its_lock_connection_stops_sending_at_once(
     sent = sandbox.stats()["requests"]
     left = counts(project)
     assert left["pending"] + left["in_flight"] > 0 and sent < 300
+
+
+def test_two_workers_with_max_accounts_one_share_two_accounts(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]], pg_url: str
+) -> None:
+    """Two accounts (two identities: the same sandbox as 127.0.0.1 and as localhost), two
+    workers each allowed one: each sends for one, and every job is done."""
+    project, sandbox = pg_project(sandbox_project, pg_url)
+    project.add_job("first", numbers(40), account="main")
+    project.add_job("second", numbers(40, start=9_700_000_000), account="other")
+    project.settings |= {"max_accounts": 1}
+    config = project.write()
+    data = yaml.safe_load(config.read_text())
+    main = data["accounts"]["main"] | {"rate_limit": "8/s"}
+    other = main | {"base_url": main["base_url"].replace("127.0.0.1", "localhost")}
+    data["accounts"] = {"main": main, "other": other}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    workers = [start_as(project, f"host-{name}", "worker") for name in "ab"]
+    try:
+        wait_until(lambda: all(job["deleted"] == 40 for job in status(project)["jobs"]),
+                   lambda: status(project)["jobs"])  # fmt: skip
+        senders = {a["name"]: a["sender"]["pid"] for a in status(project)["accounts"]}
+    finally:
+        stop(*workers)
+    assert sorted(senders.values()) == sorted(worker.pid for worker in workers)
+    assert sandbox.stats()["rate_limited"] == 0
