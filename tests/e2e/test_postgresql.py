@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pg
+import psycopg
 import yaml
 from harness import API_KEY, Project, Sandbox, cli_command, cli_env, numbers, wait_until
 
@@ -227,4 +228,31 @@ def test_two_workers_with_max_accounts_one_share_two_accounts(
     finally:
         stop(*workers)
     assert sorted(senders.values()) == sorted(worker.pid for worker in workers)
+    assert sandbox.stats()["rate_limited"] == 0
+
+
+def test_token_generations_are_counted_across_the_two_workers(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]], pg_url: str
+) -> None:
+    """A token account taken over after a kill -9: the second worker's generations add to
+    the first's in the shared table, which counts every one the server made."""
+    project, sandbox = pg_project(sandbox_project, pg_url, "--auth", "token", "--token-ttl", "1.5")
+    project.account = {"rate_limit": RATE, "auth": "token"}
+    project.add_job("purge", numbers(120))
+    project.write()
+    first = start_as(project, "host-a", "worker")
+    second: subprocess.Popen[str] | None = None
+    try:
+        sandbox.wait_for(lambda stats: stats["token_generations"] >= 1 and stats["deleted"] >= 20)
+        second = start_as(project, "host-b", "worker")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        wait_until(lambda: counts(project)["deleted"] + counts(project)["not_found"] == 120,
+                   lambda: counts(project))  # fmt: skip
+    finally:
+        stop(first, *([second] if second else []))
+    with psycopg.connect(pg_url) as conn:
+        recorded = conn.execute("SELECT COUNT(*) FROM token_generations").fetchone()
+    made = sandbox.stats()["token_generations"]
+    assert recorded is not None and recorded[0] == made >= 2
     assert sandbox.stats()["rate_limited"] == 0
