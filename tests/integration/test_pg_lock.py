@@ -1,0 +1,59 @@
+"""One sender per account on PostgreSQL: the advisory lock of runner.pg.lock on a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.errors import AccountLocked
+from runner.pg.lock import HUNG_AFTER, AccountLockLost, LockSession, PgAccountLock, lock_key
+from runner.pg.store import PgStore
+from runner.pg.url import parse
+from runner.queue import SenderNote
+
+IDENTITY = "ab" * 32
+NOW = 1_000_000.0
+
+
+async def note(url: str, updated_at: float) -> None:
+    async with await PgStore.open(parse(url)) as store:
+        await store.note_sender(SenderNote("main", 4242, "db", "worker", "busy"), updated_at)
+
+
+async def test_one_holder_at_a_time_and_the_lock_is_free_when_its_session_ends(
+    pg_url: str,
+) -> None:
+    await note(pg_url, NOW)
+    first, second = LockSession(parse(pg_url)), LockSession(parse(pg_url))
+    holder = PgAccountLock(first, IDENTITY, "main")
+    other = PgAccountLock(second, IDENTITY, "main")
+    try:
+        await holder.acquire(NOW)
+        with pytest.raises(AccountLocked, match="pid 4242 on"):
+            await other.acquire(NOW + 1)  # the holder's note is fresh: it waits
+        assert not other.held
+        await first.close()  # the process dies: its session and its locks go
+        await other.acquire(NOW + 2)
+        assert other.held
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_hung_holder_is_cut_off_and_then_stops_sending(pg_url: str) -> None:
+    await note(pg_url, NOW)
+    hung, taker = LockSession(parse(pg_url)), LockSession(parse(pg_url))
+    try:
+        await PgAccountLock(hung, IDENTITY, "main").acquire(NOW)
+        # No note from the holder for longer than HUNG_AFTER: its session is ended.
+        await PgAccountLock(taker, IDENTITY, "main").acquire(NOW + HUNG_AFTER + 1)
+        with pytest.raises(AccountLockLost, match="stopped sending at once"):
+            await hung.check()
+    finally:
+        await hung.close()
+        await taker.close()
+
+
+def test_the_lock_key_is_a_signed_64_bit_number_of_the_identity() -> None:
+    assert lock_key("00" * 32) == 0
+    assert lock_key("ff" * 32) == -1
+    assert lock_key("7f" + "ff" * 31) == 2**63 - 1
