@@ -34,4 +34,3 @@ async def open_reader(database: Database) -> DbReader | PgReader:
 
         return await PgReader.open_readonly(database)
     return await DbReader.open_readonly(database)
-
