@@ -20,11 +20,13 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Most tests wait on sandboxes, timers and subprocesses, not the CPU: four workers
-# finish the suite in less than half the serial time on two cores.
+# finish them in less than half the serial time on two cores. The timing-sensitive
+# e2e tests (marked serial in tests/conftest.py) then run alone.
 TEST_WORKERS ?= 4
 
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not serial"
+	$(VENV)/bin/pytest -m serial
 
 # The unit tests alone, in seconds: no subprocess, no server, no database file.
 test-fast: install
