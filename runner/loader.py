@@ -19,6 +19,7 @@ from runner.db.loading import INSERT_BATCH, LoadCounts
 from runner.errors import InputError, first_error
 from runner.inputs import InvalidRow, Row, read_rows
 from runner.numbers import MIN_DIGITS, format_number, mask_number
+from runner.queue import GuardSettings
 from runner.store import Store
 
 
@@ -109,6 +110,9 @@ async def load_job(store: Store, job: JobConfig, identity: str | None = None) ->
         # base_url or user_name under the same account name leaves the job alone.
         account_identity=identity,
     )
+    guard = job.not_found_guard  # the job's own: a process adopting it reads it from here
+    settings = None if guard is None else GuardSettings(guard.sample, guard.max_ratio)
+    await store.set_job_guard(job_id, settings)
     source_id, unchanged = await store.source(job_id, job.input)
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
@@ -136,8 +140,11 @@ async def load_job(store: Store, job: JobConfig, identity: str | None = None) ->
     return JobLoad(job.name, counts)
 
 
-async def load_jobs(store: Store, config: Config) -> list[JobLoad]:
-    check_inputs(config)
+async def load_jobs(store: Store, config: Config, *, checked: bool = False) -> list[JobLoad]:
+    """Load every job of the config; its inputs are checked first unless the command
+    already did (``checked``: once per command, a file is not read again and again)."""
+    if not checked:
+        check_inputs(config)
     return [
         await load_job(store, job, config.accounts[job.account].identity) for job in config.jobs
     ]

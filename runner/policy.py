@@ -90,9 +90,11 @@ def settlement(
     now: float,
     *,
     stop: tuple[StopReason, str] | None = None,
+    block: tuple[BlockReason, str] | None = None,
 ) -> Settlement:
     """The row the queue writes for one answer. ``stop`` overrides the decision's
-    (an account stopped by a streak of answers rather than by this one alone)."""
+    (an account stopped by a streak of answers rather than by this one alone), and
+    ``block`` too (a job its not-found guard stops at this answer)."""
     return Settlement(
         state=decision.state,
         reason=decision.reason,
@@ -103,7 +105,7 @@ def settlement(
         message=verdict.message,
         body=body,
         finished_at=now,
-        block_job=decision.block,
+        block_job=block or decision.block,
         stop_account=stop or decision.stop,
         deleted_count=verdict.count,
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console, Group
 from rich.text import Text
 
+from runner.counts import of_job
 from runner.jobtable import ago, jobs_table
 from runner.queue import Reader
 from runner.report import (
@@ -90,7 +91,7 @@ async def collect(
     jobs = tuple(
         job_status(
             job,
-            Counts.of(counts.get(job.id, {})),
+            of_job(counts, job.id),
             reasons=reasons.get(job.id, {}),
             not_found_after_interrupted=interrupted.get(job.id, 0),
             recent=recent.get(job.id),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sqlite3
 import time
@@ -35,7 +36,7 @@ from runner.db.reader import DbReader
 from runner.errors import ConfigError
 from runner.inputs import InvalidRow, Row
 from runner.logs import get_logger
-from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
+from runner.queue import Claim, GuardSettings, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
 
 # How much of a response body the audit trail keeps.
@@ -141,6 +142,11 @@ class Store(OperatorCommands):
                  "created_at": time.time()},
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
+
+    async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
+        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
+        async with self._transaction() as conn:
+            await conn.execute(Q.set_job_guard, {"id": job_id, "guard": said})
 
     async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
         """(source id, already fully loaded unchanged) for an input file of a job."""

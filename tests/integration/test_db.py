@@ -374,7 +374,7 @@ async def main():
         counts = await reader.state_counts()
         jobs = [job.name for job in await reader.jobs()]
     exported = await export_records(path, io.StringIO())
-    print(jobs, sum(sum(c.values()) for c in counts.values()), exported)
+    print(jobs, sum(c.total for c in counts.values()), exported)
 
 asyncio.run(main())
 """

@@ -23,6 +23,7 @@ import pytest
 from dbhelpers import claim as claim_at
 from dbhelpers import insert_rows
 
+from runner.counts import Counts
 from runner.db.connection import migrations_dir, read_migrations
 from runner.db.loading import LoadCounts
 from runner.db.reader import EXPORT_COLUMNS
@@ -640,8 +641,8 @@ async def dataset(
 
 async def test_state_counts(store: Store, dataset: SimpleNamespace) -> None:
     assert await store.state_counts() == {
-        dataset.a: {"deleted": 1, "not_found": 1, "failed": 2, "pending": 1, "invalid": 1},
-        dataset.b: {"deleted": 1, "pending": 1, "in_flight": 1},
+        dataset.a: Counts(deleted=1, not_found=1, failed=2, pending=1, invalid=1),
+        dataset.b: Counts(deleted=1, pending=1, in_flight=1),
     }
 
 
