@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from runner import senderstate
 from runner.client import CloudAgentClient
 from runner.config import AccountConfig
-from runner.drain import AccountDrain, AccountReport
+from runner.drain import AccountDrain
 from runner.hopeless import hopeless_note
 from runner.limiter import Pacer
 from runner.lock import AccountLock
+from runner.rulings import AccountReport
 from runner.tokens import TokenProvider
 
 

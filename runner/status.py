@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console, Group
 from rich.text import Text
 
+from runner.clock import iso_ms as iso  # one format of every time shown
 from runner.counts import of_job
 from runner.jobtable import ago, jobs_table
 from runner.queue import Reader
@@ -113,13 +114,6 @@ def empty_report(now: float) -> Report:
 
 
 # ---------------------------------------------------------------- JSON
-
-
-def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
-    """ISO 8601 in UTC with milliseconds and offset (the runner's one time format), or None."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
 
 
 def counts_dict(counts: Counts) -> dict[str, int]:

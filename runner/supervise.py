@@ -25,7 +25,7 @@ from runner.account import Account, sender_state
 from runner.client import CloudAgentClient
 from runner.clock import Clock, iso_ms
 from runner.config import Config
-from runner.drain import AccountDrain, AccountReport
+from runner.drain import AccountDrain
 from runner.errors import AccountLocked, RunnerError, first_error
 from runner.hopeless import HopelessWatch
 from runner.judge import guard_watches
@@ -35,6 +35,7 @@ from runner.lock import AccountLock
 from runner.logs import get_logger
 from runner.policy import NotFoundWatch
 from runner.queue import Job, Queue, SenderNote
+from runner.rulings import AccountReport
 from runner.states import JobState, RecordState
 from runner.tokens import TokenProvider
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli import F, cli, config_argument, log_options, reports_errors
+from runner.cli.group import F, cli, config_argument, log_options, reports_errors
 
 if TYPE_CHECKING:
     from runner.db.pruning import Pruned
