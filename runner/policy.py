@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 from runner.classify import Outcome, Verdict
 from runner.queue import Claim, Settlement
@@ -72,9 +71,7 @@ def decide(
         return Decision(RecordState.PENDING, None, before, event="token_refused", renew_token=True)
     if outcome is Outcome.RATE_LIMITED:
         pause = rate_limit_pause(retry_after)
-        return Decision(
-            RecordState.PENDING, None, before, pause, event="rate_limited", pause=pause
-        )
+        return Decision(RecordState.PENDING, None, before, pause, event="rate_limited", pause=pause)
     attempts = before + 1
     if attempts >= max_attempts:
         reason = "unexpected_response" if outcome is Outcome.UNEXPECTED else "exhausted_retries"
@@ -121,23 +118,6 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)
     ceiling = min(maximum, initial * 2.0**doublings)
     return rng.uniform(0.0, ceiling)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(text).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
 
 
 def rate_limit_pause(retry_after: float | None) -> float:

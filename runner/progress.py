@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from runner.clock import Ticks
 from runner.counts import Counts, JobCounts, of_job
 from runner.jobtable import duration
 from runner.logs import get_logger
@@ -62,7 +63,7 @@ class Progress:
         self,
         jobs: Iterable[Job],
         counts: JobCounts,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Ticks = time.monotonic,
     ) -> None:
         self._clock = clock
         self._jobs: dict[int, JobProgress] = {}
