@@ -17,7 +17,7 @@ from typing import Final
 from runner.config import Config, JobConfig
 from runner.db.loading import INSERT_BATCH, LoadCounts
 from runner.errors import InputError, first_error
-from runner.inputs import InvalidRow, Row, read_rows
+from runner.inputs import FileStamp, InvalidRow, Row, read_rows
 from runner.numbers import MIN_DIGITS, format_number, mask_number
 from runner.queue import GuardSettings
 from runner.store import Store
@@ -113,7 +113,7 @@ async def load_job(store: Store, job: JobConfig, identity: str | None = None) ->
     guard = job.not_found_guard  # the job's own: a process adopting it reads it from here
     settings = None if guard is None else GuardSettings(guard.sample, guard.max_ratio)
     await store.set_job_guard(job_id, settings)
-    source_id, unchanged = await store.source(job_id, job.input)
+    source_id, unchanged = await store.source(job_id, job.input, FileStamp.of(job.input))
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
     # Parse in a thread while SQLite inserts (it releases the GIL): loading takes
@@ -136,7 +136,7 @@ async def load_job(store: Store, job: JobConfig, identity: str | None = None) ->
             counts = await store.insert_all(job_id, source_id, batches(), job.campaigns)
     except BaseExceptionGroup as failure:
         raise first_error(failure) from None
-    await store.mark_loaded(source_id, job.input)
+    await store.mark_loaded(source_id, FileStamp.of(job.input))
     return JobLoad(job.name, counts)
 
 
