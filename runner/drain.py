@@ -160,7 +160,7 @@ class AccountDrain(CarriesOut):
                 continue
             ruling = self.judge.answer(claim, reply, self.clock.time())
             self._carry_out(job, claim, ruling)
-            token_stop = await self._judge_token(token, reply.verdict) if token else None
+            token_stop = None if token is None else await self._judge_token(token, reply.verdict)
             # The answer is committed in the background (with others that arrive
             # meanwhile) while this worker goes on; the record counts as done, and
             # the run ends, only once it is committed.
