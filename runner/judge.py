@@ -21,6 +21,7 @@ from runner.client import Reply
 from runner.config import RetryConfig
 from runner.counts import Counts, JobCounts, of_job
 from runner.hopeless import Hope, Hopeless, HopelessWatch
+from runner.logs import get_logger
 from runner.policy import (
     CircuitBreaker,
     Decision,
@@ -95,7 +96,7 @@ class Judge:
         self.unknown = unknown or UnknownAnswers()
         self.guards = dict(guards or {})
         # No usable answer for too long: a run gives up (stops the account), a worker probes.
-        self.hope = Hope(hopeless, give_up, log) if hopeless else None
+        self.hope = Hope(hopeless, give_up, log or get_logger()) if hopeless else None
         self.stopped = False  # a run gave the account up: it is not judged hopeless again
 
     def guard(self, job_id: int, watch: NotFoundWatch | None) -> None:
