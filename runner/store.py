@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sqlite3
 import time
@@ -33,9 +34,9 @@ from runner.db.operator import OperatorCommands
 from runner.db.queries import Q
 from runner.db.reader import DbReader
 from runner.errors import ConfigError
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.logs import get_logger
-from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
+from runner.queue import Claim, GuardSettings, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
 
 # How much of a response body the audit trail keeps.
@@ -142,27 +143,31 @@ class Store(OperatorCommands):
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
 
-    async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
-        """(source id, already fully loaded unchanged) for an input file of a job."""
-        stat = path.stat()
+    async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
+        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
+        async with self._transaction() as conn:
+            await conn.execute(Q.set_job_guard, {"id": job_id, "guard": said})
+
+    async def source(self, job_id: int, path: Path, stamp: FileStamp) -> tuple[int, bool]:
+        """(source id, already fully loaded unchanged) for an input file of a job, whose
+        size and time the loader read (the store reads no input file)."""
         row = await self._fetchone(Q.source_by_path, {"job_id": job_id, "path": str(path)})
         if row is not None:
-            unchanged = (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns)
+            unchanged = (row[1], row[2]) == (stamp.size, stamp.mtime_ns)
             return int(row[0]), unchanged and row[3] is not None
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 Q.insert_source,
-                {"job_id": job_id, "path": str(path), "size": stat.st_size,
-                 "mtime_ns": stat.st_mtime_ns},
+                {"job_id": job_id, "path": str(path), "size": stamp.size,
+                 "mtime_ns": stamp.mtime_ns},
             )  # fmt: skip
             return int(cursor.lastrowid or 0), False
 
-    async def mark_loaded(self, source_id: int, path: Path) -> None:
-        stat = path.stat()
+    async def mark_loaded(self, source_id: int, stamp: FileStamp) -> None:
         async with self._transaction() as conn:
             await conn.execute(
                 Q.mark_source_loaded,
-                {"id": source_id, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                {"id": source_id, "size": stamp.size, "mtime_ns": stamp.mtime_ns,
                  "loaded_at": time.time()},
             )  # fmt: skip
 

@@ -17,12 +17,13 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import aiosqlite
 
+from runner.clock import Ticks
 from runner.db.connection import begin
 from runner.db.queries import Q
 from runner.inputs import InvalidRow, Row
@@ -90,7 +91,7 @@ async def insert_all(
     source_id: int,
     batches: AsyncIterator[Sequence[Row | InvalidRow]],
     campaigns: Sequence[str],
-    clock: Callable[[], float] = time.monotonic,
+    clock: Ticks = time.monotonic,
 ) -> LoadCounts:
     """Enqueue a whole input in short transactions (the caller holds the store's lock)."""
     counts = LoadCounts()

@@ -74,6 +74,15 @@ INSERT INTO jobs (name, account, campaign, campaigns, number_format, account_ide
 VALUES (:name, :account, :campaign, :campaigns, :number_format, :account_identity,
         :created_at)
 
+-- set_job_guard --
+-- The not-found guard of the config that loads the job (JSON), NULL for none: like the
+-- account identity, it follows the latest config that loads it.
+UPDATE jobs SET not_found_guard = :guard
+ WHERE id = :id
+
+-- job_guards --
+SELECT id, not_found_guard FROM jobs WHERE not_found_guard IS NOT NULL
+
 -- job_campaigns --
 -- campaigns: the JSON list of a job of several campaigns; NULL for a job of one.
 SELECT campaign, campaigns FROM jobs WHERE id = :id

@@ -20,10 +20,10 @@ from runner.policy import (
     UnknownAnswers,
     backoff_delay,
     decide,
-    parse_retry_after,
     rate_limit_pause,
     settlement,
 )
+from runner.protocol import parse_retry_after
 from runner.queue import Claim
 from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
 
