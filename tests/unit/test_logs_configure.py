@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 from runner.logs import configure, get_logger
 from runner.states import RecordState
@@ -115,3 +116,17 @@ def test_auto_is_coloured_console_on_a_terminal(
     get_logger().info("on_a_terminal")
     out = err()
     assert "on_a_terminal" in out and "\x1b[" in out  # ANSI colours
+
+
+def test_logs_go_to_stderr_in_a_fresh_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """structlog keeps what ``configure`` leaves out, and writes to stdout by default: the
+    first configure of a process must name stderr itself."""
+    structlog.reset_defaults()
+    try:
+        configure("json")
+        get_logger().info("where")
+        out = capsys.readouterr()
+        assert out.out == ""
+        assert json_lines(out.err)[0]["event"] == "where"
+    finally:
+        configure("json")

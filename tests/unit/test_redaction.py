@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from runner import logs
 from runner.logs import configure, get_logger, redactor
-from runner.redaction import MASK, redact, reveals
+from runner.redaction import MASK, redact, reveals, secret_pattern
 
 # The README allows any printable ASCII without spaces: `"` and `\` included.
 AWKWARD_KEY = 'Sup3r/Se"cr\\et+Key=='
@@ -169,6 +169,15 @@ def test_the_filter_is_in_both_chains() -> None:
 
 
 # ------------------------------------------------------------ each encoding on its own (mutation)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_patterns() -> Iterator[None]:
+    """Build every pattern anew: ``secret_pattern`` is cached, and a pattern cached by an
+    earlier test (or by mutmut's first run, before it forks a mutant) hides a change."""
+    secret_pattern.cache_clear()
+    yield
+    secret_pattern.cache_clear()
 
 
 @pytest.mark.parametrize(
