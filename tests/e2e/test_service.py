@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Project, Sandbox, log_events, numbers
+from harness import Project, Sandbox, log_events, numbers, wait_until
 
 
-def until(condition: Callable[[], bool], what: str, within: float = 60) -> None:
-    """Poll a condition with a deadline; fail naming it."""
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.05)
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll until the condition holds; the guard only turns a hang into a failure."""
+    wait_until(condition, what, guard=60)
 
 
 def events(stderr: str) -> list[str]:
