@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.claimsize import claim_count
 from runner.classify import Verdict
 from runner.client import Reply, Sender
 from runner.clock import Clock
@@ -157,8 +158,9 @@ class AccountDrain:
             if self.hope is not None and workers:
                 self._tasks.create_task(self._watch_deadline())
                 self._tasks.create_task(self._after(workers))
-        while self._claimed:  # claimed in a batch, never sent: back to pending
-            await self.queue.release(self._claimed.popleft())
+        # Claimed in a batch, never sent: back to pending (the store merges the releases).
+        unsent, self._claimed = list(self._claimed), deque()
+        await asyncio.gather(*(self.queue.release(claim) for claim in unsent))
         return self.report
 
     # -- the worker loop ---------------------------------------------------
@@ -316,13 +318,11 @@ class AccountDrain:
     async def _take_claim(self) -> Claim | None:
         """The next claimed record, claiming a batch when none is left in hand.
 
-        When the pacer allows more than a request per CLAIM_LEAD, one claim per
-        request would cost a database round trip each: claim as many records as
-        there are workers at once. At slow rates records are claimed one by one,
-        so that ``in_flight`` means "about to be sent".
+        How many at once follows the pace (runner.claimsize): many when fast, one
+        at a time at slow rates, so that ``in_flight`` means "about to be sent".
         """
         if not self._claimed:
-            count = self.workers if self.pacer.interval < CLAIM_LEAD else 1
+            count = claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
             self._claimed.extend(
                 await self.queue.claim_many(
                     self._job_order(), self.report.account, count, self.clock.time()
