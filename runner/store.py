@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from runner.db import drainwrites, loading
+from runner.db import cadence, drainwrites, loading
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
 from runner.db.drainwrites import BODY_LIMIT as BODY_LIMIT
@@ -176,7 +176,10 @@ class Store(OperatorCommands):
         per number and campaign (``campaigns`` empty: the job's one campaign)."""
         campaigns = campaigns or await self._job_campaigns(job_id)
         async with self._lock(), explained(self.path):
-            return await loading.insert_all(self._conn, job_id, source_id, batches, campaigns)
+            return await loading.insert_all(
+                self._conn, job_id, source_id, batches, campaigns,
+                cadence=lambda: cadence.for_database(self.path),
+            )  # fmt: skip
 
     async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
         row = await self._fetchone(Q.job_campaigns, {"id": job_id})

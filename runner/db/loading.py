@@ -1,8 +1,9 @@
 """Loading records in short write transactions, so a runner draining the same
 database (another process) never waits long for its own commits.
 
-A load commits whenever ``COMMIT_SECONDS`` have passed in its transaction or
-``ROWS_PER_COMMIT`` rows are in it, and leaves the write lock free for a moment
+A load commits whenever its transaction has held the write lock for a while or
+holds enough rows (runner.db.cadence: 0.1 s while another process drains the
+database, longer while none does), and leaves the write lock free for a moment
 (``YIELD_SECONDS``) after each commit: SQLite has no queue of waiting writers,
 and a writer only gets the lock if it is free when it looks (the store's
 writers look every few milliseconds, see runner.db.connection.begin).
@@ -23,14 +24,13 @@ from typing import Final
 
 import aiosqlite
 
+from runner.db.cadence import SHORT, Cadence
 from runner.db.connection import begin
 from runner.db.queries import Q
 from runner.inputs import InvalidRow, Row
 
 # Rows sent to SQLite per executemany while loading (the loader's batch size).
 INSERT_BATCH: Final = 5000
-ROWS_PER_COMMIT: Final = 20_000
-COMMIT_SECONDS: Final = 0.1
 YIELD_SECONDS: Final = 0.005
 
 
@@ -46,11 +46,6 @@ class LoadCounts:
             self.duplicate + other.duplicate,
             self.invalid + other.invalid,
         )
-
-
-def commit_due(rows: int, started: float, now: float) -> bool:
-    """Whether a load's open transaction has held the write lock long enough."""
-    return rows >= ROWS_PER_COMMIT or now - started >= COMMIT_SECONDS
 
 
 async def insert_batch(
@@ -91,6 +86,7 @@ async def insert_all(
     batches: AsyncIterator[Sequence[Row | InvalidRow]],
     campaigns: Sequence[str],
     clock: Callable[[], float] = time.monotonic,
+    cadence: Callable[[], Cadence] = lambda: SHORT,
 ) -> LoadCounts:
     """Enqueue a whole input in short transactions (the caller holds the store's lock)."""
     counts = LoadCounts()
@@ -104,7 +100,7 @@ async def insert_all(
                 in_transaction, started, rows = True, clock(), 0
             counts += await insert_batch(conn, job_id, source_id, batch, campaigns)
             rows += len(batch)
-            if commit_due(rows, started, clock()):
+            if cadence().due(rows, started, clock()):
                 await conn.execute(Q.commit)
                 in_transaction = False
                 await asyncio.sleep(YIELD_SECONDS)  # let a waiting writer in
