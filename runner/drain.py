@@ -112,6 +112,7 @@ class AccountDrain:
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
         self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
+        self._refill: asyncio.Task[None] | None = None  # the next batch, being claimed
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
         self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
@@ -320,15 +321,35 @@ class AccountDrain:
 
         How many at once follows the pace (runner.claimsize): many when fast, one
         at a time at slow rates, so that ``in_flight`` means "about to be sent".
+        Batches are claimed ahead, once half the batch in hand is handed out, so
+        that fast workers never stand still while the next one is committed.
         """
-        if not self._claimed:
-            count = claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
-            self._claimed.extend(
-                await self.queue.claim_many(
-                    self._job_order(), self.report.account, count, self.clock.time()
-                )
-            )
+        count = claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
+        if count == 1 and not self._claimed:  # slow: each worker claims for its own slot
+            claims = await self._claim(1)
+            return claims[0] if claims else None
+        if len(self._claimed) <= count // 2:
+            refill = self._refill or self._claim_ahead(count)
+            if not self._claimed:
+                await asyncio.shield(refill)  # a cancelled worker leaves it to the others
         return self._claimed.popleft() if self._claimed else None
+
+    def _claim_ahead(self, count: int) -> asyncio.Task[None]:
+        """Start claiming the next batch, shared by every worker that runs out."""
+
+        async def claim() -> None:
+            try:
+                self._claimed.extend(await self._claim(count))
+            finally:
+                self._refill = None
+
+        self._refill = self._tasks.create_task(claim())
+        return self._refill
+
+    async def _claim(self, count: int) -> list[Claim]:
+        return await self.queue.claim_many(
+            self._job_order(), self.report.account, count, self.clock.time()
+        )
 
     async def _wait_for_work(self) -> bool:
         """Wait until a record may be due; False when no more work can come."""
