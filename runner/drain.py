@@ -113,6 +113,7 @@ class AccountDrain:
         self._sending: set[asyncio.Future[Reply]] = set()
         self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
         self._refill: asyncio.Task[None] | None = None  # the next batch, being claimed
+        self._ran_short = False  # the last batch came short: nothing more is due yet
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
         self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
@@ -328,7 +329,7 @@ class AccountDrain:
         if count == 1 and not self._claimed:  # slow: each worker claims for its own slot
             claims = await self._claim(1)
             return claims[0] if claims else None
-        if len(self._claimed) <= count // 2:
+        if not self._claimed or (len(self._claimed) <= count // 2 and not self._ran_short):
             refill = self._refill or self._claim_ahead(count)
             if not self._claimed:
                 await asyncio.shield(refill)  # a cancelled worker leaves it to the others
@@ -339,7 +340,9 @@ class AccountDrain:
 
         async def claim() -> None:
             try:
-                self._claimed.extend(await self._claim(count))
+                claims = await self._claim(count)
+                self._ran_short = len(claims) < count
+                self._claimed.extend(claims)
             finally:
                 self._refill = None
 
