@@ -32,6 +32,8 @@ from runner.inputs import InvalidRow, Row
 # Rows sent to SQLite per executemany while loading (the loader's batch size).
 INSERT_BATCH: Final = 5000
 YIELD_SECONDS: Final = 0.005
+# The order of insert_record's parameters, named for insert_duplicate.
+RECORD_KEYS: Final = ("job_id", "source_id", "line", "phone", "name", "cell", "campaign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,7 @@ async def insert_batch(
     campaign's records never stand long between a claim and the next sendable one);
     an invalid row is one record of the job."""
     valid = [
-        {"job_id": job_id, "source_id": source_id, "line": r.line, "phone": r.phone,
-         "name": r.name, "cell": r.cell, "campaign": campaign}
+        (job_id, source_id, r.line, r.phone, r.name, r.cell, campaign)
         for r in rows if isinstance(r, Row)
         for campaign in campaigns
     ]  # fmt: skip
@@ -74,7 +75,8 @@ async def insert_batch(
     await conn.executemany(Q.insert_record, valid)
     new = conn.total_changes - before
     if new < len(valid):  # some numbers were there already: keep the repeating lines
-        await conn.executemany(Q.insert_duplicate, valid)
+        named = [dict(zip(RECORD_KEYS, values, strict=True)) for values in valid]
+        await conn.executemany(Q.insert_duplicate, named)
     await conn.executemany(Q.insert_invalid_record, invalid)
     return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
 
