@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
+from runner.claimbatch import ClaimBatches
+from runner.claimsize import claim_count
 from runner.classify import Verdict
 from runner.client import Reply, Sender
 from runner.clock import Clock
@@ -90,7 +91,7 @@ class AccountDrain(CarriesOut):
         self._in_flight = 0
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
-        self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
+        self._batches = ClaimBatches(self._claim, lambda claim: self._tasks.create_task(claim))
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
         self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
@@ -139,8 +140,9 @@ class AccountDrain(CarriesOut):
             if self.judge.hope is not None and workers:
                 self._tasks.create_task(self._watch_deadline())
                 self._tasks.create_task(self._after(workers))
-        while self._claimed:  # claimed in a batch, never sent: back to pending
-            await self.queue.release(self._claimed.popleft())
+        # Claimed in a batch, never sent: back to pending (the store merges the releases).
+        unsent = self._batches.drop_unsent()
+        await asyncio.gather(*(self.queue.release(claim) for claim in unsent))
         return self.report
 
     # -- the worker loop ---------------------------------------------------
@@ -269,7 +271,10 @@ class AccountDrain(CarriesOut):
                 await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
             if not self._active() or not self.budget.take():
                 return None
-            claim = await self._take_claim()
+            # How many records a claim takes follows the pace (runner.claimbatch).
+            claim = await self._batches.take(
+                claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
+            )
             if claim is None:
                 self.budget.refund()
                 if not await self._wait_for_work():
@@ -295,22 +300,10 @@ class AccountDrain(CarriesOut):
             job = self._all_jobs[job_id]
             self.log.info("job_started", job=job.name, campaign=job.campaign)
 
-    async def _take_claim(self) -> Claim | None:
-        """The next claimed record, claiming a batch when none is left in hand.
-
-        When the pacer allows more than a request per CLAIM_LEAD, one claim per
-        request would cost a database round trip each: claim as many records as
-        there are workers at once. At slow rates records are claimed one by one,
-        so that ``in_flight`` means "about to be sent".
-        """
-        if not self._claimed:
-            count = self.workers if self.pacer.interval < CLAIM_LEAD else 1
-            self._claimed.extend(
-                await self.queue.claim_many(
-                    self._job_order(), self.report.account, count, self.clock.time()
-                )
-            )
-        return self._claimed.popleft() if self._claimed else None
+    async def _claim(self, count: int) -> list[Claim]:
+        return await self.queue.claim_many(
+            self._job_order(), self.report.account, count, self.clock.time()
+        )
 
     async def _wait_for_work(self) -> bool:
         """Wait until a record may be due; False when no more work can come."""
