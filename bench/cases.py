@@ -313,7 +313,9 @@ def bench_accounts(ctx: Context) -> list[Figure]:
         )
         run_measured(runner_command("load", "jobs.yaml"), cwd=root).check()
         ctx.log(f"runner run, {s.accounts} accounts at {limit} each")
-        run_measured(runner_command("run", "jobs.yaml"), cwd=root).check()
+        sandbox_cpu = sandbox.cpu_seconds()
+        ran = run_measured(runner_command("run", "jobs.yaml"), cwd=root).check()
+        sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
     per = query(
         root / "runner.db",
         "SELECT account, COUNT(*), MIN(started_at), MAX(started_at) FROM requests GROUP BY account",
@@ -336,7 +338,8 @@ def bench_accounts(ctx: Context) -> list[Figure]:
             all_keep_up and equivalent >= 500,
             f"{keeping_up}/{s.accounts} accounts ≥ 99 % of {s.account_rate:g}/s "
             f"(worst {min(ratios, default=0):.4f}, median {statistics.median(ratios or [0]):.4f}); "
-            f"aggregate {aggregate:.0f} req/s over {last - first:.1f} s"
+            f"aggregate {aggregate:.0f} req/s over {last - first:.1f} s; cores used: runner "
+            f"{ran.cpu_seconds / ran.seconds:.2f}, sandbox {sandbox_cpu / ran.seconds:.2f}"
             + ("" if all_keep_up else "; in ( ): not every account kept its rate"),
         )
     ]

@@ -13,6 +13,7 @@ raised; the exit code is 0 unless a benchmark could not run at all.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -48,6 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"run only this benchmark (repeatable): {', '.join(CASES)}",
     )
     parser.add_argument("--workdir", type=Path, help="keep inputs and databases in this folder")
+    parser.add_argument(
+        "--accounts", type=int, help="accounts of the accounts benchmark (default: the size's)"
+    )
     return parser.parse_args(argv)
 
 
@@ -98,7 +102,10 @@ def save(figures: list[Figure], info: dict[str, object], args: argparse.Namespac
 
 
 def run_all(root: Path, args: argparse.Namespace) -> tuple[list[Figure], bool]:
-    context = Context(root, QUICK if args.quick else FULL, log)
+    sizes = QUICK if args.quick else FULL
+    if args.accounts is not None:
+        sizes = dataclasses.replace(sizes, accounts=args.accounts)
+    context = Context(root, sizes, log)
     figures: list[Figure] = []
     ok = True
     for name in CASES:

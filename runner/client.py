@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Protocol
@@ -19,7 +20,7 @@ import aiohttp
 
 from runner import protocol
 from runner.classify import Verdict, body_object, classify, field, transport_failure
-from runner.policy import parse_retry_after
+from runner.protocol import parse_retry_after
 from runner.redaction import redact
 
 # Bodies are read up to this size (1 MiB): enough for any documented answer, a
@@ -152,7 +153,7 @@ class CloudAgentClient:
                 )
                 # Parsing decodes escapes the raw masking may not have seen: mask again.
                 verdict = replace(verdict, message=self._mask(verdict.message))
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                retry_after = retry_after_of(resp.headers)
                 return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:
             return Reply(transport_failure("timeout", f"no answer within {self._timeout.total} s"))
@@ -184,7 +185,7 @@ class CloudAgentClient:
                 raw = (await read_limited(resp.content, MAX_BODY_BYTES)).decode(
                     "utf-8", errors="replace"
                 )
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                retry_after = retry_after_of(resp.headers)
                 obj = body_object(raw)
                 token = field(obj, protocol.TOKEN) if obj is not None else None
                 if token:
@@ -208,3 +209,8 @@ def client_error_text(error: aiohttp.ClientError) -> str:
         cause = error.os_error.strerror or str(error.os_error)
         return f"{type(error).__name__}: cannot connect to {error.host}:{error.port}: {cause}"
     return f"{type(error).__name__}: {error}"
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait (``Retry-After``), if it asks."""
+    return parse_retry_after(headers.get("Retry-After"), time.time())

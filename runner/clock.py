@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+# One reading of one clock (``time.monotonic``, or a fake's): what the pacer and the
+# sandbox take; :class:`Clock` is the drain's pair of clocks and its sleep.
+Ticks = Callable[[], float]
 
 
 class Clock(Protocol):

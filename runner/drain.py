@@ -4,7 +4,8 @@ An :class:`AccountDrain` runs ``workers`` coroutines that loop *claim â†’ send â
 settle* until nothing runnable is left for its jobs, the account is stopped, the
 ``--limit`` budget is spent or a shutdown is asked for. Jobs loaded meanwhile are
 handed to it with :meth:`AccountDrain.adopt` and share the account fairly. What an
-answer means is decided by :mod:`runner.policy`; the drain only carries it out.
+answer means is judged once, by the account's :class:`runner.judge.Judge`; the drain
+paces, claims, sends, and carries the ruling out.
 It reads time from an injected clock and the queue through the
 :class:`runner.queue.Queue` interface, so it runs on a fake clock and an in-memory
 queue in unit tests.
@@ -15,33 +16,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
+from runner.claimbatch import ClaimBatches
+from runner.claimsize import claim_count
 from runner.classify import Verdict
 from runner.client import Reply, Sender
 from runner.clock import Clock
 from runner.config import RetryConfig
 from runner.errors import TokenStop
-from runner.hopeless import PROBE_INTERVAL, Hope, Hopeless, HopelessWatch
+from runner.hopeless import HopelessWatch
+from runner.judge import Judge, Ruling, Stop
 from runner.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
 from runner.limiter import Pacer
 from runner.logs import get_logger
 from runner.numbers import mask_number
-from runner.policy import (
-    CircuitBreaker,
-    Decision,
-    NotFoundWatch,
-    UnknownAnswers,
-    backoff_delay,
-    decide,
-    settlement,
-)
+from runner.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
 from runner.queue import Claim, Job, Queue
+from runner.rulings import AccountReport, CarriesOut
 from runner.senderstate import DrainView
-from runner.states import BlockReason, JobState, RecordState, StopReason
+from runner.states import JobState, RecordState, StopReason
 from runner.tokens import TokenProvider
 
 # Idle workers look again at least this often, whatever they wait for.
@@ -50,16 +44,7 @@ MAX_IDLE_WAIT = 5.0
 CLAIM_LEAD = 0.05
 
 
-@dataclass
-class AccountReport:
-    account: str
-    sent: int = 0
-    stopped: tuple[StopReason, str] | None = None  # why the account was stopped, if it was
-    blocked_jobs: list[str] = field(default_factory=list)
-    drained_jobs: set[int] = field(default_factory=set)
-
-
-class AccountDrain:
+class AccountDrain(CarriesOut):
     """The workers and bookkeeping of one account."""
 
     def __init__(
@@ -88,19 +73,15 @@ class AccountDrain:
         self.queue = queue
         self.sender = sender
         self.tokens = tokens
-        self.retry = retry
         self.workers = workers
         self.pacer = pacer
         self.budget = budget
         self.shutdown = shutdown
         self.clock = clock
-        self.rng = rng or random.Random()
-        self.breaker = breaker or CircuitBreaker()
-        self.unknown = unknown or UnknownAnswers()
-        self.guards = dict(guards or {})
+        self.log = get_logger(account=account)
+        self.judge = Judge(retry, rng=rng, breaker=breaker, unknown=unknown, guards=guards,
+                           hopeless=hopeless, give_up=give_up, log=self.log)  # fmt: skip
         self.on_settled = on_settled
-        # No usable answer for too long: a run gives up (stops the account), a worker probes.
-        self.hope = Hope(hopeless, give_up, get_logger(account=account)) if hopeless else None
         self._workers_done = asyncio.Event()
         self._halted = asyncio.Event()  # set when the account stops
         self.report = AccountReport(account)
@@ -110,12 +91,11 @@ class AccountDrain:
         self._in_flight = 0
         self._changed = asyncio.Event()  # set (and replaced) by every settled request
         self._sending: set[asyncio.Future[Reply]] = set()
-        self._claimed: deque[Claim] = deque()  # claimed in a batch, not yet handed out
+        self._batches = ClaimBatches(self._claim, lambda claim: self._tasks.create_task(claim))
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
         self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
         self._show = (lambda phone: phone) if log_numbers else mask_number
-        self.log = get_logger(account=account)
         self.adopt(jobs)
 
     @property
@@ -133,10 +113,14 @@ class AccountDrain:
             due_at=self._due_at,
         )
 
-    def adopt(self, jobs: Sequence[Job]) -> list[Job]:
-        """Drain these jobs too (loaded while this drain runs); returns the ones new to it."""
+    def adopt(
+        self, jobs: Sequence[Job], guards: Mapping[int, NotFoundWatch] | None = None
+    ) -> list[Job]:
+        """Drain these jobs too (loaded while this drain runs), each with its not-found
+        guard, if it has one; returns the ones new to it."""
         new = [job for job in jobs if job.id not in self._all_jobs]
         for job in new:
+            self.judge.guard(job.id, (guards or {}).get(job.id))
             self._all_jobs[job.id] = job
             if job.state == JobState.ACTIVE:
                 self._jobs[job.id] = job
@@ -146,19 +130,19 @@ class AccountDrain:
         return new
 
     async def run(self) -> AccountReport:
-        for job_id, guard in self.guards.items():  # a judgement due before this run
-            if (block := guard.judge()) is not None and job_id in self._all_jobs:
-                await self._block(self._all_jobs[job_id], *block)
+        for job_id, block in self.judge.due_blocks(set(self._all_jobs)):
+            await self._block(self._all_jobs[job_id], *block)  # due before: no answer to write
         self.shutdown.on_force(self._abandon_requests)
         # A TaskGroup: if one task fails (the disk is full), the others are cancelled.
         async with asyncio.TaskGroup() as self._tasks:
             workers = [self._tasks.create_task(self._worker())
                        for _ in range(self.workers if self._jobs else 0)]  # fmt: skip
-            if self.hope is not None and workers:
+            if self.judge.hope is not None and workers:
                 self._tasks.create_task(self._watch_deadline())
                 self._tasks.create_task(self._after(workers))
-        while self._claimed:  # claimed in a batch, never sent: back to pending
-            await self.queue.release(self._claimed.popleft())
+        # Claimed in a batch, never sent: back to pending (the store merges the releases).
+        unsent = self._batches.drop_unsent()
+        await asyncio.gather(*(self.queue.release(claim) for claim in unsent))
         return self.report
 
     # -- the worker loop ---------------------------------------------------
@@ -176,14 +160,13 @@ class AccountDrain:
                 await self.queue.release(claim)
                 self._in_flight -= 1
                 continue
-            decision = self._decide(claim, reply)
-            stop = self._carry_out(job, claim, reply, decision)
-            if token is not None:
-                stop = await self._judge_token(token, reply.verdict) or stop
+            ruling = self.judge.answer(claim, reply, self.clock.time())
+            self._carry_out(job, claim, ruling)
+            token_stop = None if token is None else await self._judge_token(token, reply.verdict)
             # The answer is committed in the background (with others that arrive
             # meanwhile) while this worker goes on; the record counts as done, and
             # the run ends, only once it is committed.
-            self._tasks.create_task(self._record(job, claim, reply, decision, stop))
+            self._tasks.create_task(self._record(job, claim, ruling, token_stop))
 
     async def _after(self, workers: list[asyncio.Task[None]]) -> None:
         await asyncio.wait(workers)
@@ -192,9 +175,10 @@ class AccountDrain:
     async def _watch_deadline(self) -> None:
         """Judge the account hopeless when its deadline passes with no answer at all
         (the workers sleep through a breaker's cool-down or a rate-limit pause)."""
-        assert self.hope is not None
+        hope = self.judge.hope
+        assert hope is not None
         while not self._workers_done.is_set() and self.report.stopped is None:
-            deadline = self.hope.watch.deadline()
+            deadline = hope.watch.deadline()
             left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
             # Past the deadline (a worker's account stays hopeless): look again later.
             wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
@@ -287,7 +271,10 @@ class AccountDrain:
                 await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
             if not self._active() or not self.budget.take():
                 return None
-            claim = await self._take_claim()
+            # How many records a claim takes follows the pace (runner.claimbatch).
+            claim = await self._batches.take(
+                claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
+            )
             if claim is None:
                 self.budget.refund()
                 if not await self._wait_for_work():
@@ -313,22 +300,10 @@ class AccountDrain:
             job = self._all_jobs[job_id]
             self.log.info("job_started", job=job.name, campaign=job.campaign)
 
-    async def _take_claim(self) -> Claim | None:
-        """The next claimed record, claiming a batch when none is left in hand.
-
-        When the pacer allows more than a request per CLAIM_LEAD, one claim per
-        request would cost a database round trip each: claim as many records as
-        there are workers at once. At slow rates records are claimed one by one,
-        so that ``in_flight`` means "about to be sent".
-        """
-        if not self._claimed:
-            count = self.workers if self.pacer.interval < CLAIM_LEAD else 1
-            self._claimed.extend(
-                await self.queue.claim_many(
-                    self._job_order(), self.report.account, count, self.clock.time()
-                )
-            )
-        return self._claimed.popleft() if self._claimed else None
+    async def _claim(self, count: int) -> list[Claim]:
+        return await self.queue.claim_many(
+            self._job_order(), self.report.account, count, self.clock.time()
+        )
 
     async def _wait_for_work(self) -> bool:
         """Wait until a record may be due; False when no more work can come."""
@@ -347,115 +322,12 @@ class AccountDrain:
 
     # -- after the answer --------------------------------------------------
 
-    def _decide(self, claim: Claim, reply: Reply) -> Decision:
-        backoff = backoff_delay(
-            claim.attempts + 1,
-            self.retry.backoff_initial_seconds,
-            self.retry.backoff_max_seconds,
-            self.rng,
-        )
-        return decide(reply.verdict, claim, self.retry.max_attempts, backoff, reply.retry_after)
-
-    def _carry_out(
-        self, job: Job, claim: Claim, reply: Reply, decision: Decision
-    ) -> tuple[StopReason, str] | None:
-        """What the decision says, in memory and in the log; returns a streak's stop."""
-        verdict = reply.verdict
-        hopeless = self._watch_answer(verdict)
-        fields: dict[str, Any] = {
-            "job": job.name,
-            "phone": self._show(claim.phone),
-            "reason": verdict.reason,
-            "message": verdict.message,
-            "http_status": reply.http_status,
-        }
-        if decision.pause is not None:
-            self.pacer.pause(decision.pause)
-            self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2), **fields)
-            return hopeless
-        self.pacer.recover()
-        if (cooldown := self.breaker.record(verdict.outcome)) is not None:
-            self.pacer.hold(cooldown)
-            self.log.warning("circuit_open", failures_in_a_row=self.breaker.threshold,
-                             cooldown_seconds=cooldown, **fields)  # fmt: skip
-        streak = self.unknown.record(verdict, claim.record_id) or hopeless
-        stop = streak or decision.stop
-        if stop is not None:
-            self._stop(*stop, fields)
-        elif decision.block is not None and job.campaigns and claim.campaign:
-            # One campaign of several: the queue stops claiming its records, the job goes on.
-            self.log.error("campaign_blocked", campaign=claim.campaign, **fields)
-        elif decision.block is not None:
-            self._stop_job(job, fields)
-        elif decision.event == "retry":
-            self.log.debug("retry", attempt=decision.attempts,
-                           delay=round(decision.delay, 2), **fields)  # fmt: skip
-        elif decision.event == "record_failed":
-            self.log.warning("record_failed", attempts=decision.attempts, **fields)
-        return streak
-
-    def _watch_answer(self, verdict: Verdict) -> tuple[StopReason, str] | None:
-        """Count the answer in the hopeless watch; a worker probes a hopeless account slowly."""
-        if self.hope is None:
-            return None
-        self.hope.watch.record(verdict, self.clock.time())
-        stop = self._judge_hopeless()
-        if self.hope.state is not None and not self.hope.give_up:
-            self.pacer.hold(PROBE_INTERVAL)
-        return stop
-
-    def _judge_hopeless(self) -> tuple[StopReason, str] | None:
-        """A run's stop when the account has become hopeless; a worker only notes it."""
-        if self.hope is None or self.report.stopped is not None:
-            return None
-        stop = self.hope.judge(self.clock.time())
-        if stop is not None:
-            self._stop(*stop, {})
-        return stop
-
-    @property
-    def hopeless(self) -> Hopeless | None:
-        """The account's hopeless state, while it lasts (for ``runner status``)."""
-        return self.hope.state if self.hope is not None else None
-
     async def _record(
-        self,
-        job: Job,
-        claim: Claim,
-        reply: Reply,
-        decision: Decision,
-        stop: tuple[StopReason, str] | None,
+        self, job: Job, claim: Claim, ruling: Ruling, token_stop: Stop | None
     ) -> None:
-        """Commit an answer, then count it: the not-found guard, progress, idle workers."""
-        now = self.clock.time()
-        await self.queue.settle(
-            claim,
-            settlement(decision, reply.verdict, reply.http_status, reply.body, now, stop=stop),
-        )
-        guard = self.guards.get(job.id)
-        if guard is not None and (block := guard.record(decision.state)) is not None:
-            await self._block(job, *block)
+        """Commit an answer (its record, any block or stop), then count it."""
+        await self.queue.settle(claim, ruling.settlement(self.clock.time(), token_stop))
         if self.on_settled is not None:
-            self.on_settled(job.id, decision.state)
+            self.on_settled(job.id, ruling.decision.state)
         self._in_flight -= 1
         self._wake()
-
-    def _stop(self, reason: StopReason, message: str, fields: dict[str, Any]) -> None:
-        if self.report.stopped is None:
-            self.report.stopped = (reason, message)
-            self._halted.set()
-            self.log.error("account_stopped", stop_reason=str(reason),
-                           **{"message": message, **fields})  # fmt: skip
-            self._wake()
-
-    async def _block(self, job: Job, reason: BlockReason, message: str) -> None:
-        """Block a job for a reason found here (not in an answer), and say so."""
-        await self.queue.block_job(job.id, reason, message)
-        self._stop_job(job, {"job": job.name, "reason": str(reason), "message": message})
-
-    def _stop_job(self, job: Job, fields: dict[str, Any]) -> None:
-        """Send nothing more for this job in this drain; ``fields`` say why, in the log."""
-        if job.id in self._jobs:
-            del self._jobs[job.id]
-            self.report.blocked_jobs.append(job.name)
-            self.log.error("job_blocked", **fields)

@@ -25,11 +25,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias
 
+from runner import archive
 from runner.backend import open_reader
+from runner.clock import iso_ms as iso  # one format of every time written
 from runner.db.connection import explained
 from runner.db.reader import EXPORT_COLUMNS, DbReader, Rows
 from runner.errors import ExportError
@@ -163,20 +164,13 @@ def request_rows(reader: AnyReader, filters: Filters = Filters()) -> Rows:
 # ---------------------------------------------------------------- writing
 
 
-def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
-    """ISO 8601 in UTC with milliseconds and offset: the one format of the runner's times."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
-
-
 def _record_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
     at = RECORD_COLUMNS.index("finished_at")
     return (*row[:at], iso(row[at]), *row[at + 1 :])
 
 
 def _request_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (*row[:5], iso(row[5], "milliseconds"), iso(row[6], "milliseconds"), *row[7:])
+    return (*row[:5], iso(row[5]), iso(row[6]), *row[7:])
 
 
 def row_writer(fmt: str, out: IO[str], columns: Sequence[str]) -> Callable[[Sequence[Any]], None]:
@@ -273,8 +267,6 @@ def export_archive(
     path: Path, out: IO[str], *, requests: bool, fmt: str, filters: Filters
 ) -> int:
     """Rows of a ``runner prune`` archive, filtered and written as from the database."""
-    from runner import archive
-
     columns = REQUEST_COLUMNS if requests else RECORD_COLUMNS
     convert = _request_out if requests else _record_out
     write = row_writer(fmt, out, columns)

@@ -16,9 +16,7 @@ from runner.dbwatch import holds_this_file
 from runner.errors import DatabaseLocked, ExitCode
 from runner.lock import RunLock
 from runner.logs import get_logger
-from runner.queue import Job
-from runner.run import exit_code, finished
-from runner.states import JobState, RecordState
+from runner.outcome import exit_code, finished, has_left
 from runner.store import Store
 from runner.supervise import POLL_INTERVAL
 
@@ -61,7 +59,7 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
             notes = await reader.senders()
             stops = await reader.account_stops()
         seen = {note.account for note in notes if (note.updated_at or 0) > loads_done_at}
-        left = [job for job in jobs if _left(job, counts)]
+        left = [job for job in jobs if has_left(job, counts)]
         waiting = [job for job in left if job.waiting]
         if not said and (all(job.account in seen or job.waiting for job in left) or
                          clock.monotonic() > deadline):  # fmt: skip
@@ -85,13 +83,8 @@ async def hand_over(config: Config, lock: RunLock, loads_done_at: float, wait: b
                     f"the accounts of {', '.join(sorted(j.name for j in left))}: "
                     f"{left[0].waiting}"
                 )
-            code = ExitCode.AUTH if stopped else exit_code(None, [], jobs, counts)
+            code = ExitCode.AUTH if stopped else exit_code(None, False, jobs, counts)
             finished(code, jobs, counts, sent=0, stopped=stopped)
             return code
         await asyncio.sleep(POLL_INTERVAL / 2)
 
-
-def _left(job: Job, counts: dict[int, dict[str, int]]) -> bool:
-    here = counts.get(job.id, {})
-    pending = here.get(RecordState.PENDING, 0) + here.get(RecordState.IN_FLIGHT, 0)
-    return bool(pending) and job.state == JobState.ACTIVE

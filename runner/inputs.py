@@ -87,6 +87,19 @@ _Parser = Callable[[int, str], Row | InvalidRow | None]
 PhoneRule = Callable[[str], str]
 
 
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What says an input changed since it was loaded: its size and modification time."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        stat = path.stat()
+        return cls(stat.st_size, stat.st_mtime_ns)
+
+
 def read_rows(
     path: Path,
     phone_column: str,

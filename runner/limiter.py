@@ -37,6 +37,8 @@ from typing import Any, cast
 
 from aiolimiter import AsyncLimiter
 
+from runner.clock import Ticks
+
 # Spacing and windows are stretched by this fraction, and by at least
 # MIN_MARGIN_SECONDS: scheduling jitter (ours, and the server's in stamping
 # arrivals) can squeeze the gaps the server sees, and a window that counts both
@@ -57,7 +59,6 @@ MAX_LATENESS_CREDIT = 0.5
 # exactly one interval apart never wait on float rounding; the margin above covers it.
 _SPACER_SLACK = 1e-6
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -69,7 +70,7 @@ class _ClockLoop:
     must see that clock, or it would space requests on another time line.
     """
 
-    def __init__(self, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, clock: Ticks, sleep: Sleep) -> None:
         self._clock = clock
         self._sleep = sleep
 
@@ -119,7 +120,7 @@ class Pacer:
         period: float,
         *,
         history: Iterable[float] = (),
-        clock: Clock = time.monotonic,
+        clock: Ticks = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         margin: float = SAFETY_MARGIN,
         min_margin: float = MIN_MARGIN_SECONDS,

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Final
 from runner.config import Config, JobConfig
 from runner.db.loading import INSERT_BATCH, LoadCounts
 from runner.errors import InputError, first_error
-from runner.inputs import InvalidRow, Row, read_rows
+from runner.inputs import FileStamp, InvalidRow, Row, read_rows
 from runner.numbers import MIN_DIGITS, format_number, mask_number
+from runner.queue import GuardSettings
 from runner.store import Store
 
 if TYPE_CHECKING:
@@ -112,7 +113,10 @@ async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None 
         # base_url or user_name under the same account name leaves the job alone.
         account_identity=identity,
     )
-    source_id, unchanged = await store.source(job_id, job.input)
+    guard = job.not_found_guard  # the job's own: a process adopting it reads it from here
+    settings = None if guard is None else GuardSettings(guard.sample, guard.max_ratio)
+    await store.set_job_guard(job_id, settings)
+    source_id, unchanged = await store.source(job_id, job.input, FileStamp.of(job.input))
     if unchanged:
         return JobLoad(job.name, LoadCounts(), unchanged=True)
     # Parse in a thread while SQLite inserts (it releases the GIL): loading takes
@@ -135,12 +139,17 @@ async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None 
             counts = await store.insert_all(job_id, source_id, batches(), job.campaigns)
     except BaseExceptionGroup as failure:
         raise first_error(failure) from None
-    await store.mark_loaded(source_id, job.input)
+    await store.mark_loaded(source_id, FileStamp.of(job.input))
     return JobLoad(job.name, counts)
 
 
-async def load_jobs(store: Store | PgStore, config: Config) -> list[JobLoad]:
-    check_inputs(config)
+async def load_jobs(
+    store: Store | PgStore, config: Config, *, checked: bool = False
+) -> list[JobLoad]:
+    """Load every job of the config; its inputs are checked first unless the command
+    already did (``checked``: once per command, a file is not read again and again)."""
+    if not checked:
+        check_inputs(config)
     return [
         await load_job(store, job, config.accounts[job.account].identity) for job in config.jobs
     ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from runner.queue import Claim, Job, SenderNote, Settlement
+from runner.counts import Counts
+from runner.queue import Claim, GuardSettings, Job, SenderNote, Settlement
 from runner.states import BlockReason, JobState, RecordState, StopReason
 
 
@@ -38,6 +39,7 @@ class MemoryQueue:
     generations: dict[str, list[float]] = field(default_factory=dict)
     notes: dict[str, SenderNote] = field(default_factory=dict)
     waiting: dict[int, str | None] = field(default_factory=dict)
+    guards: dict[int, GuardSettings] = field(default_factory=dict)  # job id → its guard
 
     # -- filling it (tests) --------------------------------------------------
 
@@ -113,12 +115,15 @@ class MemoryQueue:
         starts = [c.started_at for c, _ in self.requests if c.account == account]
         return sorted(at for at in starts if at >= since)[-limit:]
 
-    async def state_counts(self) -> dict[int, dict[str, int]]:
+    async def job_guards(self) -> dict[int, GuardSettings]:
+        return dict(self.guards)
+
+    async def state_counts(self) -> dict[int, Counts]:
         counts: dict[int, dict[str, int]] = {}
         for record in self.records.values():
             per_job = counts.setdefault(record.job_id, {})
             per_job[record.state] = per_job.get(record.state, 0) + 1
-        return counts
+        return {job_id: Counts.of(states) for job_id, states in counts.items()}
 
     async def token_generations(self, identity: str, since: float) -> list[float]:
         return sorted(at for at in self.generations.get(identity, []) if at >= since)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 from runner.classify import Outcome, Verdict
 from runner.queue import Claim, Settlement
@@ -72,9 +71,7 @@ def decide(
         return Decision(RecordState.PENDING, None, before, event="token_refused", renew_token=True)
     if outcome is Outcome.RATE_LIMITED:
         pause = rate_limit_pause(retry_after)
-        return Decision(
-            RecordState.PENDING, None, before, pause, event="rate_limited", pause=pause
-        )
+        return Decision(RecordState.PENDING, None, before, pause, event="rate_limited", pause=pause)
     attempts = before + 1
     if attempts >= max_attempts:
         reason = "unexpected_response" if outcome is Outcome.UNEXPECTED else "exhausted_retries"
@@ -90,9 +87,11 @@ def settlement(
     now: float,
     *,
     stop: tuple[StopReason, str] | None = None,
+    block: tuple[BlockReason, str] | None = None,
 ) -> Settlement:
     """The row the queue writes for one answer. ``stop`` overrides the decision's
-    (an account stopped by a streak of answers rather than by this one alone)."""
+    (an account stopped by a streak of answers rather than by this one alone), and
+    ``block`` too (a job its not-found guard stops at this answer)."""
     return Settlement(
         state=decision.state,
         reason=decision.reason,
@@ -103,7 +102,7 @@ def settlement(
         message=verdict.message,
         body=body,
         finished_at=now,
-        block_job=decision.block,
+        block_job=block or decision.block,
         stop_account=stop or decision.stop,
         deleted_count=verdict.count,
     )
@@ -119,23 +118,6 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     doublings = min(max(attempt - 1, 0), MAX_DOUBLINGS)
     ceiling = min(maximum, initial * 2.0**doublings)
     return rng.uniform(0.0, ceiling)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(text).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
 
 
 def rate_limit_pause(retry_after: float | None) -> float:

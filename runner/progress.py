@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +19,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from runner.clock import Ticks
+from runner.counts import Counts, JobCounts, of_job
 from runner.jobtable import duration
 from runner.logs import get_logger
 from runner.queue import Job
 from runner.report import job_eta, per_minute
 from runner.senderstate import SENDING
 from runner.states import ANSWERED_STATES as FINAL_STATES
+from runner.states import RecordState
 
 # The live display measures the rate over the answers of this many seconds: shorter
 # than status's recent-rate window, so that it follows a slowdown while one watches.
@@ -38,16 +41,19 @@ LIVE_REFRESH = 0.5
 @dataclass
 class JobProgress:
     name: str
-    total: int
-    counts: dict[str, int]
+    counts: Counts
     answers: deque[float] = field(default_factory=deque)  # times of recent answers
     finals: deque[float] = field(default_factory=deque)  # times of recent final answers
     finished: bool = False  # job_finished was logged
     account: str = ""
 
     @property
+    def total(self) -> int:
+        return self.counts.total
+
+    @property
     def left(self) -> int:
-        return self.counts.get("pending", 0) + self.counts.get("in_flight", 0)
+        return self.counts.left
 
 
 class Progress:
@@ -56,30 +62,28 @@ class Progress:
     def __init__(
         self,
         jobs: Iterable[Job],
-        counts: Mapping[int, Mapping[str, int]],
-        clock: Callable[[], float] = time.monotonic,
+        counts: JobCounts,
+        clock: Ticks = time.monotonic,
     ) -> None:
         self._clock = clock
         self._jobs: dict[int, JobProgress] = {}
         self._sending = True  # until the end: no ETA once nothing is sent
         self.add(jobs, counts)
 
-    def add(self, jobs: Iterable[Job], counts: Mapping[int, Mapping[str, int]]) -> None:
+    def add(self, jobs: Iterable[Job], counts: JobCounts) -> None:
         """Follow these jobs too (loaded while the process drains); known ones are kept."""
         for job in jobs:
             if job.id not in self._jobs:
-                seen = dict(counts.get(job.id, {}))
                 self._jobs[job.id] = JobProgress(
-                    job.name, sum(seen.values()), seen, account=job.account
+                    job.name, of_job(counts, job.id), account=job.account
                 )
 
-    def reseed(self, counts: Mapping[int, Mapping[str, int]]) -> None:
+    def reseed(self, counts: JobCounts) -> None:
         """Take the database's counts (at the end: the last frame says what run_finished
         says, records cancelled or retried meanwhile included); nothing is sent after it."""
         self._sending = False
         for job_id, job in self._jobs.items():
-            job.counts = dict(counts.get(job_id, {}))
-            job.total = sum(job.counts.values())
+            job.counts = of_job(counts, job_id)
 
     def settled(self, job_id: int, state: str) -> None:
         """One answer was recorded; ``state`` is the record's new state."""
@@ -89,8 +93,7 @@ class Progress:
         now = self._clock()
         job.answers.append(now)
         if state in FINAL_STATES:
-            job.counts[state] = job.counts.get(state, 0) + 1
-            job.counts["pending"] = job.counts.get("pending", 0) - 1
+            job.counts = job.counts.settled(RecordState(state))
             job.finals.append(now)
             if job.left <= 0 and not job.finished:
                 job.finished = True
@@ -120,7 +123,7 @@ class Progress:
                     "job": job.name,
                     "total": job.total,
                     "done": job.total - job.left,
-                    **{state: job.counts.get(state, 0) for state in (*FINAL_STATES, "invalid")},
+                    **_by_state(job.counts),
                     "left": job.left,
                     "rate_per_minute": _rounded(_rate(job.answers)),
                     "eta_seconds": _rounded(self._eta(job), None),
@@ -129,18 +132,22 @@ class Progress:
         return rows
 
 
-def finished_meaning(counts: Mapping[str, int]) -> tuple[int, str]:
+def finished_meaning(counts: Counts) -> tuple[int, str]:
     """The exit code a run of only this job would end with, and its meaning."""
-    if counts.get("failed", 0):
+    if counts.failed:
         return 1, "some records failed"
     return 0, "every record deleted or not found"
 
 
-def log_finished(name: str, account: str, counts: Mapping[str, int]) -> None:
+def log_finished(name: str, account: str, counts: Counts) -> None:
     code, meaning = finished_meaning(counts)
-    states = {state: counts.get(state, 0) for state in (*FINAL_STATES, "invalid")}
-    get_logger().info("job_finished", account=account, job=name, **states, exit_code=code,
-                      meaning=meaning)  # fmt: skip
+    get_logger().info("job_finished", account=account, job=name, **_by_state(counts),
+                      exit_code=code, meaning=meaning)  # fmt: skip
+
+
+def _by_state(counts: Counts) -> dict[str, int]:
+    """The final states and ``invalid``, as the live table and ``job_finished`` show them."""
+    return {state.value: counts[state] for state in (*FINAL_STATES, RecordState.INVALID)}
 
 
 def _rate(times: deque[float]) -> float | None:

@@ -7,6 +7,7 @@ simulator answers exactly what the runner is built to understand.
 from __future__ import annotations
 
 import json
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 PATH: Final = "/ca_apis/deleteCampaignData"
@@ -58,3 +59,20 @@ def response_body(answer: tuple[str, str]) -> str:
     """The JSON text the API sends for a documented (status, message) answer."""
     status, message = answer
     return json.dumps({"status": status, "message": message})
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)

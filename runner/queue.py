@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from runner.counts import Counts
 from runner.states import BlockReason, JobState, RecordState, StopReason
 
 
@@ -35,6 +36,14 @@ class Job:
     # those the API called invalid, each blocked alone: (campaign, reason, message).
     campaigns: tuple[str, ...] = ()
     blocked_campaigns: tuple[tuple[str, BlockReason, str | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """A job's not-found guard, as the config that loaded it last set it."""
+
+    sample: int
+    max_ratio: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +132,12 @@ class Queue(Protocol):
         """Start times of the account's latest requests since ``since``, oldest first."""
         ...
 
-    async def state_counts(self) -> dict[int, dict[str, int]]:
-        """{job id: {state: count}}."""
+    async def state_counts(self) -> dict[int, Counts]:
+        """{job id: its records in each state}; jobs without records are left out."""
+        ...
+
+    async def job_guards(self) -> dict[int, GuardSettings]:
+        """{job id: its not-found guard} for the jobs loaded with one."""
         ...
 
     async def token_generations(self, identity: str, since: float) -> list[float]:
@@ -149,7 +162,7 @@ class Reader(Protocol):
 
     async def jobs(self) -> list[Job]: ...
 
-    async def state_counts(self) -> dict[int, dict[str, int]]: ...
+    async def state_counts(self) -> dict[int, Counts]: ...
 
     async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
         """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""

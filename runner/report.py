@@ -10,12 +10,13 @@ here reads a clock or a database, so the decisions below are unit-tested with va
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from runner.counts import Counts as Counts  # re-exported: the reports are made of it
 from runner.queue import Job, SenderNote
 from runner.senderstate import is_sending
-from runner.states import HOPELESS_STATES, BlockReason, JobState, RecordState, StopReason
+from runner.states import HOPELESS_STATES, BlockReason, JobState, StopReason
 
 # The recent rate (and the ETA drawn from it) is measured over the requests that
 # started in this many seconds: long enough to smooth over retries and token renewals.
@@ -23,48 +24,6 @@ RECENT_RATE_WINDOW = 600.0
 # A sender note not rewritten for this long, while the process that wrote it holds the
 # database, no longer says what that process does (it may hang, or have left the account).
 SENDER_STALE_AFTER = 180.0
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Records in each state."""
-
-    pending: int = 0
-    in_flight: int = 0
-    deleted: int = 0
-    not_found: int = 0
-    failed: int = 0
-    invalid: int = 0
-    cancelled: int = 0
-
-    @classmethod
-    def of(cls, states: Mapping[str, int]) -> Counts:
-        """From ``{state: count}``; states the report does not know are left out."""
-        return cls(**{state.value: states.get(state.value, 0) for state in RecordState})
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(**{s.value: self[s] + other[s] for s in RecordState})
-
-    def __getitem__(self, state: RecordState) -> int:
-        value: int = getattr(self, state.value)
-        return value
-
-    @property
-    def total(self) -> int:
-        return sum(self[state] for state in RecordState)
-
-    @property
-    def left(self) -> int:
-        """Records still to send: pending, or in flight in a running process."""
-        return self.pending + self.in_flight
-
-    @property
-    def finished(self) -> int:
-        return self.total - self.left
-
-    @property
-    def percent_done(self) -> float:
-        return 100.0 * self.finished / self.total if self.total else 100.0
 
 
 @dataclass(frozen=True, slots=True)

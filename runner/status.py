@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console, Group
 from rich.text import Text
 
+from runner.clock import iso_ms as iso  # one format of every time shown
+from runner.counts import of_job
 from runner.jobtable import ago, jobs_table
 from runner.queue import Reader, SenderNote
 from runner.report import (
@@ -104,7 +106,7 @@ async def collect(
     jobs = tuple(
         job_status(
             job,
-            Counts.of(counts.get(job.id, {})),
+            of_job(counts, job.id),
             reasons=reasons.get(job.id, {}),
             not_found_after_interrupted=interrupted.get(job.id, 0),
             recent=recent.get(job.id),
@@ -138,13 +140,6 @@ def shared_holder(notes: Iterable[SenderNote], now: float) -> int | None:
 
 
 # ---------------------------------------------------------------- JSON
-
-
-def iso(timestamp: float | None, timespec: str = "milliseconds") -> str | None:
-    """ISO 8601 in UTC with milliseconds and offset (the runner's one time format), or None."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec=timespec)
 
 
 def counts_dict(counts: Counts) -> dict[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sqlite3
 import time
@@ -25,21 +26,20 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from runner.db import loading
+from runner.db import cadence, drainwrites, loading
 from runner.db.connection import begin, explained, open_writer
 from runner.db.connection import schema_version as _schema_version
+from runner.db.drainwrites import BODY_LIMIT as BODY_LIMIT
 from runner.db.loading import LoadCounts
 from runner.db.operator import OperatorCommands
 from runner.db.queries import Q
 from runner.db.reader import DbReader
+from runner.db.writer import GroupWriter
 from runner.errors import ConfigError
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.logs import get_logger
-from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
-from runner.states import BlockReason, RecordState, StopReason
-
-# How much of a response body the audit trail keeps.
-BODY_LIMIT = 2000
+from runner.queue import Claim, GuardSettings, Queue, Reader, SenderNote, Settlement
+from runner.states import BlockReason, StopReason
 
 
 class Store(OperatorCommands):
@@ -48,8 +48,8 @@ class Store(OperatorCommands):
     def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
         super().__init__(conn, path)
         self._write_lock: asyncio.Lock | None = None  # made inside the running loop
-        self._unsettled: list[tuple[Claim, Settlement, asyncio.Future[None]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        # Claims, releases and answers: merged transactions, one thread hop each.
+        self._writer = GroupWriter(conn, self._lock, path, drainwrites.settlements)
 
     # -- opening -----------------------------------------------------------
 
@@ -59,9 +59,9 @@ class Store(OperatorCommands):
         return cls(await open_writer(path, create=create), path)
 
     async def close(self) -> None:
-        if self._committer is not None:
+        if self._writer.task is not None:
             with contextlib.suppress(Exception):
-                await self._committer  # answers already received are committed first
+                await self._writer.task  # answers already received are committed first
         await self._conn.close()
 
     async def __aenter__(self) -> Store:
@@ -142,27 +142,31 @@ class Store(OperatorCommands):
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
 
-    async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
-        """(source id, already fully loaded unchanged) for an input file of a job."""
-        stat = path.stat()
+    async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
+        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
+        async with self._transaction() as conn:
+            await conn.execute(Q.set_job_guard, {"id": job_id, "guard": said})
+
+    async def source(self, job_id: int, path: Path, stamp: FileStamp) -> tuple[int, bool]:
+        """(source id, already fully loaded unchanged) for an input file of a job, whose
+        size and time the loader read (the store reads no input file)."""
         row = await self._fetchone(Q.source_by_path, {"job_id": job_id, "path": str(path)})
         if row is not None:
-            unchanged = (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns)
+            unchanged = (row[1], row[2]) == (stamp.size, stamp.mtime_ns)
             return int(row[0]), unchanged and row[3] is not None
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 Q.insert_source,
-                {"job_id": job_id, "path": str(path), "size": stat.st_size,
-                 "mtime_ns": stat.st_mtime_ns},
+                {"job_id": job_id, "path": str(path), "size": stamp.size,
+                 "mtime_ns": stamp.mtime_ns},
             )  # fmt: skip
             return int(cursor.lastrowid or 0), False
 
-    async def mark_loaded(self, source_id: int, path: Path) -> None:
-        stat = path.stat()
+    async def mark_loaded(self, source_id: int, stamp: FileStamp) -> None:
         async with self._transaction() as conn:
             await conn.execute(
                 Q.mark_source_loaded,
-                {"id": source_id, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                {"id": source_id, "size": stamp.size, "mtime_ns": stamp.mtime_ns,
                  "loaded_at": time.time()},
             )  # fmt: skip
 
@@ -177,7 +181,10 @@ class Store(OperatorCommands):
         per number and campaign (``campaigns`` empty: the job's one campaign)."""
         campaigns = campaigns or await self._job_campaigns(job_id)
         async with self._lock(), explained(self.path):
-            return await loading.insert_all(self._conn, job_id, source_id, batches, campaigns)
+            return await loading.insert_all(
+                self._conn, job_id, source_id, batches, campaigns,
+                cadence=lambda: cadence.for_database(self.path),
+            )  # fmt: skip
 
     async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
         row = await self._fetchone(Q.job_campaigns, {"id": job_id})
@@ -194,27 +201,13 @@ class Store(OperatorCommands):
         Due retries go before fresh records, then file order; one statement per
         job, all in one transaction. The claims start at ``now``.
         """
-        claims: list[Claim] = []
-        async with self._transaction() as conn:
-            for job_id in job_ids:
-                params = {"job_id": job_id, "now": now, "count": count - len(claims)}
-                rows = await conn.execute_fetchall(Q.claim, params)
-                # RETURNING comes in no particular order: put it back in claim order.
-                for record_id, job, phone, name, attempts, _, interrupted, campaign in sorted(
-                    rows, key=lambda row: (-row[5], row[0])
-                ):
-                    claims.append(
-                        Claim(record_id, job, phone, name, attempts, account, now,
-                              bool(interrupted), campaign)
-                    )  # fmt: skip
-                if len(claims) >= count:
-                    break
-        return claims
+        return await self._writer.run(
+            lambda raw: drainwrites.claim(raw, job_ids, account, count, now)
+        )
 
     async def release(self, claim: Claim) -> None:
         """Give a claimed record back unsent or unanswered (shutdown): no attempt used."""
-        async with self._transaction() as conn:
-            await conn.execute(Q.release, {"id": claim.record_id})
+        await self._writer.run(lambda raw: drainwrites.release(raw, claim.record_id))
 
     async def next_due(self, job_ids: Sequence[int]) -> float | None:
         """When the earliest pending record of these jobs may be sent, or None if none is."""
@@ -228,29 +221,7 @@ class Store(OperatorCommands):
         (group commit): one transaction for many records costs about as much as one
         for a single record, which keeps the queue's overhead far below the API's.
         """
-        done = asyncio.get_running_loop().create_future()
-        # Its waiter may be cancelled (the run is stopping): the error is still seen.
-        done.add_done_callback(lambda future: future.cancelled() or future.exception())
-        self._unsettled.append((claim, settlement, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_settlements())
-        await asyncio.shield(done)
-
-    async def _commit_settlements(self) -> None:
-        """Commit queued settlements, a batch per transaction, until none is left."""
-        while self._unsettled:
-            batch, self._unsettled = self._unsettled, []
-            try:
-                async with self._transaction() as conn:
-                    await _write_settlements(conn, [(c, s) for c, s, _ in batch])
-            except BaseException as error:
-                for _, _, done in batch:
-                    done.set_exception(error)
-                if not isinstance(error, Exception):
-                    raise
-            else:
-                for _, _, done in batch:
-                    done.set_result(None)
+        await self._writer.add((claim, settlement))
 
     async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
         async with self._transaction() as conn:
@@ -323,53 +294,8 @@ class Store(OperatorCommands):
             campaigns = await conn.execute(Q.unblock_campaigns, chosen)
             return records.rowcount, jobs.rowcount + campaigns.rowcount
 
-async def _write_settlements(
-    conn: aiosqlite.Connection, batch: Sequence[tuple[Claim, Settlement]]
-) -> None:
-    """The writes of a batch of answers, inside the caller's transaction."""
-    await conn.executemany(
-        Q.settle_record,
-        [
-            (s.state, s.reason, s.attempts, s.not_before, s.http_status, s.message,
-             None if s.state == RecordState.PENDING else s.finished_at, c.record_id)
-            for c, s in batch
-        ],
-    )  # fmt: skip
-    await conn.executemany(
-        Q.insert_request,
-        [
-            (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count, c.campaign, c.job_id)
-            for c, s in batch
-        ],
-    )  # fmt: skip
-    for c, s in batch:
-        if s.block_job is not None:
-            block, why = s.block_job
-            params = {"id": c.job_id, "reason": block, "message": why, "campaign": c.campaign}
-            for statement in block_statements(block, c.campaign):
-                await conn.execute(statement, params)
-        if s.stop_account is not None:
-            stop, why = s.stop_account
-            await conn.execute(
-                Q.stop_account,
-                {"account": c.account, "reason": stop, "message": why,
-                 "stopped_at": s.finished_at},
-            )  # fmt: skip
-
-
-def block_statements(block: BlockReason, campaign: str | None) -> tuple[str, ...]:
-    """The statements of a block (see block_statement_names)."""
-    return tuple(getattr(Q, name) for name in block_statement_names(block, campaign))
-
-
-def block_statement_names(block: BlockReason, campaign: str | None) -> tuple[str, ...]:
-    """An invalid campaign blocks only its own records in a job of several campaigns,
-    the whole job in a job of one; any other block (the not-found guard) the job.
-    Names of queries.sql (and of its PostgreSQL twin)."""
-    if block == BlockReason.INVALID_CAMPAIGN and campaign is not None:
-        return ("block_campaign", "block_job_of_one_campaign")
-    return ("block_job",)
+# Kept importable from here: older callers import them from the store.
+block_statements = drainwrites.block_statements
 
 
 if TYPE_CHECKING:  # mypy checks here that the store is what the drain and status use

@@ -17,16 +17,18 @@ import contextlib
 import functools
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from runner import senderstate
+from runner.account import Account, sender_state
 from runner.client import CloudAgentClient
 from runner.clock import Clock, iso_ms
 from runner.config import AccountConfig, Config
-from runner.drain import AccountDrain, AccountReport
+from runner.drain import AccountDrain
 from runner.errors import AccountLocked, RunnerError, first_error
-from runner.hopeless import HopelessWatch, hopeless_note
+from runner.hopeless import HopelessWatch
+from runner.judge import guard_watches
 from runner.lifecycle import Budget, Shutdown, wait_any
 from runner.limiter import Pacer
 from runner.lock import AccountLock
@@ -34,11 +36,15 @@ from runner.logs import get_logger
 from runner.pg.url import PgUrl
 from runner.policy import NotFoundWatch
 from runner.queue import Job, Queue, SenderNote
+from runner.rulings import AccountReport
 from runner.states import JobState, RecordState
 from runner.tokens import TokenProvider
 
 if TYPE_CHECKING:  # psycopg is imported only for a PostgreSQL queue
     from runner.pg.lock import LockSession, PgAccountLock
+
+# What a sending process is: ``run`` ends when nothing is runnable, ``worker`` waits for more.
+Mode = Literal["run", "worker"]
 
 # How often the queue is looked at for new jobs (and the status notes refreshed).
 POLL_INTERVAL = 2.0
@@ -49,22 +55,6 @@ class DrainOptions:
     workers: int
     budget: Budget
     log_numbers: bool = False
-
-
-@dataclass
-class Account:
-    """What this process keeps for one account across its drains."""
-
-    config: AccountConfig
-    pacer: Pacer
-    client: CloudAgentClient
-    tokens: TokenProvider | None
-    lock: AccountLock | PgAccountLock
-    ready: bool = False  # client open, pacer seeded, token provider made
-    drain: AccountDrain | None = None
-    waiting_until: float | None = None
-    said: str | None = None  # the state last logged
-    reports: list[AccountReport] = field(default_factory=list)
 
 
 class Supervisor:
@@ -79,8 +69,7 @@ class Supervisor:
         options: DrainOptions,
         shutdown: Shutdown,
         clock: Clock,
-        mode: str,
-        guards: dict[int, NotFoundWatch] | None = None,
+        mode: Mode,
         on_settled: Callable[[int, RecordState], None] | None = None,
         on_jobs: Callable[[Sequence[Job]], Awaitable[None]] | None = None,
     ) -> None:
@@ -91,7 +80,6 @@ class Supervisor:
         self.shutdown = shutdown
         self.clock = clock
         self.mode = mode
-        self.guards = guards or {}
         self.on_settled = on_settled
         self.on_jobs = on_jobs  # told of each job the first time it is handed to a drain
         self._told: set[int] = set()
@@ -187,13 +175,21 @@ class Supervisor:
                     await self._refuse(job, self.accounts[name].lock.refusal(), locked=True)
                 continue
             if account.drain is not None:
-                started |= bool(account.drain.adopt(jobs))
+                started |= bool(account.drain.adopt(jobs, await self._guards(jobs)))
             elif account.reports and account.reports[-1].stopped is not None:
                 continue  # stopped in this process: fixed by the operator, then a restart
             else:
-                self._start(group, account, jobs)
+                self._start(group, account, jobs, await self._guards(jobs))
                 started = True
         return started
+
+    async def _guards(self, jobs: Sequence[Job]) -> dict[int, NotFoundWatch]:
+        """Each job's not-found watch, from the guard it was loaded with (whatever config
+        this process has): adopted jobs are guarded like the first ones."""
+        settings = await self.queue.job_guards()
+        if not any(job.id in settings for job in jobs):
+            return {}  # no need to count
+        return guard_watches(settings, jobs, await self.queue.state_counts())
 
     async def _tell(self, jobs: Sequence[Job]) -> None:
         new = [job for job in jobs if job.id not in self._told]
@@ -313,7 +309,13 @@ class Supervisor:
         account.waiting_until = until
         await self._note(account)
 
-    def _start(self, group: asyncio.TaskGroup, account: Account, jobs: Sequence[Job]) -> None:
+    def _start(
+        self,
+        group: asyncio.TaskGroup,
+        account: Account,
+        jobs: Sequence[Job],
+        guards: dict[int, NotFoundWatch],
+    ) -> None:
         drain = AccountDrain(
             queue=self.queue,
             account=account.config.name,
@@ -326,7 +328,7 @@ class Supervisor:
             shutdown=self.shutdown,
             clock=self.clock,
             tokens=account.tokens,
-            guards={job.id: self.guards[job.id] for job in jobs if job.id in self.guards},
+            guards=guards,
             on_settled=self.on_settled,
             log_numbers=self.options.log_numbers,
             hopeless=HopelessWatch(self.config.retry.give_up_after_seconds),
@@ -368,7 +370,7 @@ class Supervisor:
     async def _note(self, account: Account) -> None:
         if self.session is not None and not account.lock.held:
             return  # the holder (another process) says how the account is doing
-        state, note, until, since = self._sender_state(account)
+        state, note, until, since = sender_state(account, self.clock.time())
         pid, database = os.getpid(), str(self.config.database)
         said = SenderNote(
             account.config.name, pid, database, self.mode, state, note, until, since=since
@@ -378,25 +380,3 @@ class Supervisor:
             account.said = state
             self.log.info("account_state", account=account.config.name, state=state,
                           note=note, until=iso_ms(until))  # fmt: skip
-
-    def _sender_state(
-        self, account: Account
-    ) -> tuple[str, str | None, float | None, float | None]:
-        """(state, note, until, since) of an account this process has (runner.senderstate);
-        ``since`` is when a hopeless state began (runner.hopeless)."""
-        drain = account.drain
-        stopped = account.reports[-1].stopped if account.reports else None
-        hopeless = hopeless_note(drain.hopeless if drain is not None else None, stopped)
-        if hopeless is not None:
-            state, note, since = hopeless
-            return state, note, None, since
-        if stopped is not None:
-            return senderstate.STOPPED, f"{stopped[0]}: {stopped[1]}", None, None
-        if not account.lock.held:
-            return senderstate.LOCKED_ELSEWHERE, account.lock.refusal(), None, None
-        if account.waiting_until is not None:
-            return senderstate.WAITING, "token budget spent", account.waiting_until, None
-        if drain is None:
-            return senderstate.IDLE, None, None, None
-        state, until = senderstate.drain_state(drain.view(), self.clock.time())
-        return state, None, until, None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runner.cli import EXPORT_FORMATS, cli, config_argument, reports_errors
+from runner.cli.group import EXPORT_FORMATS, cli, config_argument, reports_errors
 from runner.errors import ExitCode
 from runner.states import RECORD_STATES
 

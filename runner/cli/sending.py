@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.cli import F, cli, config_argument, log_options, reports_errors
+from runner.cli.group import F, cli, config_argument, log_options, reports_errors
 from runner.pg.url import Database
 
 if TYPE_CHECKING:
     from runner.db.pruning import Pruned
     from runner.pg.store import PgStore
     from runner.store import Store
+    from runner.supervise import Mode
 
 # -- load ----------------------------------------------------------------------
 
@@ -30,6 +31,7 @@ def load(config_path: Path) -> None:
     Works while a run or worker drains the same database: that process sends them.
     """
     from runner import run as runs
+    from runner.cli.loads import print_loads
     from runner.config import load_config
     from runner.loader import check_inputs
     from runner.logs import configure
@@ -37,12 +39,12 @@ def load(config_path: Path) -> None:
     # Off a terminal (cron's load.log) JSON lines, like every other command's log.
     log_format = configure("auto")
     config = load_config(config_path)
-    check_inputs(config)
-    loads = asyncio.run(runs.load(config))
+    check_inputs(config)  # before the database is created: exit 2 leaves nothing behind
+    loads = asyncio.run(runs.load(config, checked=True))
     if log_format == "json":
         runs.log_loads(loads)
     else:
-        runs.print_loads(loads)
+        print_loads(loads)
 
 
 # -- run and worker --------------------------------------------------------------
@@ -83,7 +85,7 @@ def drain_options(command: F) -> F:
 @reports_errors
 def run(config_path: Path, **asked: Any) -> None:
     """Load (idempotently), then drain every account's queue until nothing is runnable."""
-    _send(config_path, Options(**asked))
+    _send(config_path, Options(**asked), "run")
 
 
 @cli.command()
@@ -95,17 +97,16 @@ def worker(config_path: Path, **asked: Any) -> None:
 
     SIGINT or SIGTERM stop it gracefully (exit 130 or 143).
     """
-    _send(config_path, Options(limit=None, dry_run=False, wait=None, **asked))
+    _send(config_path, Options(limit=None, dry_run=False, wait=False, **asked), "worker")
 
 
 @dataclass(frozen=True)
 class Options:
-    """What run and worker were asked (click's parameters, by name); ``wait`` None means
-    a worker."""
+    """What run and worker were asked (click's parameters, by name)."""
 
     limit: int | None
     dry_run: bool
-    wait: bool | None
+    wait: bool
     workers: int | None
     summary_interval: float
     log_format: str
@@ -114,23 +115,24 @@ class Options:
     log_numbers: bool
 
 
-def _send(config_path: Path, asked: Options) -> None:
+def _send(config_path: Path, asked: Options, mode: Mode) -> None:
     from runner import run as runs
+    from runner.cli.loads import dry_run
+    from runner.cli.prepare import prepare
     from runner.lifecycle import Budget
     from runner.supervise import DrainOptions
 
-    worker = asked.wait is None
-    config, keys, log_format = runs.prepare(
-        config_path, asked.log_format, asked.verbose, asked.quiet, worker=worker
+    config, keys, log_format = prepare(
+        config_path, asked.log_format, asked.verbose, asked.quiet, worker=mode == "worker"
     )
     if asked.dry_run:
-        asyncio.run(runs.dry_run(config))
+        asyncio.run(dry_run(config))
         return
     options = runs.RunOptions(
         drain=DrainOptions(asked.workers or config.workers, Budget(asked.limit), asked.log_numbers),
         live=_live(log_format, asked.quiet),
         summary_interval=asked.summary_interval,
-        mode="worker" if worker else "run",
+        mode=mode,
     )
     sys.exit(runs.drain_or_hand_over(config, keys, options, wait=asked.wait))
 

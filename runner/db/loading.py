@@ -1,8 +1,9 @@
 """Loading records in short write transactions, so a runner draining the same
 database (another process) never waits long for its own commits.
 
-A load commits whenever ``COMMIT_SECONDS`` have passed in its transaction or
-``ROWS_PER_COMMIT`` rows are in it, and leaves the write lock free for a moment
+A load commits whenever its transaction has held the write lock for a while or
+holds enough rows (runner.db.cadence: 0.1 s while another process drains the
+database, longer while none does), and leaves the write lock free for a moment
 (``YIELD_SECONDS``) after each commit: SQLite has no queue of waiting writers,
 and a writer only gets the lock if it is free when it looks (the store's
 writers look every few milliseconds, see runner.db.connection.begin).
@@ -23,15 +24,17 @@ from typing import Final
 
 import aiosqlite
 
+from runner.clock import Ticks
+from runner.db.cadence import SHORT, Cadence
 from runner.db.connection import begin
 from runner.db.queries import Q
 from runner.inputs import InvalidRow, Row
 
 # Rows sent to SQLite per executemany while loading (the loader's batch size).
 INSERT_BATCH: Final = 5000
-ROWS_PER_COMMIT: Final = 20_000
-COMMIT_SECONDS: Final = 0.1
 YIELD_SECONDS: Final = 0.005
+# The order of insert_record's parameters, named for insert_duplicate.
+RECORD_KEYS: Final = ("job_id", "source_id", "line", "phone", "name", "cell", "campaign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +51,6 @@ class LoadCounts:
         )
 
 
-def commit_due(rows: int, started: float, now: float) -> bool:
-    """Whether a load's open transaction has held the write lock long enough."""
-    return rows >= ROWS_PER_COMMIT or now - started >= COMMIT_SECONDS
-
-
 async def insert_batch(
     conn: aiosqlite.Connection,
     job_id: int,
@@ -65,8 +63,7 @@ async def insert_batch(
     campaign's records never stand long between a claim and the next sendable one);
     an invalid row is one record of the job."""
     valid = [
-        {"job_id": job_id, "source_id": source_id, "line": r.line, "phone": r.phone,
-         "name": r.name, "cell": r.cell, "campaign": campaign}
+        (job_id, source_id, r.line, r.phone, r.name, r.cell, campaign)
         for r in rows if isinstance(r, Row)
         for campaign in campaigns
     ]  # fmt: skip
@@ -79,7 +76,8 @@ async def insert_batch(
     await conn.executemany(Q.insert_record, valid)
     new = conn.total_changes - before
     if new < len(valid):  # some numbers were there already: keep the repeating lines
-        await conn.executemany(Q.insert_duplicate, valid)
+        named = [dict(zip(RECORD_KEYS, values, strict=True)) for values in valid]
+        await conn.executemany(Q.insert_duplicate, named)
     await conn.executemany(Q.insert_invalid_record, invalid)
     return LoadCounts(new=new, duplicate=len(valid) - new, invalid=len(invalid))
 
@@ -90,7 +88,8 @@ async def insert_all(
     source_id: int,
     batches: AsyncIterator[Sequence[Row | InvalidRow]],
     campaigns: Sequence[str],
-    clock: Callable[[], float] = time.monotonic,
+    clock: Ticks = time.monotonic,
+    cadence: Callable[[], Cadence] = lambda: SHORT,
 ) -> LoadCounts:
     """Enqueue a whole input in short transactions (the caller holds the store's lock)."""
     counts = LoadCounts()
@@ -104,7 +103,7 @@ async def insert_all(
                 in_transaction, started, rows = True, clock(), 0
             counts += await insert_batch(conn, job_id, source_id, batch, campaigns)
             rows += len(batch)
-            if commit_due(rows, started, clock()):
+            if cadence().due(rows, started, clock()):
                 await conn.execute(Q.commit)
                 in_transaction = False
                 await asyncio.sleep(YIELD_SECONDS)  # let a waiting writer in

@@ -74,6 +74,15 @@ INSERT INTO jobs (name, account, campaign, campaigns, number_format, account_ide
 VALUES (:name, :account, :campaign, :campaigns, :number_format, :account_identity,
         :created_at)
 
+-- set_job_guard --
+-- The not-found guard of the config that loads the job (JSON), NULL for none: like the
+-- account identity, it follows the latest config that loads it.
+UPDATE jobs SET not_found_guard = :guard
+ WHERE id = :id
+
+-- job_guards --
+SELECT id, not_found_guard FROM jobs WHERE not_found_guard IS NOT NULL
+
 -- job_campaigns --
 -- campaigns: the JSON list of a job of several campaigns; NULL for a job of one.
 SELECT campaign, campaigns FROM jobs WHERE id = :id
@@ -93,8 +102,9 @@ INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (:job_id, :path, :size
 UPDATE sources SET size = :size, mtime_ns = :mtime_ns, loaded_at = :loaded_at WHERE id = :id
 
 -- insert_record --
+-- Positional: a load binds a million tuples, cheaper to build than dicts.
 INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name, cell, campaign)
-VALUES (:job_id, :source_id, :line, :phone, :name, :cell, :campaign)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 
 -- insert_duplicate --
 -- A line whose number is already a record of the job, from another line: a duplicate of

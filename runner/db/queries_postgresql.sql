@@ -92,6 +92,12 @@ RETURNING id
 -- job_campaigns --
 SELECT campaign, campaigns FROM jobs WHERE id = %(id)s
 
+-- set_job_guard --
+UPDATE jobs SET not_found_guard = %(guard)s WHERE id = %(id)s
+
+-- job_guards --
+SELECT id, not_found_guard FROM jobs WHERE not_found_guard IS NOT NULL
+
 -- set_job_identity --
 UPDATE jobs SET account_identity = %(account_identity)s WHERE id = %(id)s
 

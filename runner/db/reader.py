@@ -15,10 +15,11 @@ from typing import Any, Final
 
 import aiosqlite
 
+from runner.counts import Counts
 from runner.db.connection import explained, open_reader
 from runner.db.queries import Q
 from runner.numbers import MIN_DIGITS
-from runner.queue import Job, SenderNote
+from runner.queue import GuardSettings, Job, SenderNote
 from runner.states import AFTER_INTERRUPTED, BlockReason, JobState, StopReason
 
 # One row per record (Q.export_records), in this order.
@@ -141,12 +142,17 @@ class DbReader:
     async def job_names(self) -> list[str]:
         return [str(row[0]) for row in await self._fetchall(Q.job_names)]
 
-    async def state_counts(self) -> dict[int, dict[str, int]]:
-        """{job id: {state: count}}."""
+    async def state_counts(self) -> dict[int, Counts]:
+        """{job id: its records in each state}."""
         counts: dict[int, dict[str, int]] = {}
         for job_id, state, count in await self._fetchall(Q.state_counts):
             counts.setdefault(int(job_id), {})[state] = int(count)
-        return counts
+        return {job_id: Counts.of(states) for job_id, states in counts.items()}
+
+    async def job_guards(self) -> dict[int, GuardSettings]:
+        """{job id: its not-found guard} (a database at the latest version: the writer's)."""
+        rows = await self._fetchall(Q.job_guards)
+        return {int(job_id): GuardSettings(**json.loads(guard)) for job_id, guard in rows}
 
     async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
         """{job id: {campaign: {state: count}}} for the jobs of several campaigns."""

@@ -7,17 +7,19 @@ extends it. A reader's session is read-only, so a role with only the select priv
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from runner.counts import Counts
 from runner.db.queries import PQ
 from runner.db.reader import Rows, job_of
 from runner.numbers import MIN_DIGITS
 from runner.pg.connection import explained, open_reader, schema_version
 from runner.pg.url import PgUrl
-from runner.queue import Job, SenderNote
+from runner.queue import GuardSettings, Job, SenderNote
 from runner.states import AFTER_INTERRUPTED, StopReason
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -87,11 +89,17 @@ class PgReader:
     async def job_names(self) -> list[str]:
         return [str(row[0]) for row in await self._fetchall(PQ.job_names)]
 
-    async def state_counts(self) -> dict[int, dict[str, int]]:
+    async def state_counts(self) -> dict[int, Counts]:
+        """{job id: its records in each state}."""
         counts: dict[int, dict[str, int]] = {}
         for job_id, state, count in await self._fetchall(PQ.state_counts):
             counts.setdefault(int(job_id), {})[state] = int(count)
-        return counts
+        return {job_id: Counts.of(states) for job_id, states in counts.items()}
+
+    async def job_guards(self) -> dict[int, GuardSettings]:
+        """{job id: its not-found guard}."""
+        rows = await self._fetchall(PQ.job_guards)
+        return {int(job_id): GuardSettings(**json.loads(guard)) for job_id, guard in rows}
 
     async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
         counts: dict[int, dict[str, dict[str, int]]] = {}

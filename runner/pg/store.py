@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import socket
 import time
@@ -20,19 +21,19 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.db.drainwrites import BODY_LIMIT, block_statement_names
 from runner.db.loading import LoadCounts
 from runner.db.queries import PQ
 from runner.errors import ConfigError
 from runner.groupcommit import GroupCommit
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.logs import get_logger
 from runner.pg.connection import explained, open_writer, schema_version
 from runner.pg.operator import PgOperatorCommands
 from runner.pg.reader import Connection, PgReader
 from runner.pg.url import PgUrl
-from runner.queue import Claim, Queue, Reader, SenderNote, Settlement
+from runner.queue import Claim, GuardSettings, Queue, Reader, SenderNote, Settlement
 from runner.states import BlockReason, RecordState, StopReason
-from runner.store import BODY_LIMIT, block_statement_names
 
 
 class PgStore(PgOperatorCommands):
@@ -122,26 +123,30 @@ class PgStore(PgOperatorCommands):
             return await self.ensure_job(name, account, campaigns, number_format, account_identity)
         return job_id
 
-    async def source(self, job_id: int, path: Path) -> tuple[int, bool]:
-        stat = path.stat()
+    async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
+        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
+        await self._write(PQ.set_job_guard, {"id": job_id, "guard": said})
+
+    async def source(self, job_id: int, path: Path, stamp: FileStamp) -> tuple[int, bool]:
+        """(source id, already fully loaded unchanged) for an input file of a job, whose
+        size and time the loader read (the store reads no input file)."""
         row = await self._fetchone(PQ.source_by_path, {"job_id": job_id, "path": str(path)})
         if row is not None:
-            unchanged = (row[1], row[2]) == (stat.st_size, stat.st_mtime_ns)
+            unchanged = (row[1], row[2]) == (stamp.size, stamp.mtime_ns)
             return int(row[0]), unchanged and row[3] is not None
         source_id = await self._insert(
             PQ.insert_source,
-            {"job_id": job_id, "path": str(path), "size": stat.st_size,
-             "mtime_ns": stat.st_mtime_ns},
+            {"job_id": job_id, "path": str(path), "size": stamp.size,
+             "mtime_ns": stamp.mtime_ns},
         )  # fmt: skip
         if source_id == 0:  # another process is loading the same file: both insert, once
-            return await self.source(job_id, path)
+            return await self.source(job_id, path, stamp)
         return source_id, False
 
-    async def mark_loaded(self, source_id: int, path: Path) -> None:
-        stat = path.stat()
+    async def mark_loaded(self, source_id: int, stamp: FileStamp) -> None:
         await self._write(
             PQ.mark_source_loaded,
-            {"id": source_id, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            {"id": source_id, "size": stamp.size, "mtime_ns": stamp.mtime_ns,
              "loaded_at": time.time()},
         )  # fmt: skip
 

@@ -1,6 +1,6 @@
 """What the sandbox can answer besides its normal rules, and how JSON answers are encoded.
 
-Kept free of aiohttp: a :class:`Reply` is plain data that the server turns into a
+Kept free of aiohttp: a :class:`HttpAnswer` is plain data that the server turns into a
 response, so the decisions that produce one can be unit-tested directly.
 """
 
@@ -28,7 +28,7 @@ class BodyEncoding(StrEnum):
 
 
 @dataclass(frozen=True)
-class Reply:
+class HttpAnswer:
     """One HTTP answer: a JSON ``payload`` (encoded per ``--body-encoding``) or ``text`` as is."""
 
     status: int = 200
@@ -38,12 +38,12 @@ class Reply:
     headers: Headers = ()
 
     @classmethod
-    def of(cls, answer: tuple[str, str], status: int = 200, headers: Headers = ()) -> Reply:
+    def of(cls, answer: tuple[str, str], status: int = 200, headers: Headers = ()) -> HttpAnswer:
         """A documented (status, message) answer."""
         return cls(status, payload={"status": answer[0], "message": answer[1]}, headers=headers)
 
 
-def encode_body(reply: Reply, encoding: BodyEncoding) -> bytes:
+def encode_body(reply: HttpAnswer, encoding: BodyEncoding) -> bytes:
     """The bytes sent for ``reply``; plain JSON is exactly ``protocol.response_body``'s text."""
     if reply.payload is None:
         return reply.text.encode()
@@ -103,21 +103,22 @@ _HTTP_ERRORS: Final = {
 
 def forced_reply(
     name: ForcedAnswer, *, credential: str, redirect_to: str | None, path: str
-) -> Reply:
+) -> HttpAnswer:
     """The answer ``--answer name`` gives; ``credential`` is what the request authenticated with."""
     if name in _DOCUMENTED:
-        return Reply.of(_DOCUMENTED[name])
+        return HttpAnswer.of(_DOCUMENTED[name])
     if name in _HTTP_ERRORS:
         code, reason = _HTTP_ERRORS[name]
-        return Reply(code, text=nginx_page(code, reason), content_type="text/html")
+        return HttpAnswer(code, text=nginx_page(code, reason), content_type="text/html")
     if name == ForcedAnswer.REDIRECT:
         if redirect_to is None:
             raise ValueError("the redirect answer needs a redirect_to URL")
         location = redirect_to.rstrip("/") + path
         page = nginx_page(301, "Moved Permanently")
-        return Reply(301, text=page, content_type="text/html", headers=(("Location", location),))
+        location_header = (("Location", location),)
+        return HttpAnswer(301, text=page, content_type="text/html", headers=location_header)
     # ECHO_KEY: a server that quotes the credential back, so the runner's redaction is tested.
-    return Reply.of(("false", f"Invalid apiKey {credential}"))
+    return HttpAnswer.of(("false", f"Invalid apiKey {credential}"))
 
 
 # --------------------------------------------------------------------------- --answers FILE
@@ -131,10 +132,10 @@ class FileAnswer:
     body: str
     headers: Headers
 
-    def reply(self) -> Reply:
+    def reply(self) -> HttpAnswer:
         """Sent as written; JSON content type unless the file's headers name one."""
         named = any(name.lower() == "content-type" for name, _ in self.headers)
-        return Reply(
+        return HttpAnswer(
             self.status,
             text=self.body,
             content_type=None if named else "application/json",

@@ -1,7 +1,7 @@
 """The sandbox's settings, counters and decisions, free of aiohttp so they can be unit-tested.
 
 The server calls these in the order the package docstring describes; each step
-either answers (a :class:`Reply`) or lets the request go on to the next.
+either answers (a :class:`HttpAnswer`) or lets the request go on to the next.
 """
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
 from runner import protocol
+from runner.clock import Ticks
 from runner.sandbox.answers import (
     FileAnswer,
-    Reply,
+    HttpAnswer,
     forced_reply,
     load_answers,
     nginx_page,
@@ -27,15 +27,13 @@ from runner.sandbox.settings import AuthMode, Counters, SandboxSettings, TokenHe
 from runner.sandbox.tokens import TokenCheck, TokenIssuer
 from runner.sandbox.window import SlidingWindow, retry_after_header
 
-Clock = Callable[[], float]
-
 DEFAULT_WINDOW_SECONDS: Final = 60.0
 """Window used to measure ``max_in_window`` when no rate limit is configured."""
 
 _ERROR_REPLIES: Final = (
-    Reply(500, text=nginx_page(500, "Internal Server Error"), content_type="text/html"),
-    Reply(502, text=nginx_page(502, "Bad Gateway"), content_type="text/html"),
-    Reply(503, text="", content_type="text/html"),
+    HttpAnswer(500, text=nginx_page(500, "Internal Server Error"), content_type="text/html"),
+    HttpAnswer(502, text=nginx_page(502, "Bad Gateway"), content_type="text/html"),
+    HttpAnswer(503, text="", content_type="text/html"),
 )
 _TOKEN_BUDGET_SPENT: Final = ("false", "Max limit exceeded")
 
@@ -73,7 +71,7 @@ class SandboxState:
     """All of the sandbox's memory and decisions."""
 
     settings: SandboxSettings
-    clock: Clock = time.monotonic
+    clock: Ticks = time.monotonic
     numbers: NumberList | None = None
     answers: dict[str, FileAnswer] | None = None
     counters: Counters = field(default_factory=Counters)
@@ -143,7 +141,7 @@ class SandboxState:
             return Fault.ERROR
         return Fault.NONE
 
-    def pick_error(self) -> Reply:
+    def pick_error(self) -> HttpAnswer:
         """Which 5xx (and body) an injected error answers with."""
         return self._fault_rng.choice(_ERROR_REPLIES)
 
@@ -155,14 +153,14 @@ class SandboxState:
     # -- step 3: validation
     def validate(
         self, key: str, body: bytes, authorization: str | None = None
-    ) -> DeleteRequest | Reply:
+    ) -> DeleteRequest | HttpAnswer:
         """The request's record, or the documented answer that rejects it."""
         refusal = self._authenticate(key, authorization)
         result = refusal if refusal is not None else self._check_record(body)
         if isinstance(result, DeleteRequest):
             return result
         self.counters.invalid += 1
-        return Reply.of(result)
+        return HttpAnswer.of(result)
 
     def _authenticate(self, key: str, authorization: str | None) -> tuple[str, str] | None:
         if not self.token_mode:
@@ -221,7 +219,7 @@ class SandboxState:
         return DeleteRequest(campaign, phone)
 
     # -- steps 4 and 5: a forced answer, else the deletion
-    def answer(self, request: DeleteRequest, *, credential: str, path: str) -> Reply:
+    def answer(self, request: DeleteRequest, *, credential: str, path: str) -> HttpAnswer:
         """The answer to a valid delete: ``--answers``/``--answer`` if they apply, else delete."""
         ident = (request.campaign, request.phone)
         self.request_counts[ident] = self.request_counts.get(ident, 0) + 1
@@ -229,9 +227,9 @@ class SandboxState:
         if forced is not None:
             self.counters.forced_answers += 1
             return forced
-        return Reply.of(self.delete(request))
+        return HttpAnswer.of(self.delete(request))
 
-    def _forced(self, request: DeleteRequest, credential: str, path: str) -> Reply | None:
+    def _forced(self, request: DeleteRequest, credential: str, path: str) -> HttpAnswer | None:
         if self.answers is not None and request.phone in self.answers:
             return self.answers[request.phone].reply()
         name = self.settings.answer
@@ -265,24 +263,25 @@ class SandboxState:
         return number_present(campaign, phone, self.settings.present_ratio)
 
     # -- generateToken
-    def generate_token(self, key: str, body: bytes) -> Reply:
+    def generate_token(self, key: str, body: bytes) -> HttpAnswer:
         """``POST generateToken``: a new token, or the answer that refuses one."""
         if not self.token_mode:
             self.counters.invalid_action += 1
-            return Reply.of(protocol.INVALID_ACTION)
+            return HttpAnswer.of(protocol.INVALID_ACTION)
         user = _parse_record(body, (protocol.USER,))
         user_name = user.get(protocol.USER, "") if user is not None else ""
         if not user_name:
-            refusal = Reply.of(protocol.TOKEN_USER_MISSING)
+            refusal = HttpAnswer.of(protocol.TOKEN_USER_MISSING)
         elif key != self.settings.api_key or user_name != self.settings.user_name:
-            refusal = Reply.of(protocol.TOKEN_REFUSED)
+            refusal = HttpAnswer.of(protocol.TOKEN_REFUSED)
         else:
             token = self.tokens.issue(user_name)
             if token is not None:
                 self.counters.token_generations += 1
-                return Reply(payload={protocol.TOKEN: token, "message": ""})
+                return HttpAnswer(payload={protocol.TOKEN: token, "message": ""})
             wait = retry_after_header(self.tokens.budget_wait())
-            refusal = Reply.of(_TOKEN_BUDGET_SPENT, status=429, headers=(("Retry-After", wait),))
+            after = (("Retry-After", wait),)
+            refusal = HttpAnswer.of(_TOKEN_BUDGET_SPENT, status=429, headers=after)
         self.counters.token_refused += 1
         return refusal
 

@@ -10,9 +10,9 @@ from typing import Final
 from aiohttp import web
 
 from runner import protocol
-from runner.sandbox.answers import BodyEncoding, Reply, encode_body
+from runner.clock import Ticks
+from runner.sandbox.answers import BodyEncoding, HttpAnswer, encode_body
 from runner.sandbox.rules import (
-    Clock,
     DeleteRequest,
     Fault,
     SandboxState,
@@ -36,7 +36,7 @@ STATE_KEY: Final = web.AppKey("sandbox_state", SandboxState)
 STOP_KEY: Final = web.AppKey("sandbox_stop", asyncio.Event)
 
 
-def to_response(reply: Reply, encoding: BodyEncoding) -> web.Response:
+def to_response(reply: HttpAnswer, encoding: BodyEncoding) -> web.Response:
     """An aiohttp response for a rules-level reply."""
     return web.Response(
         status=reply.status,
@@ -71,7 +71,8 @@ async def _answer_delete(request: web.Request, state: SandboxState) -> web.Respo
     wait = state.admit(state.bucket(key, authorization))  # before any await: arrival counts
     if wait is not None:
         headers = (("Retry-After", retry_after_header(wait)),)
-        return to_response(Reply.of(protocol.RATE_LIMITED, status=429, headers=headers), encoding)
+        limited = HttpAnswer.of(protocol.RATE_LIMITED, status=429, headers=headers)
+        return to_response(limited, encoding)
     fault = state.roll_fault()
     if fault is Fault.HANG:
         return await _hang(request.app[STOP_KEY])
@@ -120,7 +121,7 @@ async def _release_hangs(app: web.Application) -> None:
     app[STOP_KEY].set()
 
 
-def build_app(settings: SandboxSettings, *, clock: Clock = time.monotonic) -> web.Application:
+def build_app(settings: SandboxSettings, *, clock: Ticks = time.monotonic) -> web.Application:
     """The sandbox as an aiohttp application; ``clock`` is injectable for tests."""
     app = web.Application()
     app[STATE_KEY] = SandboxState(settings, clock=clock)
@@ -136,7 +137,7 @@ def build_app(settings: SandboxSettings, *, clock: Clock = time.monotonic) -> we
 
 
 async def start_sandbox(
-    settings: SandboxSettings, *, clock: Clock = time.monotonic
+    settings: SandboxSettings, *, clock: Ticks = time.monotonic
 ) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (``await runner.cleanup()`` stops it) and port."""
     app = build_app(settings, clock=clock)

@@ -14,13 +14,12 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Final
 
+from runner.clock import Ticks
 from runner.sandbox.window import SlidingWindow
-
-Clock = Callable[[], float]
 
 BUDGET_PERIOD_SECONDS: Final = 3600.0
 
@@ -67,7 +66,7 @@ class TokenIssuer:
     at start, so ``exp - iat`` is the TTL whatever the clock is.
     """
 
-    def __init__(self, ttl: float, budget: int, clock: Clock, secret: bytes | None = None) -> None:
+    def __init__(self, ttl: float, budget: int, clock: Ticks, secret: bytes | None = None) -> None:
         self.ttl = ttl
         self.clock = clock
         self._secret = secret if secret is not None else secrets.token_bytes(32)

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Project, Sandbox, log_events, numbers
+from harness import Project, Sandbox, log_events, numbers, wait_until
 
 
-def until(condition: Callable[[], bool], what: str, within: float = 60) -> None:
-    """Poll a condition with a deadline; fail naming it."""
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.05)
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll until the condition holds; the guard only turns a hang into a failure."""
+    wait_until(condition, what, guard=60)
 
 
 def events(stderr: str) -> list[str]:
@@ -130,3 +126,26 @@ def test_a_worker_notices_its_database_deleted_or_replaced(
     result = project.run("run")
     assert result.code == 0, result.stderr
     assert project.job_status("second")["deleted"] + project.job_status("second")["not_found"] == 7
+
+
+def test_a_job_loaded_beside_a_worker_has_its_not_found_guard(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]],
+) -> None:
+    """The guard's settings belong to the job: one adopted after the worker started is
+    guarded as one loaded before (it once had no guard at all, and "succeeded")."""
+    project, sandbox = sandbox_project("--present-ratio", "0.02")  # nearly nothing exists
+    project.write()
+    worker = project.start("worker", "--log-format", "json")
+    try:
+        until(lambda: status_or_none(project) is not None, "the worker opens its database")
+        project.add_job("later", numbers(200), not_found_guard={"sample": 20, "max_ratio": 0.9})
+        project.write()
+        assert project.run("load").code == 0
+        until(lambda: project.job_status("later")["state"] != "active", "the worker ends later")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 143, stderr
+    job = project.job_status("later")
+    assert (job["state"], job["blocked_reason"]) == ("blocked", "not_found_guard")
+    assert sandbox.stats()["requests"] < 200  # stopped early, not sent to the end

@@ -8,10 +8,9 @@ import json
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 
-from harness import Project, Sandbox, cli_command, cli_env, log_events, numbers
+from harness import Project, Sandbox, cli_command, cli_env, log_events, numbers, wait_until
 from test_sharing import second_config
 
 from runner.testing import retry_config
@@ -19,11 +18,9 @@ from runner.testing import retry_config
 RATE = "10/s"
 
 
-def until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll until the condition holds; the guard only turns a hang into a failure."""
+    wait_until(condition, what, guard=60)
 
 
 def sender_state(project: Project) -> str | None:

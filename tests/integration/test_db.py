@@ -23,7 +23,7 @@ from runner.db import connection
 from runner.db.connection import OLDEST_READABLE
 from runner.db.queries import Q, parse
 from runner.errors import StoreError
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.queue import SenderNote, Settlement
 from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
 from runner.store import Store
@@ -46,7 +46,7 @@ async def new_job(store: Store, folder: Path, name: str = "job", count: int = 3)
     job_id = await store.ensure_job(name, "main", "Camp", account_identity="id-main")
     source = folder / f"{name}.csv"
     source.write_text("phoneNumber\n", encoding="utf-8")
-    source_id, _ = await store.source(job_id, source)
+    source_id, _ = await store.source(job_id, source, FileStamp.of(source))
     await insert_rows(store, job_id, source_id, rows(count))
     return job_id
 
@@ -315,7 +315,7 @@ async def test_a_load_leaves_other_writers_in_between_its_transactions(
         job_id = await loader.ensure_job("job", "main", "C")
         source = tmp_path / "in.csv"
         source.write_text("phoneNumber\n", encoding="utf-8")
-        source_id, _ = await loader.source(job_id, source)
+        source_id, _ = await loader.source(job_id, source, FileStamp.of(source))
         handed = 0  # batches the load has taken so far
 
         async def batches() -> AsyncIterator[Sequence[Row | InvalidRow]]:
@@ -374,7 +374,7 @@ async def main():
         counts = await reader.state_counts()
         jobs = [job.name for job in await reader.jobs()]
     exported = await export_records(path, io.StringIO())
-    print(jobs, sum(sum(c.values()) for c in counts.values()), exported)
+    print(jobs, sum(c.total for c in counts.values()), exported)
 
 asyncio.run(main())
 """

@@ -37,7 +37,7 @@ from runner.export import (
     export_requests,
     export_to,
 )
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.queue import Settlement
 from runner.states import RecordState
 from runner.store import Store
@@ -78,7 +78,7 @@ async def add_job(
     job_id = await store.ensure_job(name, account, campaign)
     source = folder / f"{name}.csv"
     source.write_text("phoneNumber\n", encoding="utf-8")
-    source_id, _ = await store.source(job_id, source)
+    source_id, _ = await store.source(job_id, source, FileStamp.of(source))
     await insert_rows(store, job_id, source_id, rows)
     return job_id, source
 

@@ -13,7 +13,7 @@ from dbhelpers import claim as claim_one
 from dbhelpers import insert_rows
 
 from runner import metrics, status
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.metrics import escape_label_value, format_value, render, write_textfile
 from runner.queue import Settlement
 from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
@@ -297,7 +297,7 @@ async def test_a_report_from_a_real_database_parses(tmp_path: Path) -> None:
     source.write_text("phoneNumber\n", encoding="utf-8")
     async with await Store.open(tmp_path / "runner.db") as store:
         job_id = await store.ensure_job('the "big" one', "main", "Camp")
-        source_id, _ = await store.source(job_id, source)
+        source_id, _ = await store.source(job_id, source, FileStamp.of(source))
         rows = [Row(n, f"812340000{n}", None) for n in (1, 2, 3)] + [InvalidRow(4, "x", "y")]
         await insert_rows(store, job_id, source_id, rows)
         for started in (1_000.0, 1_030.0):  # one interval of 30 s: 2 a minute

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from runner.inputs import InvalidRow, Row
+from runner.counts import Counts
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.memqueue import MemoryQueue
 from runner.pg.store import PgStore
 from runner.pg.url import parse
@@ -48,7 +49,7 @@ class Backend:
         job_id = await self.queue.ensure_job(name, account, "Sales")
         path = self.folder / f"{name}.csv"
         path.write_text("phoneNumber\n", encoding="utf-8")
-        source_id, _ = await self.queue.source(job_id, path)
+        source_id, _ = await self.queue.source(job_id, path, FileStamp.of(path))
         return int(job_id), int(source_id)
 
 
@@ -108,8 +109,8 @@ async def test_claims_take_due_records_in_job_then_file_order(backend: Backend) 
     assert [c.phone for c in claims] == ["200", "201", "100"]
     assert all(c.started_at == NOW and c.account == "main" for c in claims)
     counts = await queue.state_counts()
-    assert counts[second.id] == {"in_flight": 2}
-    assert counts[first.id] == {"in_flight": 1, "pending": 1}
+    assert counts[second.id] == Counts(in_flight=2)
+    assert counts[first.id] == Counts(in_flight=1, pending=1)
 
 
 async def test_a_due_retry_goes_before_fresh_records_and_a_later_one_waits(
@@ -144,7 +145,7 @@ async def test_next_due_is_none_without_pending_records(backend: Backend) -> Non
     assert await queue.next_due([job.id]) is None
     await queue.settle(claim, answer())
     assert await queue.next_due([job.id]) is None
-    assert await queue.state_counts() == {job.id: {"deleted": 1}}
+    assert await queue.state_counts() == {job.id: Counts(deleted=1)}
 
 
 async def test_a_settlement_blocks_the_job_and_stops_the_account(backend: Backend) -> None:
@@ -270,7 +271,7 @@ async def test_retry_puts_failed_records_and_blocked_jobs_back(database: Backend
     assert await store.retry("a") == (1, 1)
     (stored,) = await store.jobs()
     assert (stored.state, stored.guard_cleared) == (JobState.ACTIVE, True)
-    assert (await store.state_counts())[job.id] == {"pending": 1, "in_flight": 1}
+    assert (await store.state_counts())[job.id] == Counts(pending=1, in_flight=1)
 
 
 async def test_export_filters_by_job_state_and_phone_digits(database: Backend) -> None:
@@ -326,9 +327,9 @@ async def test_a_source_loaded_unchanged_is_known(database: Backend) -> None:
     store = database.queue
     job_id, source_id = await database.add_source("a")
     path = database.folder / "a.csv"
-    assert await store.source(job_id, path) == (source_id, False)
-    await store.mark_loaded(source_id, path)
-    assert await store.source(job_id, path) == (source_id, True)
+    assert await store.source(job_id, path, FileStamp.of(path)) == (source_id, False)
+    await store.mark_loaded(source_id, FileStamp.of(path))
+    assert await store.source(job_id, path, FileStamp.of(path)) == (source_id, True)
 
 
 # ---------------------------------------------------------------- PostgreSQL: many processes
@@ -339,7 +340,7 @@ async def test_concurrent_claims_never_take_one_record_twice(pg_url: str) -> Non
     stores = [await PgStore.open(parse(pg_url)) for _ in range(4)]
     try:
         job = await stores[0].ensure_job("a", "main", "Sales")
-        source_id, _ = await stores[0].source(job, Path(__file__))
+        source_id, _ = await stores[0].source(job, Path(__file__), FileStamp.of(Path(__file__)))
         rows = [Row(i + 1, f"9{i:06d}", None) for i in range(400)]
         await load(stores[0], job, source_id, rows)
 
@@ -365,7 +366,7 @@ async def test_a_claim_skips_records_another_session_has_locked(pg_url: str) -> 
     store = await PgStore.open(parse(pg_url))
     try:
         job = await store.ensure_job("a", "main", "Sales")
-        source_id, _ = await store.source(job, Path(__file__))
+        source_id, _ = await store.source(job, Path(__file__), FileStamp.of(Path(__file__)))
         await load(store, job, source_id, [Row(i + 1, f"9{i:06d}", None) for i in range(6)])
         await store._conn.execute("SET lock_timeout = '2s'")
         async with await psycopg.AsyncConnection.connect(pg_url) as other:
@@ -387,7 +388,7 @@ async def test_a_job_of_several_campaigns_blocks_one_campaign_alone(database: Ba
     job_id = await store.ensure_job("multi", "main", ["Sales", "Support"])
     path = database.folder / "multi.csv"
     path.write_text("phoneNumber\n", encoding="utf-8")
-    source_id, _ = await store.source(job_id, path)
+    source_id, _ = await store.source(job_id, path, FileStamp.of(path))
     counts = await load(store, job_id, source_id, [Row(1, "100", None), Row(2, "101", None)])
     assert (counts.new, counts.duplicate) == (4, 0)
     (job,) = await store.jobs()
@@ -432,7 +433,7 @@ async def test_cancel_and_bring_cancelled_records_back(database: Backend) -> Non
     job = await database.add_job("a", ["100", "101", "102"])
     await store.claim_many([job.id], "main", 1, NOW)
     assert await store.cancel(["a"], NOW) == 2
-    assert (await store.state_counts())[job.id] == {"in_flight": 1, "cancelled": 2}
+    assert (await store.state_counts())[job.id] == Counts(in_flight=1, cancelled=2)
     assert await store.claim_many([job.id], "main", 5, NOW) == []
     assert await store.retry_cancelled("a") == 2
     assert len(await store.claim_many([job.id], "main", 5, NOW)) == 2
@@ -479,7 +480,7 @@ async def test_token_generations_and_rate_history_are_shared_between_processes(
         await other.add_token_generation("identity", NOW + 1)
         assert await one.token_generations("identity", 0) == [NOW, NOW + 1]
         job = await one.ensure_job("a", "main", "Sales")
-        source_id, _ = await one.source(job, Path(__file__))
+        source_id, _ = await one.source(job, Path(__file__), FileStamp.of(Path(__file__)))
         await load(one, job, source_id, [Row(1, "100", None)])
         (claim,) = await one.claim_many([job], "main", 1, NOW)
         await one.settle(claim, answer())

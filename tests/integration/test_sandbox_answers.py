@@ -17,7 +17,7 @@ from runner.sandbox.answers import (
     UNKNOWN_ANSWER,
     BodyEncoding,
     ForcedAnswer,
-    Reply,
+    HttpAnswer,
     encode_body,
     load_answers,
     parse_answers,
@@ -265,8 +265,8 @@ async def test_plain_encoding_is_the_protocol_text(make_client: MakeClient) -> N
 
 
 def test_encode_body_leaves_text_alone() -> None:
-    reply = Reply(500, text="<html>oops</html>", content_type="text/html")
+    reply = HttpAnswer(500, text="<html>oops</html>", content_type="text/html")
     for encoding in BodyEncoding:
         assert encode_body(reply, encoding) == b"<html>oops</html>"
-    double = encode_body(Reply.of(protocol.DELETED), BodyEncoding.DOUBLE)
+    double = encode_body(HttpAnswer.of(protocol.DELETED), BodyEncoding.DOUBLE)
     assert double == json.dumps(protocol.response_body(protocol.DELETED)).encode()

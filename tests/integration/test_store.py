@@ -23,11 +23,12 @@ import pytest
 from dbhelpers import claim as claim_at
 from dbhelpers import insert_rows
 
+from runner.counts import Counts
 from runner.db.connection import migrations_dir, read_migrations
 from runner.db.loading import LoadCounts
 from runner.db.reader import EXPORT_COLUMNS
 from runner.errors import ConfigError, StoreError
-from runner.inputs import InvalidRow, Row
+from runner.inputs import FileStamp, InvalidRow, Row
 from runner.queue import Claim, Settlement
 from runner.states import BlockReason, JobState, RecordState, StopReason
 from runner.store import BODY_LIMIT, Store
@@ -109,7 +110,7 @@ def make_job(store: Store, tmp_path: Path) -> Callable[..., Any]:
         job_id = await store.ensure_job(name, account, campaign)
         source_path = tmp_path / f"{name}.csv"
         source_path.write_text("phoneNumber\n", encoding="utf-8")
-        source_id, _ = await store.source(job_id, source_path)
+        source_id, _ = await store.source(job_id, source_path, FileStamp.of(source_path))
         if rows:
             await insert_rows(store, job_id, source_id, rows)
         return job_id, source_id
@@ -249,7 +250,7 @@ async def test_insert_rows_identity(
     job_b, source_b = await make_job("job-b")
     other_file = tmp_path / "more.csv"
     other_file.write_text("phoneNumber\n", encoding="utf-8")
-    source_a2, _ = await store.source(job_a, other_file)
+    source_a2, _ = await store.source(job_a, other_file, FileStamp.of(other_file))
     # The same number in another job is another record.
     assert await insert_rows(store, job_b, source_b, [Row(1, "8123456789", None)]) == LoadCounts(
         1, 0, 0
@@ -640,8 +641,8 @@ async def dataset(
 
 async def test_state_counts(store: Store, dataset: SimpleNamespace) -> None:
     assert await store.state_counts() == {
-        dataset.a: {"deleted": 1, "not_found": 1, "failed": 2, "pending": 1, "invalid": 1},
-        dataset.b: {"deleted": 1, "pending": 1, "in_flight": 1},
+        dataset.a: Counts(deleted=1, not_found=1, failed=2, pending=1, invalid=1),
+        dataset.b: Counts(deleted=1, pending=1, in_flight=1),
     }
 
 

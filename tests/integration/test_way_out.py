@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_db import answer, database_at, new_job, sql
 
+from runner.counts import Counts
 from runner.db.operator import campaign_correctable
 from runner.errors import ConfigError
 from runner.states import BlockReason, RecordState
@@ -61,7 +62,7 @@ async def test_cancelled_records_are_never_claimed_and_come_back(
     assert await store.cancel(["dnc"], now=5.0) == 3
     assert await store.claim_many([job, other], "main", 5, now=10.0) != []
     assert {c.job_id for c in await store.claim_many([job], "main", 5, now=10.0)} == set()
-    assert (await store.state_counts())[job] == {"cancelled": 3}
+    assert (await store.state_counts())[job] == Counts(cancelled=3)
     assert await store.retry_cancelled("dnc") == 3
     assert len(await store.claim_many([job], "main", 5, now=11.0)) == 3
 
@@ -71,7 +72,7 @@ async def test_cancel_all_pending_leaves_final_records_alone(store: Store, tmp_p
     (first,) = await store.claim_many([job], "main", 1, now=1.0)
     await store.settle(first, answer(RecordState.DELETED))
     assert await store.cancel([], now=5.0) == 1
-    assert (await store.state_counts())[job] == {"deleted": 1, "cancelled": 1}
+    assert (await store.state_counts())[job] == Counts(deleted=1, cancelled=1)
 
 
 async def blocked_for_campaign(store: Store, tmp_path: Path) -> int:

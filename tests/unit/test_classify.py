@@ -292,3 +292,23 @@ def test_invalid_action_with_token_auth_names_the_token_with_key_switch() -> Non
     body = json.dumps({"status": "false", "message": "Invalid action."})
     assert "token_with_key: false" in classify(200, body, token_auth=True).message
     assert "token_with_key" not in classify(200, body, token_auth=False).message
+
+
+# ---------------------------------------------------------------- found by mutation testing
+
+
+@pytest.mark.parametrize(
+    ("body_message", "outcome"),
+    [("4 Records Deleted Successfully", Outcome.DELETED), ("0 Records Deleted", Outcome.NOT_FOUND)],
+)
+def test_a_counted_answer_keeps_the_servers_words(body_message: str, outcome: Outcome) -> None:
+    verdict = classify(200, json.dumps({"status": "success", "message": body_message}))
+    assert (verdict.outcome, verdict.message) == (outcome, body_message)
+
+
+def test_invalid_action_with_basic_auth_ends_on_the_setting_hint() -> None:
+    body = json.dumps({"status": "false", "message": "Invalid action."})
+    assert classify(200, body).message == (
+        "Invalid action. — check the account's API Authentication setting: BASIC_AUTH goes "
+        "with `auth: basic`, TOKEN_AUTH with `auth: token`"
+    )

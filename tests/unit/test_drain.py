@@ -564,3 +564,29 @@ async def test_a_refused_key_is_asked_for_a_token_once() -> None:
     drain = await rig.run()
     assert drain.report.stopped is not None
     assert len(asked) == 1
+
+
+async def test_a_job_adopted_with_its_guard_is_guarded() -> None:
+    """The guard's settings come with the job: one adopted mid-run is judged like the
+    first ones (the adopted-job guard bug: it once had none)."""
+    later: list[Job] = []
+
+    def script(call: Call, n: int) -> Reply:
+        if len(rig.sender.calls) == 2:
+            job = rig.queue.add_job("later", phones(20, "93333"))
+            later.append(job)
+            assert rig.drain is not None
+            rig.drain.adopt([job], {job.id: NotFoundWatch(sample=5, max_ratio=0.8)})
+        return NOT_FOUND if call.phone.startswith("93333") else DELETED
+
+    rig = Rig(script)
+    rig.queue.add_job("first", phones(10, "91111"))
+    drain = await rig.run()
+
+    stored = rig.queue.jobs_by_id[later[0].id]
+    assert (stored.state, stored.blocked_reason) == (JobState.BLOCKED, BlockReason.NOT_FOUND_GUARD)
+    assert drain.report.blocked_jobs == ["later"]
+    assert len([call for call in rig.sender.calls if call.phone.startswith("93333")]) == 5
+    # The block was written with the answer that tripped the guard: one settlement.
+    tripped = [s for _, s in rig.queue.requests if s.block_job is not None]
+    assert len(tripped) == 1 and tripped[0].block_job[0] is BlockReason.NOT_FOUND_GUARD

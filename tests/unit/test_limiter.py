@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
+import time
 
 import pytest
 from aiolimiter import AsyncLimiter
 
-from runner.limiter import MAX_SLOWDOWN, RECOVERY_STEP, Pacer
+from runner.limiter import MAX_SLOWDOWN, RECOVERY_STEP, Pacer, _ClockLoop
 from runner.testing import acquire
 
 
@@ -246,3 +248,69 @@ def test_the_next_slot_follows_the_last_remembered_start() -> None:
     later = Pacer(10, 10.0, clock=clock)
     later.remember([99.9, 99.2])  # unordered: the latest counts
     assert later.reserve() == pytest.approx(99.9 + later.interval)
+
+
+# ---------------------------------------------------------------- found by mutation testing
+
+
+def test_a_rate_needs_a_positive_period_and_says_so() -> None:
+    for count, period in [(0, 60.0), (1, 0.0), (1, -1.0)]:
+        with pytest.raises(ValueError, match=r"^a rate needs count >= 1 and period > 0$"):
+            Pacer(count, period)
+
+
+def test_the_pacer_shows_its_rate_and_spacing() -> None:
+    pacer = Pacer(100, 60.0)
+    assert (pacer.count, pacer.period) == (100, 60.0)
+    assert pacer.window == pytest.approx(60.3)
+    assert pacer.interval == pytest.approx(0.603)
+
+
+def test_uneven_history_holds_every_start_to_the_window_not_just_the_first() -> None:
+    """One old start, then a burst: after the old one leaves the window, each new start
+    must wait for the burst's starts to leave too, not only follow the spacing."""
+    clock = FakeClock(start=51.0)
+    history = [0.0] + [50.0 + i * 0.001 for i in range(99)]
+    pacer = Pacer(100, 60.0, history=history, clock=clock)
+    new = slots(pacer, 100)
+    assert new[0] == pytest.approx(pacer.window)  # the old start's window
+    assert new[1] >= 50.0 + pacer.window  # the burst's, not new[0] + interval
+    assert most_in_window(history + new, 60.0) <= 100
+
+
+async def test_concurrent_waiters_on_the_library_raise_nothing_in_the_loop() -> None:
+    """Three requests at one slot (a bug upstream) queue on AsyncLimiter, which wakes
+    the next through the pacer's loop (``call_soon``): every one leaves, an interval
+    apart, and the event loop reports no error in a callback."""
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    clock = FakeClock()
+    pacer = Pacer(10, 1.0, clock=clock, sleep=clock.sleep)
+    slot = pacer.reserve()
+    sent: list[float] = []
+
+    async def send() -> None:
+        assert await pacer.wait(slot)
+        sent.append(clock.now)
+
+    await asyncio.wait_for(asyncio.gather(send(), send(), send()), timeout=30)
+    await asyncio.sleep(0)  # let pending callbacks run
+    assert errors == []
+    assert [b - a for a, b in itertools.pairwise(sent)] == pytest.approx(
+        [pacer.interval] * 2, rel=1e-3
+    )
+
+
+async def test_a_library_timer_cut_short_still_fires_on_time_not_early() -> None:
+    """When the injected sleep returns early (a shutdown), the library's timer falls back
+    on the loop's own sleep: its callback runs, and not before its time."""
+
+    async def cut_short(_seconds: float) -> None:
+        return None
+
+    loop = _ClockLoop(time.monotonic, cut_short)
+    fired: list[float] = []
+    when = time.monotonic() + 0.02
+    await asyncio.wait_for(loop.call_at(when, lambda: fired.append(time.monotonic())), timeout=30)
+    # The loop may wake a timer up to its clock resolution early: a millisecond is plenty.
+    assert len(fired) == 1 and fired[0] >= when - 1e-3

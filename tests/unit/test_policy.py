@@ -20,10 +20,10 @@ from runner.policy import (
     UnknownAnswers,
     backoff_delay,
     decide,
-    parse_retry_after,
     rate_limit_pause,
     settlement,
 )
+from runner.protocol import parse_retry_after
 from runner.queue import Claim
 from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
 
@@ -378,3 +378,13 @@ def test_a_different_odd_answer_starts_the_count_again() -> None:
         assert watch.record(odd("second"), record_id) is None
     stop = watch.record(odd("second"), 39)
     assert stop is not None and "'second'" in stop[1]
+
+
+def test_settlement_keeps_the_count_of_a_counted_deletion() -> None:
+    """Found by mutation testing: the N of "N Records Deleted Successfully" reaches the row
+    (and the export's deleted_count); a plain "Deleted Successfully" leaves it empty."""
+    counted = Verdict(Outcome.DELETED, "deleted", "4 Records Deleted Successfully", count=4)
+    row = settlement(decide(counted, claim(), 8, 1.0), counted, 200, "{}", 5.0)
+    assert (row.state, row.deleted_count) == (RecordState.DELETED, 4)
+    plain = verdict(Outcome.DELETED, "deleted", "Deleted Successfully")
+    assert settlement(decide(plain, claim(), 8, 1.0), plain, 200, "{}", 5.0).deleted_count is None

@@ -7,6 +7,7 @@ import json
 import pytest
 from rich.console import Console
 
+from runner.counts import Counts
 from runner.logs import configure
 from runner.progress import Progress, render
 from runner.queue import Job
@@ -26,7 +27,7 @@ def job(job_id: int, name: str) -> Job:
 
 def test_counts_follow_answers_and_give_rate_and_eta() -> None:
     clock = Clock()
-    progress = Progress([job(1, "dnc")], {1: {"pending": 100, "deleted": 20, "invalid": 5}}, clock)
+    progress = Progress([job(1, "dnc")], {1: Counts(pending=100, deleted=20, invalid=5)}, clock)
     for second in range(30):  # one final answer a second, one retry every other second
         clock.now = 100.0 + second + 1
         progress.settled(1, "deleted" if second % 3 else "not_found")
@@ -44,7 +45,7 @@ def test_counts_follow_answers_and_give_rate_and_eta() -> None:
 def test_evenly_spaced_answers_give_their_exact_rate() -> None:
     """100 answers 0.6 s apart: 100/min, not the 101 that counting answers would give."""
     clock = Clock()
-    progress = Progress([job(1, "dnc")], {1: {"pending": 200}}, clock)
+    progress = Progress([job(1, "dnc")], {1: Counts(pending=200)}, clock)
     for _ in range(100):
         clock.now += 0.6
         progress.settled(1, "deleted")
@@ -55,7 +56,7 @@ def test_evenly_spaced_answers_give_their_exact_rate() -> None:
 
 def test_one_answer_gives_no_rate_yet() -> None:
     clock = Clock()
-    progress = Progress([job(1, "dnc")], {1: {"pending": 10}}, clock)
+    progress = Progress([job(1, "dnc")], {1: Counts(pending=10)}, clock)
     progress.settled(1, "deleted")
     (row,) = progress.rows()
     assert (row["rate_per_minute"], row["eta_seconds"]) == (None, None)
@@ -66,7 +67,7 @@ def test_one_answer_gives_no_rate_yet() -> None:
 
 def test_rate_forgets_answers_older_than_a_minute() -> None:
     clock = Clock()
-    progress = Progress([job(1, "dnc")], {1: {"pending": 10}}, clock)
+    progress = Progress([job(1, "dnc")], {1: Counts(pending=10)}, clock)
     progress.settled(1, "deleted")
     clock.now += 1
     progress.settled(1, "deleted")
@@ -78,7 +79,7 @@ def test_rate_forgets_answers_older_than_a_minute() -> None:
 
 
 def test_answers_of_other_jobs_are_ignored() -> None:
-    progress = Progress([job(1, "dnc")], {1: {"pending": 1}}, Clock())
+    progress = Progress([job(1, "dnc")], {1: Counts(pending=1)}, Clock())
     progress.settled(2, "deleted")
     assert progress.rows()[0]["left"] == 1
 
@@ -87,7 +88,7 @@ def test_render_shows_each_job_with_percent_and_eta() -> None:
     clock = Clock()
     progress = Progress(
         [job(1, "dnc-nightly"), job(2, "purge")],
-        {1: {"pending": 50, "deleted": 47, "invalid": 3}, 2: {"deleted": 7, "failed": 1}},
+        {1: Counts(pending=50, deleted=47, invalid=3), 2: Counts(deleted=7, failed=1)},
         clock,
     )
     for _ in range(10):
@@ -117,8 +118,8 @@ def test_a_job_added_later_is_followed_and_logs_job_finished_once(
 ) -> None:
     configure("json", 0)
     clock = Clock()
-    progress = Progress([job(1, "purge")], {1: {"pending": 5}}, clock)
-    progress.add([job(2, "dnc-2026-12-04"), job(1, "purge")], {2: {"pending": 2, "invalid": 1}})
+    progress = Progress([job(1, "purge")], {1: Counts(pending=5)}, clock)
+    progress.add([job(2, "dnc-2026-12-04"), job(1, "purge")], {2: Counts(pending=2, invalid=1)})
     progress.settled(2, "deleted")
     progress.settled(2, "pending")  # a retry: not final
     progress.settled(2, "failed")
@@ -134,7 +135,7 @@ def test_a_job_added_later_is_followed_and_logs_job_finished_once(
 
 
 def test_reseed_takes_the_database_counts_for_the_last_frame() -> None:
-    progress = Progress([job(1, "purge")], {1: {"pending": 5}}, Clock())
-    progress.reseed({1: {"deleted": 3, "cancelled": 2}})
+    progress = Progress([job(1, "purge")], {1: Counts(pending=5)}, Clock())
+    progress.reseed({1: Counts(deleted=3, cancelled=2)})
     (row,) = progress.rows()
     assert (row["done"], row["deleted"], row["left"]) == (5, 3, 0)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from runner import logs
 from runner.logs import configure, get_logger, redactor
-from runner.redaction import MASK, redact, reveals
+from runner.redaction import MASK, redact, reveals, secret_pattern
 
 # The README allows any printable ASCII without spaces: `"` and `\` included.
 AWKWARD_KEY = 'Sup3r/Se"cr\\et+Key=='
@@ -166,3 +166,97 @@ def test_the_filter_is_in_both_chains() -> None:
         configure(fmt)
         assert logs.redactor in __import__("structlog").get_config()["processors"]
     configure("json")
+
+
+# ------------------------------------------------------------ each encoding on its own (mutation)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_patterns() -> Iterator[None]:
+    """Build every pattern anew: ``secret_pattern`` is cached, and a pattern cached by an
+    earlier test (or by mutmut's first run, before it forks a mutant) hides a change."""
+    secret_pattern.cache_clear()
+    yield
+    secret_pattern.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "&#107;&#51;&#121;",  # HTML decimal references
+        "&#0107;3y",  # zero-padded, mixed with plain characters
+        "&#x6b;&#X33;&#x79;",  # hex references, lower- and upper-case x
+        "&#x06B;3y",
+    ],
+)
+def test_html_character_references_are_masked(written: str) -> None:
+    assert redact(f"<p>bad key {written}.</p>", ["k3y"]) == f"<p>bad key {MASK}.</p>"
+
+
+def test_a_reference_without_its_semicolon_is_not_the_secret() -> None:
+    assert reveals("&#107&#51&#121", "k3y") is False
+
+
+def test_a_control_character_is_matched_in_a_one_digit_hex_reference() -> None:
+    assert redact("a&#x9;b", ["a\tb"]) == MASK
+
+
+def test_a_space_is_matched_in_its_form_encoding() -> None:
+    assert redact("q=my+secret+key&x=1", ["my secret key"]) == f"q={MASK}&x=1"
+    # Only a space may be written as "+": "a+b" is not the secret "ab".
+    assert reveals("x+y", "xy") is False
+
+
+# 11 bytes: base64 ends in "=", so the padded and unpadded forms differ.
+B64_SECRET = "k3y-Secret!"
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("padded", [True, False])
+def test_base64_with_and_without_padding_is_masked(
+    encode: Callable[[bytes], bytes], padded: bool
+) -> None:
+    form = encode(B64_SECRET.encode()).decode()
+    assert form.endswith("=")
+    form = form if padded else form.rstrip("=")
+    assert (
+        redact(f"Authorization: Basic {form}\n", [B64_SECRET]) == f"Authorization: Basic {MASK}\n"
+    )
+
+
+def test_reveals_finds_the_secret_and_never_an_empty_one() -> None:
+    assert reveals("apiKey=k3y", "k3y") is True
+    assert reveals("apiKey=k3y", "") is False
+
+
+# ---------------------------------------------------------------- the Redactor itself (mutation)
+
+
+def fresh_redactor(*secrets: str) -> logs.Redactor:
+    """A Redactor of its own: the module's one is shared with every other test."""
+    filter_ = logs.Redactor()
+    for secret in secrets:
+        filter_.add(secret)
+    return filter_
+
+
+def test_a_fresh_redactor_masks_what_it_was_given_and_ignores_empty_secrets() -> None:
+    filter_ = fresh_redactor("k3y", "")
+    assert filter_.secrets == {"k3y"}
+    assert filter_(None, "info", {"event": "x k3y"}) == {"event": f"x {MASK}"}
+
+
+def test_undecodable_bytes_are_masked_not_raised() -> None:
+    scrubbed = fresh_redactor("k3y").scrub(b"\xff\xfe k3y")
+    assert scrubbed == f"\ufffd\ufffd {MASK}"
+
+
+def test_nested_keys_and_set_members_are_masked() -> None:
+    scrubbed = fresh_redactor("k3y").scrub({"outer": {"k3y": 1}, "set": {"a k3y"}})
+    assert scrubbed == {"outer": {MASK: 1}, "set": [f"a {MASK}"]}
+
+
+def test_an_object_without_the_secret_is_passed_on_as_itself() -> None:
+    error = ValueError("nothing secret")
+    assert fresh_redactor("k3y").scrub(error) is error
+    assert fresh_redactor("k3y").scrub(ValueError("bad k3y")) == f"ValueError('bad {MASK}')"

@@ -44,8 +44,8 @@ class FakeReader:
     async def jobs(self) -> list[Job]:
         return self.jobs_
 
-    async def state_counts(self) -> dict[int, dict[str, int]]:
-        return self.counts
+    async def state_counts(self) -> dict[int, Counts]:
+        return {job_id: Counts.of(states) for job_id, states in self.counts.items()}
 
     async def campaign_counts(self) -> dict[int, dict[str, dict[str, int]]]:
         return {}

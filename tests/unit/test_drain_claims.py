@@ -1,0 +1,47 @@
+"""How the drain claims: batches sized to the pace, the next one claimed ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from test_drain import Rig, phones
+
+from runner.claimsize import MAX_CLAIM
+from runner.memqueue import MemoryQueue
+from runner.queue import Claim
+from runner.states import RecordState
+
+
+class CountingQueue(MemoryQueue):
+    """The in-memory queue, noting the ``count`` of every claim asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    async def claim_many(
+        self, job_ids: Sequence[int], account: str, count: int, now: float
+    ) -> list[Claim]:
+        self.asked.append(count)
+        return await super().claim_many(job_ids, account, count, now)
+
+
+async def test_a_lifted_limit_claims_many_records_per_claim() -> None:
+    queue = CountingQueue()
+    queue.add_job("big", phones(200))
+    rig = Rig(rate=(100_000, 1.0), workers=4, queue=queue)
+    await rig.run()
+    assert rig.states() == [RecordState.DELETED] * 200
+    assert set(queue.asked) == {MAX_CLAIM}
+    # 200 records in batches of 32: seven claims, and at the end one look per idle
+    # worker for work that came back; not one claim per request or per four requests.
+    assert len(queue.asked) <= 200 // MAX_CLAIM + 1 + 2 * rig.workers
+
+
+async def test_at_the_apis_pace_each_claim_takes_one_record() -> None:
+    queue = CountingQueue()
+    queue.add_job("slow", phones(6))
+    rig = Rig(rate=(100, 60.0), workers=4, queue=queue)
+    await rig.run()
+    assert rig.states() == [RecordState.DELETED] * 6
+    assert set(queue.asked) == {1}
