@@ -32,7 +32,8 @@ from runner import archive
 from runner.backend import open_reader
 from runner.clock import iso_ms as iso  # one format of every time written
 from runner.db.connection import explained
-from runner.db.reader import EXPORT_COLUMNS, DbReader, Rows
+from runner.db.reader import EXPORT_COLUMNS, DbReader
+from runner.db.reports import Rows
 from runner.errors import ExportError
 from runner.numbers import MIN_DIGITS, SEPARATORS
 from runner.pg.url import Database, PgUrl

@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from runner.db.queries import Q
-from runner.db.reader import export_params
+from runner.db.reports import export_params
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
