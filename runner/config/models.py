@@ -186,6 +186,9 @@ class Config(Model):
     path: Path
     # A path (SQLite) or a postgresql:// URL without a password (runner.pg.url).
     database: Database = Field(Path("runner.db"), validate_default=True)
+    # Or the name of an environment variable holding it: one config on several hosts,
+    # each unit setting the URL (the password still comes from libpq's own places).
+    database_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     # Per-account lock files; not created at load. None in the file: the default.
     state_dir: Path = Field(None, validate_default=True)
     accounts: dict[str, AccountConfig]
@@ -219,6 +222,21 @@ class Config(Model):
             if isinstance(data.get("jobs"), list):
                 data["jobs"] = _jobs_with_account(data["jobs"], list(accounts))
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_from_environment(cls, data: Any, info: ValidationInfo) -> Any:
+        """``database_env: NAME``: the database is what that variable holds."""
+        if not isinstance(data, dict) or data.get("database_env") is None:
+            return data
+        name = data["database_env"]
+        if "database" in data:
+            raise Located(("database_env",), "give database or database_env, not both")
+        environ = context_value(info, "environ")
+        value = (environ if isinstance(environ, Mapping) else os.environ).get(str(name), "")
+        if not value.strip():
+            raise Located(("database_env",), f"environment variable {name} is not set")
+        return {**data, "database": value.strip()}
 
     @field_validator("database", mode="before")
     @classmethod

@@ -689,3 +689,40 @@ def test_a_key_holding_a_line_break_is_named_on_one_line(tmp_path: Path) -> None
         load_config(path)
     message = str(caught.value)
     assert "\n" not in message and "a\\nb" in message and "jobs.yaml:1" in message
+
+
+DATABASE_ENV = """\
+database_env: DATABASE_URL
+accounts:
+  main: {base_url: "http://127.0.0.1:1", api_key_env: K, user_name: u}
+jobs: []
+"""
+
+
+def test_database_env_reads_the_url_from_the_named_variable(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(DATABASE_ENV, encoding="utf-8")
+    url = "postgresql://ops@db.example:5432/runner?sslmode=verify-full"
+    config = load_config(path, environ={"DATABASE_URL": url}, jobs_required=False)
+    assert str(config.database) == url
+    local = load_config(path, environ={"DATABASE_URL": "q.db"}, jobs_required=False)
+    assert local.database == tmp_path / "q.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (DATABASE_ENV, {}, "jobs.yaml:1: database_env: environment variable DATABASE_URL"),
+        (DATABASE_ENV, {"DATABASE_URL": "  "}, "environment variable DATABASE_URL is not set"),
+        ("database: x.db\n" + DATABASE_ENV, {"DATABASE_URL": "y.db"}, "not both"),
+        (DATABASE_ENV, {"DATABASE_URL": "postgresql://ops:s3cret@db/runner"}, "hold a password"),
+    ],
+)
+def test_database_env_errors_name_the_variable(
+    tmp_path: Path, text: str, environ: dict[str, str], expected: str
+) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=environ, jobs_required=False)
+    assert expected in str(caught.value) and "s3cret" not in str(caught.value)
