@@ -104,9 +104,15 @@ def test_a_load_from_one_process_is_drained_by_a_worker_and_read_by_a_select_onl
     wanted = numbers(60)
     project.add_job("purge", wanted)
     project.write()
+    # The cron host's config names no database: its unit sets DATABASE_URL.
+    data = yaml.safe_load(project.config.read_text())
+    data["database_env"] = "DATABASE_URL"
+    del data["database"]
+    cron = project.root / "cron.yaml"
+    cron.write_text(yaml.safe_dump(data, sort_keys=False))
     worker = start_as(project, "host-a", "worker")
     try:
-        loaded = run_as(project, "cron-host", "load")
+        loaded = run_as(project, "cron-host", "load", str(cron), DATABASE_URL=pg_url)
         assert loaded.returncode == 0, loaded.stderr
         wait_until(lambda: counts(project).get("deleted", 0) == 60, lambda: counts(project))
     finally:
