@@ -100,8 +100,8 @@ def test_parse_includes_fragments_and_refuses_twins() -> None:
 
 
 def test_queries_sql_ships_in_the_wheel() -> None:
-    """Hatch packages every file under runner/: the .sql sits beside queries.py."""
-    assert (RUNNER / "db" / "queries.sql").is_file()
+    """Hatch packages every file under runner/: the .sql sits beside storage/db/queries.py."""
+    assert (RUNNER / "storage" / "db" / "queries.sql").is_file()
 
 
 def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> None:
