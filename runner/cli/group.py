@@ -16,7 +16,7 @@ from runner import __version__
 from runner.core.errors import ExitCode, RunnerError
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXPORT_FORMATS = ("csv", "jsonl")  # runner.reports.export.FORMATS; a test keeps the two equal
+EXPORT_FORMATS = ("csv", "jsonl")  # runner.reports.writing.FORMATS; a test keeps the two equal
 
 config_argument = click.argument(
     "config_path",

@@ -16,24 +16,19 @@ failed or interrupted export never leaves a truncated file that looks complete.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import json
-import os
-import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias
 
 from runner.core.clock import iso_ms as iso  # one format of every time written
 from runner.core.errors import ExportError
-from runner.core.safefiles import FILE_MODE
 from runner.core.states import RECORD_STATES as STATES
 from runner.intake.numbers import MIN_DIGITS, SEPARATORS
 from runner.reports import archive
+from runner.reports.writing import atomic_text, check_format, row_writer
 from runner.storage.backend import open_reader
 from runner.storage.db.connection import explained
 from runner.storage.db.reader import EXPORT_COLUMNS, DbReader
@@ -45,7 +40,6 @@ if TYPE_CHECKING:
 
 AnyReader: TypeAlias = "DbReader | PgReader"
 
-FORMATS: Final = ("csv", "jsonl")
 # A duplicate input line is exported in the state 'duplicate' (it is no record).
 DUPLICATE: Final = "duplicate"
 EXPORT_STATES: Final = (*STATES, DUPLICATE)
@@ -69,8 +63,6 @@ REQUEST_COLUMNS: Final = (
 )
 
 _STRIP_SEPARATORS: Final = str.maketrans("", "", SEPARATORS)
-_FORMULA_STARTS: Final = frozenset("=+-@\t\r")
-_SIGNED_NUMBER: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,42 +164,6 @@ def _record_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _request_out(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return (*row[:5], iso(row[5]), iso(row[6]), *row[7:])
-
-
-def row_writer(fmt: str, out: IO[str], columns: Sequence[str]) -> Callable[[Sequence[Any]], None]:
-    """A function writing one row in ``fmt``; the CSV header is written at once.
-
-    CSV leaves a missing value empty; JSONL keeps types (numbers, ``null``) so a
-    script can tell "no HTTP status" from "status 0".
-    """
-    check_format(fmt)
-    if fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        return lambda row: writer.writerow([spreadsheet_safe(cell) for cell in row])
-
-    def write_json(row: Sequence[Any]) -> None:
-        out.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
-
-    return write_json
-
-
-def spreadsheet_safe(cell: Any) -> Any:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection rule).
-
-    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
-    leading ``'``. A plain signed number (``+919876543210``, ``-5``) is left alone: it
-    is no formula, and the phone column must stay as it was sent. JSONL keeps raw values.
-    """
-    if isinstance(cell, str) and cell[:1] in _FORMULA_STARTS and not _SIGNED_NUMBER.match(cell):
-        return "'" + cell
-    return cell
-
-
-def check_format(fmt: str) -> None:
-    """Checked before the database is opened, so that a typo costs nothing."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
 
 
 async def export_records(
@@ -322,45 +278,3 @@ def _explained(database: Database) -> contextlib.AbstractAsyncContextManager[Non
 
         return pg_explained(database)
     return explained(database)
-
-
-# ---------------------------------------------------------------- files
-
-
-def _umask_mode() -> int:
-    """The mode ``open()`` would give a new file (mkstemp always gives 0600), without
-    access for others whatever the umask: exports hold phone numbers (safefiles)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask & FILE_MODE
-
-
-@contextlib.contextmanager
-def atomic_text(path: Path, mode: int | None = None) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` complete, or not at all.
-
-    The content goes to a temporary file in the same folder (so the rename stays
-    on one file system), is flushed to disk, and replaces ``path`` by
-    ``os.replace``: a reader sees the old file or the new one, never a part.
-    On an error the temporary file is removed and ``path`` is left as it was.
-    ``mode`` defaults to what the umask gives a new file.
-
-    A path that exists and is no regular file (``/dev/stdout``, a named pipe) is
-    written through: renaming over it would replace the device, not feed it.
-    """
-    if path.exists() and not path.is_file():
-        with path.open("w", encoding="utf-8", newline="") as through:
-            yield through
-        return
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, _umask_mode() if mode is None else mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Final
 
 from runner.core.states import HOPELESS_STATES, JobState, RecordState, StopReason
-from runner.reports.export import atomic_text
 from runner.reports.report import RECENT_RATE_WINDOW, AccountStatus, JobStatus, Report
+from runner.reports.writing import atomic_text
 from runner.sending.senderstate import SENDER_STATES, is_sending
 
 JOB_LABEL: Final = "runner_job"

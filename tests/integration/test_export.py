@@ -29,7 +29,7 @@ from dbhelpers import insert_rows
 from runner.core.errors import StoreError
 from runner.core.states import RecordState
 from runner.intake.inputs import FileStamp, InvalidRow, Row
-from runner.reports import export
+from runner.reports import writing
 from runner.reports.export import (
     RECORD_COLUMNS,
     REQUEST_COLUMNS,
@@ -359,8 +359,8 @@ async def test_failed_export_leaves_the_file_as_it_was(db: SimpleNamespace, tmp_
 async def test_export_file_mode_follows_the_umask(db: SimpleNamespace, tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     await export_to(db.path, target, fmt="jsonl")
-    assert target.stat().st_mode & 0o777 == export._umask_mode()
-    assert export._umask_mode() & 0o400
+    assert target.stat().st_mode & 0o777 == writing._umask_mode()
+    assert writing._umask_mode() & 0o400
 
 
 async def test_a_pipe_is_written_through_not_replaced(db: SimpleNamespace, tmp_path: Path) -> None:
@@ -512,6 +512,6 @@ async def test_memory_does_not_grow_with_the_database(tmp_path: Path) -> None:
 
 def test_the_cli_offers_exactly_the_export_formats() -> None:
     from runner.cli import EXPORT_FORMATS
-    from runner.reports.export import FORMATS
+    from runner.reports.writing import FORMATS
 
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)

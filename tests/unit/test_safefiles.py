@@ -13,7 +13,7 @@ from test_config import account
 
 from runner.core.errors import AccountLocked, ConfigError, DatabaseLocked, InputError
 from runner.intake.inputs import read_rows
-from runner.reports.export import row_writer, spreadsheet_safe
+from runner.reports.writing import row_writer, spreadsheet_safe
 from runner.storage.lock import AccountLock, RunLock
 
 SECRET = "s3cr3t-KEY/value=42"
