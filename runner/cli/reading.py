@@ -78,7 +78,7 @@ def status_command(
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
     refuse_combinations(as_json, watch, prometheus, check_only, job_name)
-    from runner.reports import metrics, status
+    from runner.reports import metrics, status, statustable
 
     database = database_of(config_path, db)
     if check_only:
@@ -91,7 +91,7 @@ def status_command(
         if as_json:
             click.echo(status.to_json(report))
         else:
-            status.print_report(report)
+            statustable.print_report(report)
         click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
         sys.exit(code)
     if prometheus is not None:
@@ -106,7 +106,7 @@ def status_command(
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves --watch
             asyncio.run(_watch(database, interval))
     else:
-        status.print_report(asyncio.run(_status(database)))
+        statustable.print_report(asyncio.run(_status(database)))
 
 
 def refuse_combinations(
@@ -153,17 +153,18 @@ async def _status(database: Database, *, totals: bool = False) -> Report:
 async def _watch(database: Database, interval: float) -> None:
     from rich.live import Live
 
-    from runner.reports import status
+    from runner.reports import statustable
 
-    console = status.terminal()
-    first = status.render(await _status(database), console.width)
+    console = statustable.terminal()
+    draw = statustable.render
+    first = draw(await _status(database), console.width)
     with Live(first, console=console, auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
-                live.update(status.render(await _status(database), console.width), refresh=True)
+                live.update(draw(await _status(database), console.width), refresh=True)
         except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
-            live.update(status.render(await _status(database), console.width), refresh=True)
+            live.update(draw(await _status(database), console.width), refresh=True)
 
 
 # -- export ------------------------------------------------------------------------

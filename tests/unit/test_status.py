@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from runner.core.states import BlockReason, JobState, StopReason
-from runner.reports import status
+from runner.reports import status, statustable
 from runner.reports.jobtable import eta_text
 from runner.reports.report import (
     RECENT_RATE_WINDOW,
@@ -354,7 +354,7 @@ def test_iso_is_utc_and_none_stays_none() -> None:
 
 def table_text(report: Report, width: int = 160) -> str:
     console = Console(record=True, width=width)
-    status.print_report(report, console)
+    statustable.print_report(report, console)
     return console.export_text()
 
 
@@ -407,9 +407,9 @@ def test_runner_lines() -> None:
     from runner.reports.report import RunnerStatus
 
     sending = RunnerStatus(True, 5, "run", True)
-    assert str(status.runner_line(sending)) == "runner: run pid 5, sending"
-    assert str(status.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
-    assert str(status.runner_line(RunnerStatus(False))) == "runner: not running"
+    assert str(statustable.runner_line(sending)) == "runner: run pid 5, sending"
+    assert str(statustable.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
+    assert str(statustable.runner_line(RunnerStatus(False))) == "runner: not running"
 
 
 async def test_at_80_columns_the_table_drops_columns_not_words() -> None:
