@@ -4,20 +4,17 @@ reports for it in ``runner status`` (:mod:`runner.sending.senderstate`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from runner.config import AccountConfig
+from runner.core.clock import Ticks
 from runner.sending import senderstate
+from runner.sending.accountlock import AnyLock
 from runner.sending.client import CloudAgentClient
 from runner.sending.drain import AccountDrain
 from runner.sending.hopeless import hopeless_note
-from runner.sending.limiter import Pacer
+from runner.sending.limiter import Pacer, Sleep
 from runner.sending.rulings import AccountReport
 from runner.sending.tokens import TokenProvider
-from runner.storage.lock import AccountLock
-
-if TYPE_CHECKING:  # psycopg is imported only for a PostgreSQL queue
-    from runner.storage.pg.lock import PgAccountLock
 
 
 @dataclass
@@ -28,12 +25,32 @@ class Account:
     pacer: Pacer
     client: CloudAgentClient
     tokens: TokenProvider | None
-    lock: AccountLock | PgAccountLock
+    lock: AnyLock
     ready: bool = False  # client open, pacer seeded, token provider made
     drain: AccountDrain | None = None
     waiting_until: float | None = None
     said: str | None = None  # the state last logged
     reports: list[AccountReport] = field(default_factory=list)
+
+
+def new_account(
+    config: AccountConfig, api_key: str, connections: int, lock: AnyLock, *, ticks: Ticks,
+    sleep: Sleep,
+) -> Account:  # fmt: skip
+    """An account's client and pacer, kept for the process's lifetime; the token provider
+    is made when the account is first entered."""
+    client = CloudAgentClient(
+        config.base_url,
+        api_key,
+        config.user_name,
+        config.timeout_seconds,
+        token_auth=config.auth == "token",
+        token_with_key=config.token_with_key,
+        connections=connections,
+    )
+    rate = config.rate_limit
+    pacer = Pacer(rate.count, rate.period_seconds, clock=ticks, sleep=sleep)
+    return Account(config, pacer, client, None, lock)
 
 
 def sender_state(

@@ -27,21 +27,18 @@ from runner.core.lifecycle import Budget, Shutdown, wait_any
 from runner.core.logs import get_logger
 from runner.core.states import JobState, RecordState
 from runner.sending import senderstate
-from runner.sending.account import Account, sender_state
-from runner.sending.client import CloudAgentClient
+from runner.sending.account import Account, new_account, sender_state
+from runner.sending.accountlock import AnyLock, lock_session, new_lock, take
 from runner.sending.drain import AccountDrain
 from runner.sending.hopeless import HopelessWatch
 from runner.sending.judge import guard_watches
-from runner.sending.limiter import Pacer
 from runner.sending.policy import NotFoundWatch
 from runner.sending.rulings import AccountReport
 from runner.sending.tokens import TokenProvider
-from runner.storage.lock import AccountLock
-from runner.storage.pg.url import PgUrl
 from runner.storage.queue import Job, Queue, SenderNote
 
 if TYPE_CHECKING:  # psycopg is imported only for a PostgreSQL queue
-    from runner.storage.pg.lock import LockSession, PgAccountLock
+    from runner.storage.pg.lock import LockSession
 
 # What a sending process is: ``run`` ends when nothing is runnable, ``worker`` waits for more.
 Mode = Literal["run", "worker"]
@@ -88,14 +85,9 @@ class Supervisor:
         self.refused_locks: dict[str, str] = {}  # account → why its lock was refused
         # One lock per account identity: config accounts naming the same server and user
         # are one CloudAgent account, which this process holds once (their rates add up).
-        self.locks: dict[str, AccountLock | PgAccountLock] = {}
+        self.locks: dict[str, AnyLock] = {}
         # PostgreSQL: many processes share the queue; advisory locks on one connection.
-        database = config.database
-        self.session: LockSession | None = None
-        if isinstance(database, PgUrl):
-            from runner.storage.pg.lock import LockSession
-
-            self.session = LockSession(database)
+        self.session: LockSession | None = lock_session(config.database)
         self.log = get_logger()
         self._ended = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
@@ -229,50 +221,23 @@ class Supervisor:
     def _account(self, name: str) -> Account:
         if name not in self.accounts:
             config = self.config.accounts[name]
-            client = CloudAgentClient(
-                config.base_url,
-                self.api_key(name),
-                config.user_name,
-                config.timeout_seconds,
-                token_auth=config.auth == "token",
-                token_with_key=config.token_with_key,
-                connections=self.options.workers,
-            )
-            rate = config.rate_limit
-            pacer = Pacer(rate.count, rate.period_seconds, clock=self.clock.monotonic,
-                          sleep=self.shutdown.sleep)  # fmt: skip
             lock = self.locks.get(config.identity)
             if lock is None:
                 lock = self._new_lock(config, name)
                 self.locks[config.identity] = lock
-            self.accounts[name] = Account(config, pacer, client, None, lock)
+            self.accounts[name] = new_account(
+                config, self.api_key(name), self.options.workers, lock,
+                ticks=self.clock.monotonic, sleep=self.shutdown.sleep,
+            )  # fmt: skip
         return self.accounts[name]
 
-    def _new_lock(self, config: AccountConfig, name: str) -> AccountLock | PgAccountLock:
-        if self.session is not None:
-            from runner.storage.pg.lock import PgAccountLock
-
-            return PgAccountLock(self.session, config.identity, name)
-        return AccountLock(self.config.state_dir, config.identity, name,
-                           str(self.config.database))  # fmt: skip
+    def _new_lock(self, config: AccountConfig, name: str) -> AnyLock:
+        state_dir, database = self.config.state_dir, str(self.config.database)
+        return new_lock(config, name, self.session, state_dir, database)
 
     async def _take(self, account: Account) -> None:
-        """Lock the account for this process, or AccountLocked.
-
-        (runner.storage.lock, runner.storage.pg.lock)
-        """
-        lock = account.lock
-        if isinstance(lock, AccountLock):
-            lock.acquire()
-            return
-        limit = self.config.max_accounts
-        held = sum(1 for other in self.locks.values() if other.held)
-        if not lock.held and limit is not None and held >= limit:
-            raise AccountLocked(
-                f"account {account.config.name!r}: this process sends for max_accounts "
-                f"({limit}) accounts already"
-            )
-        await lock.acquire(self.clock.time())
+        limit, now = self.config.max_accounts, self.clock.time()
+        await take(account.lock, account.config.name, self.locks.values(), limit, now)
 
     async def _enter(self, name: str) -> Account | None:
         """The account, ready to send (locked, seeded, client open); None if locked elsewhere."""

@@ -17,7 +17,7 @@ from types import TracebackType
 import pytest
 from fakes import DELETED, FakeClock, FakeSender
 
-import runner.sending.supervise
+import runner.sending.account
 from runner.config import load_config
 from runner.core.lifecycle import Budget, Shutdown
 from runner.core.states import RecordState
@@ -84,7 +84,7 @@ async def restart(
     before = earlier_run(queue, clock, 30.0)
     queue.add_job("purge", [f"98765{i:05d}" for i in range(records)])
     client = FakeClient(clock, lambda call, n: DELETED)
-    monkeypatch.setattr(runner.sending.supervise, "CloudAgentClient", lambda *a, **k: client)
+    monkeypatch.setattr(runner.sending.account, "CloudAgentClient", lambda *a, **k: client)
     supervisor = Supervisor(
         queue=queue,  # the same interface as the store
         config=config,
