@@ -1,4 +1,4 @@
-"""Stage 4, sending: the HTTP client and what its answers mean (classify, policy,
+"""Sending: the HTTP client and what its answers mean (classify, policy,
 judge, rulings, hopeless, tokens), the pace (limiter), the drain of one account and
 the supervisor of all of them.
 
