@@ -3,7 +3,7 @@
 ``aiolimiter.AsyncLimiter(N, P)`` is a leaky bucket that starts empty: it lets N
 requests through at once, then one every P / N seconds, so up to 2N - 1 leave in
 the first window, and again after every idle gap (aiolimiter issue #240).
-The product's configuration, ``runner.limiter.Pacer(N, P)``, books slots a margin
+The product's configuration, ``runner.sending.limiter.Pacer(N, P)``, books slots a margin
 more than P / N apart against absolute times and passes every request through
 ``AsyncLimiter(1, interval)``; "today's Pacer" (before issue 17) is the same
 booking without the library. Each drives plain aiohttp DELETEs against a fresh
@@ -27,7 +27,7 @@ from aiolimiter import AsyncLimiter
 from cases import Context, Figure
 from common import API_KEY, USER
 
-from runner.limiter import Pacer
+from runner.sending.limiter import Pacer
 from runner.testing import acquire
 
 PATH = "/ca_apis/deleteCampaignData"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from runner.db.loading import LoadCounts
-from runner.inputs import InvalidRow, Row
-from runner.queue import Claim
-from runner.store import Store
+from runner.intake.inputs import InvalidRow, Row
+from runner.storage.db.loading import LoadCounts
+from runner.storage.queue import Claim
+from runner.storage.store import Store
 
 
 async def insert_rows(

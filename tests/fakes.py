@@ -1,6 +1,6 @@
 """Shared test doubles: a virtual clock, JWTs, and a scripted sender.
 
-:class:`FakeClock` implements :class:`runner.clock.Clock` on virtual time. A
+:class:`FakeClock` implements :class:`runner.core.clock.Clock` on virtual time. A
 sleeper waits on a future until the clock reaches its deadline; the clock moves
 only when the event loop has nothing else to do (every task is blocked), and then
 jumps straight to the earliest deadline. So concurrent sleepers do not add up
@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import protocol
-from runner.classify import classify
-from runner.client import Reply
+from runner.core import protocol
+from runner.sending.classify import classify
+from runner.sending.client import Reply
 
 EPOCH = 1_800_000_000.0  # what time() says at monotonic() == 0: 2027-01-15
 # A sleeper wakes this much after its deadline, as real sleeps do: ``t + (d - t)`` can
@@ -175,7 +175,7 @@ Script = Callable[[Call, int], Reply | Awaitable[Reply]]
 
 @dataclass
 class FakeSender:
-    """A :class:`runner.client.Sender` answering what ``script(call, n)`` says, where ``n``
+    """A :class:`runner.sending.client.Sender` answering what ``script(call, n)`` says, where ``n``
     counts the calls for that phone so far (0 for the first)."""
 
     clock: FakeClock

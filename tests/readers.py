@@ -1,7 +1,7 @@
 """A monitoring user for the read-only tests: a member of the database's group, nothing more.
 
 The runner creates the database, its -wal/-shm, its lock and exports 0640 whatever
-the umask (runner.safefiles): others cannot read them, a group can. As the README
+the umask (runner.core.safefiles): others cannot read them, a group can. As the README
 says, the folder belongs to the readers' group with the setgid bit (``chmod 2750``)
 so that every file made in it is in that group. Root ignores file permissions, so
 the reader runs as uid 65534 (``nobody``) with that group alone; a user outside the

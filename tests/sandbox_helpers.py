@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from runner import protocol
+from runner.core import protocol
 
 KEY = "sandbox-key"
 GOOD = {protocol.USER: "sandbox", protocol.CAMPAIGN: "Sales", protocol.PHONE: "9000000001"}

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import click
 
 from runner import __version__
-from runner.errors import ExitCode, RunnerError
+from runner.core.errors import ExitCode, RunnerError
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXPORT_FORMATS = ("csv", "jsonl")  # runner.export.FORMATS; a test keeps the two equal
+EXPORT_FORMATS = ("csv", "jsonl")  # runner.reports.writing.FORMATS; a test keeps the two equal
 
 config_argument = click.argument(
     "config_path",

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from runner.commands.loader import JobLoad, load_jobs
 from runner.config import Config
-from runner.loader import JobLoad, load_jobs
-from runner.states import RecordState
-from runner.store import Store
+from runner.core.states import RecordState
+from runner.storage.store import Store
 
 
 def print_loads(loads: Sequence[JobLoad], console: Console | None = None) -> None:

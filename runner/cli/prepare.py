@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.commands.loader import check_inputs
 from runner.config import Config, load_config
-from runner.loader import check_inputs
-from runner.logs import configure, redactor
-from runner.safefiles import check_folder
+from runner.core.logs import configure, redactor
+from runner.core.safefiles import check_folder
 
 
 def prepare(

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 import click
 
 from runner.cli.group import EXPORT_FORMATS, cli, config_argument, reports_errors
-from runner.errors import ExitCode
-from runner.states import RECORD_STATES
+from runner.core.errors import ExitCode
+from runner.core.states import RECORD_STATES
 
 if TYPE_CHECKING:
     from runner.config import Config
-    from runner.pg.url import Database
-    from runner.report import Report
+    from runner.reports.report import Report
+    from runner.storage.pg.url import Database
 
 DB_HELP = "Read this database: a file, or a postgresql:// URL (no password in it)."
 
@@ -28,7 +28,7 @@ DB_HELP = "Read this database: a file, or a postgresql:// URL (no password in it
 
 def database_of(config_path: Path, db: str | None) -> Database:
     """``--db`` (a path or a PostgreSQL URL), else the config's database."""
-    from runner.pg.url import is_postgres, parse
+    from runner.storage.pg.url import is_postgres, parse
 
     if db is not None and is_postgres(db):
         try:
@@ -78,11 +78,11 @@ def status_command(
 ) -> None:
     """Progress per job and in total: counts, failures, blocks, rate and ETA."""
     refuse_combinations(as_json, watch, prometheus, check_only, job_name)
-    from runner import metrics, status
+    from runner.reports import metrics, status, statustable
 
     database = database_of(config_path, db)
     if check_only:
-        from runner import check
+        from runner.reports import check
 
         report = asyncio.run(_status(database))
         if job_name is not None and job_name not in {job.name for job in report.jobs}:
@@ -91,7 +91,7 @@ def status_command(
         if as_json:
             click.echo(status.to_json(report))
         else:
-            status.print_report(report)
+            statustable.print_report(report)
         click.echo(f"check: exit {int(code)} ({check.CHECK_MEANINGS[code]})", err=True)
         sys.exit(code)
     if prometheus is not None:
@@ -106,7 +106,7 @@ def status_command(
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves --watch
             asyncio.run(_watch(database, interval))
     else:
-        status.print_report(asyncio.run(_status(database)))
+        statustable.print_report(asyncio.run(_status(database)))
 
 
 def refuse_combinations(
@@ -127,12 +127,12 @@ def refuse_combinations(
 async def _status(database: Database, *, totals: bool = False) -> Report:
     import time
 
-    from runner import status
-    from runner.backend import open_reader
-    from runner.lock import holder_pid
+    from runner.reports import status
+    from runner.storage.backend import open_reader
+    from runner.storage.lock import holder_pid
 
     if not isinstance(database, Path):  # PostgreSQL: many processes, no holder
-        from runner.pg.reader import PgReader
+        from runner.storage.pg.reader import PgReader
 
         if await PgReader.is_empty(database):  # before the first load, as below
             return status.empty_report(time.time())
@@ -153,17 +153,18 @@ async def _status(database: Database, *, totals: bool = False) -> Report:
 async def _watch(database: Database, interval: float) -> None:
     from rich.live import Live
 
-    from runner import status
+    from runner.reports import statustable
 
-    console = status.terminal()
-    first = status.render(await _status(database), console.width)
+    console = statustable.terminal()
+    draw = statustable.render
+    first = draw(await _status(database), console.width)
     with Live(first, console=console, auto_refresh=False) as live:
         try:
             while True:
                 await asyncio.sleep(interval)
-                live.update(status.render(await _status(database), console.width), refresh=True)
+                live.update(draw(await _status(database), console.width), refresh=True)
         except asyncio.CancelledError:  # Ctrl-C: leave with the figures of this moment
-            live.update(status.render(await _status(database), console.width), refresh=True)
+            live.update(draw(await _status(database), console.width), refresh=True)
 
 
 # -- export ------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def export_command(
     archive: Path | None,
 ) -> None:
     """One row per record, or per request with --requests, as CSV or JSON lines."""
-    from runner import export
+    from runner.reports import export
 
     # An archive is read on its own: no config or database is needed.
     database = Path() if archive is not None else database_of(config_path, db)

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.cli.group import F, cli, config_argument, log_options, reports_errors
-from runner.pg.url import Database
+from runner.storage.pg.url import Database
 
 if TYPE_CHECKING:
-    from runner.db.pruning import Pruned
-    from runner.pg.store import PgStore
-    from runner.store import Store
-    from runner.supervise import Mode
+    from runner.sending.supervise import Mode
+    from runner.storage.db.pruning import Pruned
+    from runner.storage.pg.store import PgStore
+    from runner.storage.store import Store
 
 # -- load ----------------------------------------------------------------------
 
@@ -30,11 +30,11 @@ def load(config_path: Path) -> None:
 
     Works while a run or worker drains the same database: that process sends them.
     """
-    from runner import run as runs
     from runner.cli.loads import print_loads
+    from runner.commands import run as runs
+    from runner.commands.loader import check_inputs
     from runner.config import load_config
-    from runner.loader import check_inputs
-    from runner.logs import configure
+    from runner.core.logs import configure
 
     # Off a terminal (cron's load.log) JSON lines, like every other command's log.
     log_format = configure("auto")
@@ -116,11 +116,11 @@ class Options:
 
 
 def _send(config_path: Path, asked: Options, mode: Mode) -> None:
-    from runner import run as runs
     from runner.cli.loads import dry_run
     from runner.cli.prepare import prepare
-    from runner.lifecycle import Budget
-    from runner.supervise import DrainOptions
+    from runner.commands import run as runs
+    from runner.core.lifecycle import Budget
+    from runner.sending.supervise import DrainOptions
 
     config, keys, log_format = prepare(
         config_path, asked.log_format, asked.verbose, asked.quiet, worker=mode == "worker"
@@ -175,7 +175,7 @@ def retry(
 
 
 async def _retry(database: Database, job_name: str | None, campaign: str | None) -> tuple[int, int]:
-    from runner.backend import open_store
+    from runner.storage.backend import open_store
 
     async with await open_store(database, create=False) as store:
         await _known(store, [job_name] if job_name else [])
@@ -214,7 +214,7 @@ def cancel(
 
 
 def _age(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    from runner.db.pruning import age_seconds
+    from runner.storage.db.pruning import age_seconds
 
     seconds = age_seconds(value)
     if seconds is None:
@@ -260,9 +260,9 @@ def prune(config_path: Path, age: float, archive: Path | None) -> None:
 async def _prune(database: Database, age: float, archive: Path | None) -> Pruned:
     import time
 
-    from runner import archive as archives
-    from runner.backend import open_store
-    from runner.export import RECORD_COLUMNS, REQUEST_COLUMNS
+    from runner.reports import archive as archives
+    from runner.reports.export import RECORD_COLUMNS, REQUEST_COLUMNS
+    from runner.storage.backend import open_store
 
     def write(_: object, records: list[Any], requests: list[Any]) -> None:
         assert archive is not None
@@ -276,7 +276,7 @@ async def _prune(database: Database, age: float, archive: Path | None) -> Pruned
 async def _cancel(database: Database, job_names: list[str], campaign: str | None) -> int:
     import time
 
-    from runner.backend import open_store
+    from runner.storage.backend import open_store
 
     async with await open_store(database, create=False) as store:
         await _known(store, job_names)
@@ -284,7 +284,7 @@ async def _cancel(database: Database, job_names: list[str], campaign: str | None
 
 
 async def _retry_cancelled(database: Database, job_name: str | None, campaign: str | None) -> int:
-    from runner.backend import open_store
+    from runner.storage.backend import open_store
 
     async with await open_store(database, create=False) as store:
         await _known(store, [job_name] if job_name else [])

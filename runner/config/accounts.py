@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from runner import protocol
 from runner.config.fields import Located, Model, RateLimitField, Text, resolve, shown
 from runner.config.keys import read_api_key
-from runner.rates import DEFAULT_RATE_LIMIT
+from runner.core import protocol
+from runner.core.rates import DEFAULT_RATE_LIMIT
 
 _EXAMPLE_HOST: Final = "in1-ccaas-api.ozonetel.com"
 _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -15,7 +15,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from runner.rates import RateLimit, parse_rate_limit
+from runner.core.rates import RateLimit, parse_rate_limit
 
 # Characters of a value quoted back in a message: a message stays one short line
 # even when the file holds a megabyte of text in one value.

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from runner.errors import ConfigError
+from runner.core.errors import ConfigError
 
 # A key is a few dozen characters; a bigger "key file" is the wrong file (or /dev/zero).
 MAX_KEY_FILE_BYTES: Final = 4096

@@ -29,7 +29,7 @@ from runner.config.messages import (
     yaml_kind,
 )
 from runner.config.models import Config
-from runner.errors import ConfigError
+from runner.core.errors import ConfigError
 
 MAX_CONFIG_BYTES: Final = 1024 * 1024
 MAX_DEPTH: Final = 50

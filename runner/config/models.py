@@ -16,10 +16,10 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from runner.config.accounts import AccountConfig
 from runner.config.fields import Located, Model, Text, context_value, resolve, shown, today
 from runner.config.names import expand_date
-from runner.errors import ConfigError
-from runner.inputs import SUPPORTED_SUFFIXES
-from runner.numbers import PhoneFormat, is_supported_region
-from runner.pg.url import Database, PgUrl, is_postgres, parse
+from runner.core.errors import ConfigError
+from runner.intake.inputs import SUPPORTED_SUFFIXES
+from runner.intake.numbers import PhoneFormat, is_supported_region
+from runner.storage.pg.url import Database, PgUrl, is_postgres, parse
 
 MAX_ACCOUNTS: Final = 1000
 MAX_JOBS: Final = 1000
@@ -38,7 +38,7 @@ class RetryConfig(Model):
     backoff_max_seconds: float = Field(
         300.0, ge=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
     )
-    # No usable answer for this long: a run stops the account (runner.hopeless).
+    # No usable answer for this long: a run stops the account (runner.sending.hopeless).
     give_up_after_seconds: float = Field(
         600.0, gt=0, le=MAX_BACKOFF_SECONDS, strict=True, allow_inf_nan=False
     )
@@ -184,7 +184,7 @@ class Config(Model):
     """The whole of jobs.yaml, with every path absolute."""
 
     path: Path
-    # A path (SQLite) or a postgresql:// URL without a password (runner.pg.url).
+    # A path (SQLite) or a postgresql:// URL without a password (runner.storage.pg.url).
     database: Database = Field(Path("runner.db"), validate_default=True)
     # Or the name of an environment variable holding it: one config on several hosts,
     # each unit setting the URL (the password still comes from libpq's own places).

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from runner import protocol
+from runner.core import protocol
 
 Headers = tuple[tuple[str, str], ...]
 

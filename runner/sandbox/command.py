@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import click
 
 from runner.config.accounts import is_loopback
-from runner.rates import parse_rate_limit
+from runner.core.rates import parse_rate_limit
 from runner.sandbox.answers import BodyEncoding, ForcedAnswer, load_answers
 from runner.sandbox.presence import load_numbers
 from runner.sandbox.server import start_sandbox

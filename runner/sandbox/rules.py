@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
-from runner import protocol
-from runner.clock import Ticks
+from runner.core import protocol
+from runner.core.clock import Ticks
 from runner.sandbox.answers import (
     FileAnswer,
     HttpAnswer,

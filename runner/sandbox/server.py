@@ -9,8 +9,8 @@ from typing import Final
 
 from aiohttp import web
 
-from runner import protocol
-from runner.clock import Ticks
+from runner.core import protocol
+from runner.core.clock import Ticks
 from runner.sandbox.answers import BodyEncoding, HttpAnswer, encode_body
 from runner.sandbox.rules import (
     DeleteRequest,

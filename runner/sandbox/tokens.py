@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Final
 
-from runner.clock import Ticks
+from runner.core.clock import Ticks
 from runner.sandbox.window import SlidingWindow
 
 BUDGET_PERIOD_SECONDS: Final = 3600.0

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.config import load_config
-from runner.errors import ConfigError
+from runner.core.errors import ConfigError
 
 resource: ModuleType | None
 try:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from harness import Project, Sandbox, cli_command, cli_env, numbers
 
-from runner.redaction import reveals
+from runner.core.redaction import reveals
 
 SECRET = "s3cr3t-key-0f-the-account"
 

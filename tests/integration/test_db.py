@@ -1,4 +1,4 @@
-"""Tests of runner/db: the queries file, migration 0004, the Queue and Reader methods the
+"""Tests of runner/storage/db: the queries file, migration 0004, the Queue and Reader methods the
 store gained, loading beside a draining runner, and read-only readers as another user."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import pytest
 from dbhelpers import insert_rows
 from readers import as_reader, monitored_folder, skip_unless_importable
 
-from runner import queue
-from runner.db import connection
-from runner.db.connection import OLDEST_READABLE
-from runner.db.queries import Q, parse
-from runner.errors import StoreError
-from runner.inputs import FileStamp, InvalidRow, Row
-from runner.queue import SenderNote, Settlement
-from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
-from runner.store import Store
+from runner.core.errors import StoreError
+from runner.core.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
+from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.storage import queue
+from runner.storage.db import connection
+from runner.storage.db.connection import OLDEST_READABLE
+from runner.storage.db.queries import Q, parse
+from runner.storage.queue import SenderNote, Settlement
+from runner.storage.store import Store
 
 RUNNER = Path(__file__).resolve().parents[2] / "runner"
 
@@ -100,8 +100,8 @@ def test_parse_includes_fragments_and_refuses_twins() -> None:
 
 
 def test_queries_sql_ships_in_the_wheel() -> None:
-    """Hatch packages every file under runner/: the .sql sits beside queries.py."""
-    assert (RUNNER / "db" / "queries.sql").is_file()
+    """Hatch packages every file under runner/: the .sql sits beside storage/db/queries.py."""
+    assert (RUNNER / "storage" / "db" / "queries.sql").is_file()
 
 
 def test_the_store_has_every_queue_and_reader_method_with_their_parameters() -> None:
@@ -365,8 +365,8 @@ async def test_open_readonly_never_creates_and_asks_for_an_upgrade(tmp_path: Pat
 READER_SCRIPT = """
 import asyncio, io, sys
 from pathlib import Path
-from runner.export import export_records
-from runner.store import Store
+from runner.reports.export import export_records
+from runner.storage.store import Store
 
 async def main():
     path = Path(sys.argv[1])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.db.connection import open_writer
-from runner.errors import ConfigError
+from runner.core.errors import ConfigError
+from runner.storage.db.connection import open_writer
 
 
 def test_the_database_and_its_wal_are_created_without_access_for_others(tmp_path: Path) -> None:

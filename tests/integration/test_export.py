@@ -1,4 +1,4 @@
-"""Tests of runner.export against databases built with the real Store in tmp_path.
+"""Tests of runner.reports.export against databases built with the real Store in tmp_path.
 
 Times are set through ``Store.claim_many(now=...)`` and ``Settlement.finished_at``,
 so every expected timestamp below is exact.
@@ -26,10 +26,11 @@ import pytest
 from dbhelpers import claim as claim_at
 from dbhelpers import insert_rows
 
-from runner import export
-from runner.db.connection import OLDEST_READABLE
-from runner.errors import StoreError
-from runner.export import (
+from runner.core.errors import StoreError
+from runner.core.states import RecordState
+from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.reports import writing
+from runner.reports.export import (
     RECORD_COLUMNS,
     REQUEST_COLUMNS,
     ExportError,
@@ -37,10 +38,9 @@ from runner.export import (
     export_requests,
     export_to,
 )
-from runner.inputs import FileStamp, InvalidRow, Row
-from runner.queue import Settlement
-from runner.states import RecordState
-from runner.store import Store
+from runner.storage.db.connection import OLDEST_READABLE
+from runner.storage.queue import Settlement
+from runner.storage.store import Store
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 SCI_REASON = "scientific_notation: '9.18E+11' looks like Excel scientific notation"
@@ -359,8 +359,8 @@ async def test_failed_export_leaves_the_file_as_it_was(db: SimpleNamespace, tmp_
 async def test_export_file_mode_follows_the_umask(db: SimpleNamespace, tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     await export_to(db.path, target, fmt="jsonl")
-    assert target.stat().st_mode & 0o777 == export._umask_mode()
-    assert export._umask_mode() & 0o400
+    assert target.stat().st_mode & 0o777 == writing._umask_mode()
+    assert writing._umask_mode() & 0o400
 
 
 async def test_a_pipe_is_written_through_not_replaced(db: SimpleNamespace, tmp_path: Path) -> None:
@@ -512,6 +512,6 @@ async def test_memory_does_not_grow_with_the_database(tmp_path: Path) -> None:
 
 def test_the_cli_offers_exactly_the_export_formats() -> None:
     from runner.cli import EXPORT_FORMATS
-    from runner.export import FORMATS
+    from runner.reports.writing import FORMATS
 
     assert tuple(EXPORT_FORMATS) == tuple(FORMATS)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from runner.commands.loader import all_invalid, check_inputs, load_job, load_jobs
 from runner.config import Config, JobConfig
-from runner.db.loading import LoadCounts
-from runner.errors import InputError
-from runner.inputs import InvalidRow, Row
-from runner.loader import all_invalid, check_inputs, load_job, load_jobs
-from runner.store import Store
+from runner.core.errors import InputError
+from runner.intake.inputs import InvalidRow, Row
+from runner.storage.db.loading import LoadCounts
+from runner.storage.store import Store
 
 # Four spellings of one Indian mobile, another country's number, and a number
 # of a length no Indian number has (but that cleaning alone accepts).

@@ -1,4 +1,4 @@
-"""Tests of runner.metrics: the exact text, its escaping, its syntax, and the atomic write."""
+"""Tests of runner.reports.metrics: the exact text, its escaping, its syntax, the atomic write."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ import pytest
 from dbhelpers import claim as claim_one
 from dbhelpers import insert_rows
 
-from runner import metrics, status
-from runner.inputs import FileStamp, InvalidRow, Row
-from runner.metrics import escape_label_value, format_value, render, write_textfile
-from runner.queue import Settlement
-from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
-from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.store import Store
+from runner.core.states import BlockReason, JobState, RecordState, StopReason
+from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.reports import metrics, status
+from runner.reports.metrics import escape_label_value, format_value, render, write_textfile
+from runner.reports.report import (
+    AccountStatus,
+    Counts,
+    JobStatus,
+    Report,
+    RunnerStatus,
+    SenderStatus,
+)
+from runner.storage.queue import Settlement
+from runner.storage.store import Store
 
 NOW = 1_795_657_300.0  # 2026-11-26T01:41:40Z
 

@@ -1,4 +1,4 @@
-"""One sender per account on PostgreSQL: the advisory lock of runner.pg.lock on a real server."""
+"""One sender per account on PostgreSQL: runner.storage.pg.lock's advisory lock on a real server."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import contextlib
 
 import pytest
 
-from runner.errors import AccountLocked
-from runner.pg.lock import HUNG_AFTER, AccountLockLost, LockSession, PgAccountLock, lock_key
-from runner.pg.store import PgStore
-from runner.pg.url import parse
-from runner.queue import SenderNote
+from runner.core.errors import AccountLocked
+from runner.storage.pg.lock import HUNG_AFTER, AccountLockLost, LockSession, PgAccountLock, lock_key
+from runner.storage.pg.store import PgStore
+from runner.storage.pg.url import parse
+from runner.storage.queue import SenderNote
 
 IDENTITY = "ab" * 32
 NOW = 1_000_000.0

@@ -1,7 +1,7 @@
 """One contract, three queues: MemoryQueue, the SQLite Store and the PostgreSQL PgStore.
 
-Every test here runs against each implementation of :class:`runner.queue.Queue`
-(``backend`` is parametrized); the :class:`runner.queue.Reader` tests against the two
+Every test here runs against each implementation of :class:`runner.storage.queue.Queue`
+(``backend`` is parametrized); the :class:`runner.storage.queue.Reader` tests against the two
 databases (MemoryQueue is no reader), and the loading tests against both stores. A
 behaviour the drain relies on is pinned here once, so the three cannot drift apart.
 PostgreSQL is the suite's own (tests/pg.py) or RUNNER_TEST_POSTGRES_URL's.
@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from runner.counts import Counts
-from runner.inputs import FileStamp, InvalidRow, Row
-from runner.memqueue import MemoryQueue
-from runner.pg.store import PgStore
-from runner.pg.url import parse
-from runner.queue import Job, Queue, SenderNote, Settlement
-from runner.states import AFTER_INTERRUPTED, BlockReason, JobState, RecordState, StopReason
-from runner.store import Store
+from runner.core.states import AFTER_INTERRUPTED, BlockReason, JobState, RecordState, StopReason
+from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.storage.counts import Counts
+from runner.storage.pg.store import PgStore
+from runner.storage.pg.url import parse
+from runner.storage.queue import Job, Queue, SenderNote, Settlement
+from runner.storage.store import Store
+from runner.testing.memqueue import MemoryQueue
 
 NOW = 1_000_000.0
 

@@ -9,7 +9,7 @@ import sys
 
 def test_rates_import_without_pydantic_or_yaml() -> None:
     code = (
-        "import sys, runner.rates as r; r.parse_rate_limit('100/min');"
+        "import sys, runner.core.rates as r; r.parse_rate_limit('100/min');"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))"
     )
     done = subprocess.run(

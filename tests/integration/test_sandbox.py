@@ -26,7 +26,7 @@ from sandbox_helpers import (
     stats,
 )
 
-from runner import protocol
+from runner.core import protocol
 from runner.sandbox import number_present, sandbox_command
 from runner.sandbox.presence import load_numbers, parse_numbers
 from runner.sandbox.rules import SandboxState

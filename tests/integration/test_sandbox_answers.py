@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sandbox_helpers import MakeClient, body_of, generate, rec, send, side_text, stats
 
-from runner import protocol
+from runner.core import protocol
 from runner.sandbox import sandbox_command
 from runner.sandbox.answers import (
     UNKNOWN_ANSWER,

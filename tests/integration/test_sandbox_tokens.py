@@ -23,7 +23,7 @@ from sandbox_helpers import (
     stats,
 )
 
-from runner import protocol
+from runner.core import protocol
 from runner.sandbox.answers import ForcedAnswer
 from runner.sandbox.rules import SandboxState, bearer_token
 from runner.sandbox.settings import AuthMode, SandboxSettings, TokenHeaders

@@ -1,5 +1,5 @@
 """The sandbox answers in the vendor's words, letter for letter: each body against literal
-text copied from docs/contract.md, never against ``runner.protocol`` (which the sandbox
+text copied from docs/contract.md, never against ``runner.core.protocol`` (which the sandbox
 itself uses, so a typo there would agree with itself)."""
 
 from __future__ import annotations

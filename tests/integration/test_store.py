@@ -1,4 +1,4 @@
-"""Tests of runner.store.Store against real SQLite files in tmp_path.
+"""Tests of runner.storage.store.Store against real SQLite files in tmp_path.
 
 The database is inspected (and, where a test needs a precise starting point,
 edited) through a separate plain ``sqlite3`` connection: in WAL mode it sees
@@ -23,15 +23,15 @@ import pytest
 from dbhelpers import claim as claim_at
 from dbhelpers import insert_rows
 
-from runner.counts import Counts
-from runner.db.connection import migrations_dir, read_migrations
-from runner.db.loading import LoadCounts
-from runner.db.reader import EXPORT_COLUMNS
-from runner.errors import ConfigError, StoreError
-from runner.inputs import FileStamp, InvalidRow, Row
-from runner.queue import Claim, Settlement
-from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.store import BODY_LIMIT, Store
+from runner.core.errors import ConfigError, StoreError
+from runner.core.states import BlockReason, JobState, RecordState, StopReason
+from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.storage.counts import Counts
+from runner.storage.db.connection import migrations_dir, read_migrations
+from runner.storage.db.loading import LoadCounts
+from runner.storage.db.reader import EXPORT_COLUMNS
+from runner.storage.queue import Claim, Settlement
+from runner.storage.store import BODY_LIMIT, Store
 
 ACCOUNT = "main"
 CAMPAIGN = "Outbound_Sales"

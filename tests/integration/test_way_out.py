@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from test_db import answer, database_at, new_job, sql
 
-from runner.counts import Counts
-from runner.db.operator import campaign_correctable
-from runner.errors import ConfigError
-from runner.states import BlockReason, RecordState
-from runner.store import Store
+from runner.core.errors import ConfigError
+from runner.core.states import BlockReason, RecordState
+from runner.storage.counts import Counts
+from runner.storage.db.operator import campaign_correctable
+from runner.storage.store import Store
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""runner.db.writer.GroupWriter on a real SQLite file: merged transactions, one hop each."""
+"""runner.storage.db.writer.GroupWriter on a real SQLite file: merged transactions, one hop each."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from runner.db.writer import GroupWriter
-from runner.errors import StoreError
+from runner.core.errors import StoreError
+from runner.storage.db.writer import GroupWriter
 
 
 @pytest.fixture

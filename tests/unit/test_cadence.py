@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.db.cadence import LONG, SHORT, choose
+from runner.storage.db.cadence import LONG, SHORT, choose
 
 
 def test_another_process_draining_the_database_gets_short_transactions() -> None:

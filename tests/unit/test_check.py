@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from runner.check import check_code
-from runner.report import AccountStatus, Counts, JobStatus, Report, RunnerStatus, SenderStatus
-from runner.states import BlockReason, JobState, StopReason
+from runner.core.states import BlockReason, JobState, StopReason
+from runner.reports.check import check_code
+from runner.reports.report import (
+    AccountStatus,
+    Counts,
+    JobStatus,
+    Report,
+    RunnerStatus,
+    SenderStatus,
+)
 
 NOW = 1_000.0
 

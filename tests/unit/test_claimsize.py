@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.claimsize import CLAIM_HORIZON, MAX_CLAIM, claim_count
+from runner.sending.claimsize import CLAIM_HORIZON, MAX_CLAIM, claim_count
 
 LEAD = 0.05
 

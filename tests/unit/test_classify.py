@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from runner import protocol
-from runner.classify import Outcome, Verdict, classify, normalise, parse_body
-from runner.states import StopReason
+from runner.core import protocol
+from runner.core.states import StopReason
+from runner.sending.classify import Outcome, Verdict, classify, normalise, parse_body
 
 TOKEN_ANSWERS = [protocol.INVALID_TOKEN, protocol.TOKEN_EXPIRED, protocol.TOKEN_MISSING]
 
@@ -42,7 +42,7 @@ def expected(answer: tuple[str, str], token_auth: bool) -> tuple[Outcome, str, S
 
 
 def documented_answers() -> list[tuple[str, str]]:
-    """Every (status, message) constant of runner.protocol that deleteCampaignData answers."""
+    """Every (status, message) constant of runner.core.protocol that deleteCampaignData answers."""
     token_api = {protocol.TOKEN_USER_MISSING, protocol.TOKEN_REFUSED}
     found = [
         value

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from runner.classify import Outcome, classify
-from runner.states import StopReason
+from runner.core.states import StopReason
+from runner.sending.classify import Outcome, classify
 
 DELETED = '{"status": "Success", "message": "Deleted Successfully"}'
 

@@ -1,4 +1,4 @@
-"""Unit tests of runner.client.CloudAgentClient against aioresponses mocks.
+"""Unit tests of runner.sending.client.CloudAgentClient against aioresponses mocks.
 
 aioresponses 0.7.9 needs the shim of ``aioresponses_compat`` on aiohttp >= 3.14;
 every mocked answer below passes ``response_class=CompatClientResponse``.
@@ -22,12 +22,12 @@ from aioresponses import aioresponses
 from aioresponses_compat import CompatClientResponse
 from yarl import URL
 
-from runner import client as client_module
-from runner import protocol
-from runner.classify import Outcome
-from runner.client import MAX_BODY_BYTES, CloudAgentClient, Reply
-from runner.logs import MASK
-from runner.states import StopReason
+from runner.core import protocol
+from runner.core.logs import MASK
+from runner.core.states import StopReason
+from runner.sending import client as client_module
+from runner.sending.classify import Outcome
+from runner.sending.client import MAX_BODY_BYTES, CloudAgentClient, Reply
 
 BASE = "https://api.example.test"
 URL_ = BASE + "/ca_apis/deleteCampaignData"
@@ -256,7 +256,7 @@ SMALL_LIMIT = 64 * 1024  # aioresponses' own stream buffers at most 2 x 64 KiB
 async def test_large_body_is_truncated(
     mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
+    monkeypatch.setattr("runner.sending.client.MAX_BODY_BYTES", SMALL_LIMIT)
     answer(mock, status=502, body=b"x" * (SMALL_LIMIT + 4096), content_type="text/html")
     reply = await client.delete("Outbound_Sales", "8123456789")
     assert reply.body == "x" * SMALL_LIMIT
@@ -266,7 +266,7 @@ async def test_large_body_is_truncated(
 async def test_truncation_inside_a_multibyte_character_does_not_raise(
     mock: aioresponses, client: CloudAgentClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("runner.client.MAX_BODY_BYTES", SMALL_LIMIT)
+    monkeypatch.setattr("runner.sending.client.MAX_BODY_BYTES", SMALL_LIMIT)
     # "é" is two bytes in UTF-8; after one "a" the cut falls in the middle of one.
     answer(mock, status=500, body=("a" + "é" * (SMALL_LIMIT // 2 + 100)).encode())
     reply = await client.delete("Outbound_Sales", "8123456789")
@@ -527,7 +527,7 @@ async def test_an_echoed_key_is_masked_in_body_and_message(
 
 async def test_a_refused_http_connection_does_not_say_ssl() -> None:
     """aiohttp says `ssl:default` for every refused connection, plain http:// too."""
-    from runner.client import client_error_text
+    from runner.sending.client import client_error_text
 
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectorError) as refused:

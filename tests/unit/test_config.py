@@ -23,9 +23,9 @@ from runner.config import (
     load_config,
     parse_rate_limit,
 )
-from runner.errors import ConfigError, ExitCode
-from runner.numbers import PhoneFormat
-from runner.rates import within_bounds
+from runner.core.errors import ConfigError, ExitCode
+from runner.core.rates import within_bounds
+from runner.intake.numbers import PhoneFormat
 
 # Not a valid environment variable name, so pasting it into api_key_env is an error.
 SECRET = "s3cr3t-KEY/value=42"

@@ -12,7 +12,7 @@ from test_config import MINIMAL, account
 
 from runner.config import account_identity, load_config
 from runner.config.models import MAX_JOBS, default_state_dir
-from runner.errors import ConfigError
+from runner.core.errors import ConfigError
 
 SECRET = "s3cr3t-KEY/value=42"
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,17 +28,17 @@ from fakes import (
     reply_for,
 )
 
-from runner import protocol
-from runner.client import Reply, TokenReply
 from runner.config import RetryConfig
-from runner.drain import AccountDrain
-from runner.lifecycle import Budget, Shutdown
-from runner.limiter import Pacer
-from runner.memqueue import MemoryQueue
-from runner.policy import CircuitBreaker, NotFoundWatch
-from runner.queue import Job
-from runner.states import BlockReason, JobState, RecordState, StopReason
-from runner.tokens import TokenProvider
+from runner.core import protocol
+from runner.core.lifecycle import Budget, Shutdown
+from runner.core.states import BlockReason, JobState, RecordState, StopReason
+from runner.sending.client import Reply, TokenReply
+from runner.sending.drain import AccountDrain
+from runner.sending.limiter import Pacer
+from runner.sending.policy import CircuitBreaker, NotFoundWatch
+from runner.sending.tokens import TokenProvider
+from runner.storage.queue import Job
+from runner.testing.memqueue import MemoryQueue
 
 # A guard against a drain that never ends: the test fails instead of hanging.
 REAL_TIMEOUT = 20.0

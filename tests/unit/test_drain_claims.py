@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from test_drain import Rig, phones
 
-from runner.claimsize import MAX_CLAIM
-from runner.memqueue import MemoryQueue
-from runner.queue import Claim
-from runner.states import RecordState
+from runner.core.states import RecordState
+from runner.sending.claimsize import MAX_CLAIM
+from runner.storage.queue import Claim
+from runner.testing.memqueue import MemoryQueue
 
 
 class CountingQueue(MemoryQueue):

@@ -1,4 +1,4 @@
-"""Hopeless accounts (runner.hopeless): the watch's rules, and the drain giving up or probing.
+"""Hopeless accounts (runner.sending.hopeless): the watch's rules, the drain giving up or probing.
 
 On a fake clock: a ten-minute give-up costs milliseconds and the gaps are exact.
 """
@@ -11,10 +11,11 @@ import pytest
 from fakes import DELETED, SERVER_ERROR, http_reply
 from test_drain import Rig, phones
 
-from runner.classify import Verdict, transport_failure
-from runner.client import Reply
 from runner.config import RetryConfig
-from runner.hopeless import (
+from runner.core.states import RecordState, StopReason
+from runner.sending.classify import Verdict, transport_failure
+from runner.sending.client import Reply
+from runner.sending.hopeless import (
     FIRST_CONTACT_GRACE,
     PROBE_INTERVAL,
     HopelessWatch,
@@ -22,7 +23,6 @@ from runner.hopeless import (
     hopeless_kind,
     hopeless_note,
 )
-from runner.states import RecordState, StopReason
 
 REFUSED = Reply(
     transport_failure(

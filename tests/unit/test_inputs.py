@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.errors import InputError
-from runner.inputs import MAX_LINE_CHARS, RAW_LIMIT, SNIFF_BYTES, InvalidRow, Row, read_rows
-from runner.numbers import InvalidNumber, PhoneFormat, Reason, format_number
+from runner.core.errors import InputError
+from runner.intake.inputs import MAX_LINE_CHARS, RAW_LIMIT, SNIFF_BYTES, InvalidRow, Row, read_rows
+from runner.intake.numbers import InvalidNumber, PhoneFormat, Reason, format_number
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:

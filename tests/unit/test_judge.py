@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fakes import DELETED, NOT_FOUND, SERVER_ERROR
 
-from runner.classify import Outcome, Verdict
-from runner.client import Reply
 from runner.config import RetryConfig
-from runner.counts import Counts
-from runner.hopeless import HopelessWatch
-from runner.judge import Judge, guard_watch, guard_watches
-from runner.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
-from runner.queue import Claim, GuardSettings, Job
-from runner.states import BlockReason, JobState, RecordState, StopReason
+from runner.core.states import BlockReason, JobState, RecordState, StopReason
+from runner.sending.classify import Outcome, Verdict
+from runner.sending.client import Reply
+from runner.sending.hopeless import HopelessWatch
+from runner.sending.judge import Judge, guard_watch, guard_watches
+from runner.sending.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
+from runner.storage.counts import Counts
+from runner.storage.queue import Claim, GuardSettings, Job
 
 RETRY = RetryConfig(max_attempts=3, backoff_initial_seconds=0.0, backoff_max_seconds=0.0)
 ODD = Reply(Verdict(Outcome.UNEXPECTED, "unexpected_response", "Deleted, kind of"), 200, "")

@@ -8,7 +8,7 @@ import signal
 import pytest
 from fakes import FakeClock, eventually
 
-from runner.lifecycle import SIGNALS, Budget, Shutdown, finish_even_if_cancelled, wait_any
+from runner.core.lifecycle import SIGNALS, Budget, Shutdown, finish_even_if_cancelled, wait_any
 
 # ---------------------------------------------------------------- Budget
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from aiolimiter import AsyncLimiter
 
-from runner.limiter import MAX_SLOWDOWN, RECOVERY_STEP, Pacer, _ClockLoop
+from runner.sending.limiter import MAX_SLOWDOWN, RECOVERY_STEP, Pacer, _ClockLoop
 from runner.testing import acquire
 
 

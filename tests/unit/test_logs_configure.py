@@ -1,6 +1,6 @@
-"""What ``runner.logs.configure`` sets up: format, level, fields, tracebacks (issue 18).
+"""What ``runner.core.logs.configure`` sets up: format, level, fields, tracebacks (issue 18).
 
-Written against the survivors of ``make mutation`` in ``runner/logs.py``: each test
+Written against the survivors of ``make mutation`` in ``runner/core/logs.py``: each test
 reads what reaches stderr (or the logging config) and fails when a line of
 ``configure`` is changed. The masking itself is tested in test_redaction.py.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import structlog
 
-from runner.logs import configure, get_logger
-from runner.states import RecordState
+from runner.core.logs import configure, get_logger
+from runner.core.states import RecordState
 
 ISO_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.numbers import (
+from runner.intake.numbers import (
     MAX_DIGITS,
     MIN_DIGITS,
     SEPARATORS,

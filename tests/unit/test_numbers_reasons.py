@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.numbers import InvalidNumber, PhoneFormat, clean_number, format_number
+from runner.intake.numbers import InvalidNumber, PhoneFormat, clean_number, format_number
 
 SCIENTIFIC_40 = "1" * 37 + "E+1"  # quoted whole: 40 characters
 SCIENTIFIC_41 = "1" * 38 + "E+1"  # cut to 40 characters and an ellipsis

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.db.queries import PQ, Q
-from runner.pg.url import PASSWORD_REFUSED, PgUrl, is_postgres, parse, redact
+from runner.storage.db.queries import PQ, Q
+from runner.storage.pg.url import PASSWORD_REFUSED, PgUrl, is_postgres, parse, redact
 
 # Statements only SQLite needs (connection set-up) or that PostgreSQL does another way.
 SQLITE_ONLY = {
@@ -71,8 +71,8 @@ def test_both_query_files_name_the_same_statements() -> None:
 
 
 def test_every_sqlite_migration_has_a_postgresql_twin_of_the_same_number() -> None:
-    from runner.db.connection import migrations_dir, read_migrations
-    from runner.pg.connection import pg_migrations
+    from runner.storage.db.connection import migrations_dir, read_migrations
+    from runner.storage.pg.connection import pg_migrations
 
     sqlite = sorted(p.name for p in migrations_dir().glob("[0-9]*.sql"))
     postgresql = sorted(p.name for p in (migrations_dir() / "postgresql").glob("[0-9]*.sql"))

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.classify import Outcome, Verdict
-from runner.policy import (
+from runner.core.protocol import parse_retry_after
+from runner.core.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
+from runner.sending.classify import Outcome, Verdict
+from runner.sending.policy import (
     DEFAULT_RATE_LIMIT_PAUSE,
     MAX_RATE_LIMIT_PAUSE,
     CircuitBreaker,
@@ -23,9 +25,7 @@ from runner.policy import (
     rate_limit_pause,
     settlement,
 )
-from runner.protocol import parse_retry_after
-from runner.queue import Claim
-from runner.states import AFTER_INTERRUPTED, BlockReason, RecordState, StopReason
+from runner.storage.queue import Claim
 
 
 def verdict(

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from runner.classify import Outcome, Verdict
-from runner.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers, decide
-from runner.queue import Claim
-from runner.states import BlockReason, RecordState, StopReason
+from runner.core.states import BlockReason, RecordState, StopReason
+from runner.sending.classify import Outcome, Verdict
+from runner.sending.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers, decide
+from runner.storage.queue import Claim
 
 
 def claim(attempts: int = 0, record_id: int = 1) -> Claim:

@@ -7,10 +7,10 @@ import json
 import pytest
 from rich.console import Console
 
-from runner.counts import Counts
-from runner.logs import configure
-from runner.progress import Progress, render
-from runner.queue import Job
+from runner.core.logs import configure
+from runner.reports.progress import Progress, render
+from runner.storage.counts import Counts
+from runner.storage.queue import Job
 
 
 class Clock:

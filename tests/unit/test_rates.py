@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.rates import (
+from runner.core.rates import (
     MAX_COUNT,
     MAX_PER_SECOND,
     RateLimit,

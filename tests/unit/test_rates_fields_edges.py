@@ -10,7 +10,7 @@ import pytest
 
 from runner.config import JobConfig
 from runner.config.fields import SHOWN_LIMIT, shown
-from runner.rates import RateLimit, parse_rate_limit, within_bounds
+from runner.core.rates import RateLimit, parse_rate_limit, within_bounds
 
 POSITIVE = "must allow at least 1 request in a positive period"
 

@@ -1,6 +1,6 @@
 """Secrets masked whatever the encoding, and the log filter that masks them (issue 15, 18).
 
-The log tests go through ``runner.logs.configure`` and read what reaches stderr,
+The log tests go through ``runner.core.logs.configure`` and read what reaches stderr,
 in both formats; every one of them fails when the redacting processor is taken
 out of the chain (checked by hand: ``Redactor.__call__`` returning the event).
 """
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import logs
-from runner.logs import configure, get_logger, redactor
-from runner.redaction import MASK, redact, reveals, secret_pattern
+from runner.core import logs
+from runner.core.logs import configure, get_logger, redactor
+from runner.core.redaction import MASK, redact, reveals, secret_pattern
 
 # The README allows any printable ASCII without spaces: `"` and `\` included.
 AWKWARD_KEY = 'Sup3r/Se"cr\\et+Key=='

@@ -17,14 +17,14 @@ from types import TracebackType
 import pytest
 from fakes import DELETED, FakeClock, FakeSender
 
-import runner.supervise
-from runner.client import TokenReply
+import runner.sending.account
 from runner.config import load_config
-from runner.lifecycle import Budget, Shutdown
-from runner.memqueue import MemoryQueue
-from runner.queue import Claim, Settlement
-from runner.states import RecordState
-from runner.supervise import DrainOptions, Supervisor
+from runner.core.lifecycle import Budget, Shutdown
+from runner.core.states import RecordState
+from runner.sending.client import TokenReply
+from runner.sending.supervise import DrainOptions, Supervisor
+from runner.storage.queue import Claim, Settlement
+from runner.testing.memqueue import MemoryQueue
 
 CONFIG = """\
 database: runner.db
@@ -84,7 +84,7 @@ async def restart(
     before = earlier_run(queue, clock, 30.0)
     queue.add_job("purge", [f"98765{i:05d}" for i in range(records)])
     client = FakeClient(clock, lambda call, n: DELETED)
-    monkeypatch.setattr(runner.supervise, "CloudAgentClient", lambda *a, **k: client)
+    monkeypatch.setattr(runner.sending.account, "CloudAgentClient", lambda *a, **k: client)
     supervisor = Supervisor(
         queue=queue,  # the same interface as the store
         config=config,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from test_config import account
 
-from runner.errors import AccountLocked, ConfigError, DatabaseLocked, InputError
-from runner.export import row_writer, spreadsheet_safe
-from runner.inputs import read_rows
-from runner.lock import AccountLock, RunLock
+from runner.core.errors import AccountLocked, ConfigError, DatabaseLocked, InputError
+from runner.intake.inputs import read_rows
+from runner.reports.writing import row_writer, spreadsheet_safe
+from runner.storage.lock import AccountLock, RunLock
 
 SECRET = "s3cr3t-KEY/value=42"
 

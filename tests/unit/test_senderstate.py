@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.senderstate import SENDER_STATES, DrainView, drain_state
+from runner.sending.senderstate import SENDER_STATES, DrainView, drain_state
 
 NOW = 1_000.0
 

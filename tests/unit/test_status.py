@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runner import status
-from runner.jobtable import eta_text
-from runner.queue import Job, SenderNote
-from runner.report import (
+from runner.core.states import BlockReason, JobState, StopReason
+from runner.reports import status, statustable
+from runner.reports.jobtable import eta_text
+from runner.reports.report import (
     RECENT_RATE_WINDOW,
     SENDER_STALE_AFTER,
     Counts,
@@ -21,7 +21,7 @@ from runner.report import (
     note_is_current,
     per_minute,
 )
-from runner.states import BlockReason, JobState, StopReason
+from runner.storage.queue import Job, SenderNote
 
 NOW = 1_795_657_300.0  # 2026-11-26T01:41:40Z
 
@@ -192,7 +192,7 @@ async def test_no_eta_while_waiting_after_the_runner_left_or_for_a_stopped_accou
 
 
 def test_one_request_in_the_window_gives_no_rate_in_collect() -> None:
-    from runner.report import job_status
+    from runner.reports.report import job_status
 
     job = Job(1, "dnc", "main", "Sales", JobState.ACTIVE, None)
     row = job_status(job, Counts(pending=5), reasons={}, not_found_after_interrupted=0,
@@ -354,7 +354,7 @@ def test_iso_is_utc_and_none_stays_none() -> None:
 
 def table_text(report: Report, width: int = 160) -> str:
     console = Console(record=True, width=width)
-    status.print_report(report, console)
+    statustable.print_report(report, console)
     return console.export_text()
 
 
@@ -404,12 +404,12 @@ async def test_the_table_says_when_a_note_is_not_current_and_nobody_runs() -> No
 
 
 def test_runner_lines() -> None:
-    from runner.report import RunnerStatus
+    from runner.reports.report import RunnerStatus
 
     sending = RunnerStatus(True, 5, "run", True)
-    assert str(status.runner_line(sending)) == "runner: run pid 5, sending"
-    assert str(status.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
-    assert str(status.runner_line(RunnerStatus(False))) == "runner: not running"
+    assert str(statustable.runner_line(sending)) == "runner: run pid 5, sending"
+    assert str(statustable.runner_line(RunnerStatus(True, None))) == "runner: active, pid unknown"
+    assert str(statustable.runner_line(RunnerStatus(False))) == "runner: not running"
 
 
 async def test_at_80_columns_the_table_drops_columns_not_words() -> None:

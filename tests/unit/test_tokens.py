@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 from fakes import FakeClock, make_jwt
 
-from runner.client import TokenReply
-from runner.memqueue import MemoryQueue
-from runner.states import StopReason
-from runner.tokens import (
+from runner.core.states import StopReason
+from runner.sending.client import TokenReply
+from runner.sending.tokens import (
     BUDGET,
     BUDGET_WINDOW,
     DEFAULT_LIFETIME,
@@ -22,6 +21,7 @@ from runner.tokens import (
     renew_at,
     token_expiry,
 )
+from runner.testing.memqueue import MemoryQueue
 
 IDENTITY = "account-identity"
 NOW = 1_800_000_000.0

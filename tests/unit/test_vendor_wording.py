@@ -1,10 +1,10 @@
 """The vendor's wording, letter for letter: the contract's answer table against literal text.
 
-The other classification tests take their messages from ``runner.protocol``, so a typo
+The other classification tests take their messages from ``runner.core.protocol``, so a typo
 there (``Token Expird``) would pass them all: classifier and sandbox would agree on the
 wrong text. Here every documented message is written out as the vendor's documentation
 spells it, the list is checked against docs/contract.md's table, and the code must
-classify each literal; ``runner.protocol`` is checked against the literals, never the
+classify each literal; ``runner.core.protocol`` is checked against the literals, never the
 other way round.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from runner import protocol
-from runner.classify import Outcome, classify
-from runner.client import TokenReply
-from runner.states import StopReason
-from runner.tokens import is_refusal
+from runner.core import protocol
+from runner.core.states import StopReason
+from runner.sending.classify import Outcome, classify
+from runner.sending.client import TokenReply
+from runner.sending.tokens import is_refusal
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
 

@@ -1,0 +1,333 @@
+"""Draining one account's queue: paced workers sharing one pacer.
+
+An :class:`AccountDrain` runs ``workers`` coroutines that loop *claim → send →
+settle* until nothing runnable is left for its jobs, the account is stopped, the
+``--limit`` budget is spent or a shutdown is asked for. Jobs loaded meanwhile are
+handed to it with :meth:`AccountDrain.adopt` and share the account fairly. What an
+answer means is judged once, by the account's :class:`runner.sending.judge.Judge`; the drain
+paces, claims, sends, and carries the ruling out.
+It reads time from an injected clock and the queue through the
+:class:`runner.storage.queue.Queue` interface, so it runs on a fake clock and an in-memory
+queue in unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+from runner.config import RetryConfig
+from runner.core.clock import Clock
+from runner.core.errors import TokenStop
+from runner.core.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
+from runner.core.logs import get_logger
+from runner.core.states import JobState, RecordState, StopReason
+from runner.intake.numbers import mask_number
+from runner.sending.claimbatch import ClaimBatches
+from runner.sending.claimsize import claim_count
+from runner.sending.classify import Verdict
+from runner.sending.client import Reply, Sender
+from runner.sending.hopeless import HopelessWatch
+from runner.sending.judge import Judge, Ruling, Stop
+from runner.sending.limiter import Pacer
+from runner.sending.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
+from runner.sending.rulings import AccountReport, CarriesOut
+from runner.sending.senderstate import DrainView
+from runner.sending.tokens import TokenProvider
+from runner.storage.queue import Claim, Job, Queue
+
+# Idle workers look again at least this often, whatever they wait for.
+MAX_IDLE_WAIT = 5.0
+# A record is claimed this long before its start slot: time for the claim's commit.
+CLAIM_LEAD = 0.05
+
+
+class AccountDrain(CarriesOut):
+    """The workers and bookkeeping of one account."""
+
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        account: str,
+        sender: Sender,
+        jobs: Sequence[Job],
+        retry: RetryConfig,
+        workers: int,
+        pacer: Pacer,
+        budget: Budget,
+        shutdown: Shutdown,
+        clock: Clock,
+        tokens: TokenProvider | None = None,
+        rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
+        unknown: UnknownAnswers | None = None,
+        guards: Mapping[int, NotFoundWatch] | None = None,
+        on_settled: Callable[[int, RecordState], None] | None = None,
+        log_numbers: bool = False,
+        hopeless: HopelessWatch | None = None,
+        give_up: bool = True,
+    ) -> None:
+        self.queue = queue
+        self.sender = sender
+        self.tokens = tokens
+        self.workers = workers
+        self.pacer = pacer
+        self.budget = budget
+        self.shutdown = shutdown
+        self.clock = clock
+        self.log = get_logger(account=account)
+        self.judge = Judge(retry, rng=rng, breaker=breaker, unknown=unknown, guards=guards,
+                           hopeless=hopeless, give_up=give_up, log=self.log)  # fmt: skip
+        self.on_settled = on_settled
+        self._workers_done = asyncio.Event()
+        self._halted = asyncio.Event()  # set when the account stops
+        self.report = AccountReport(account)
+        self._all_jobs: dict[int, Job] = {}
+        self._jobs: dict[int, Job] = {}  # still runnable in this drain
+        self._turn = 0
+        self._in_flight = 0
+        self._changed = asyncio.Event()  # set (and replaced) by every settled request
+        self._sending: set[asyncio.Future[Reply]] = set()
+        self._batches = ClaimBatches(self._claim, lambda claim: self._tasks.create_task(claim))
+        self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
+        self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
+        self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
+        self._show = (lambda phone: phone) if log_numbers else mask_number
+        self.adopt(jobs)
+
+    @property
+    def busy(self) -> bool:
+        """Requests are under way or about to be."""
+        return self._in_flight > 0
+
+    def view(self) -> DrainView:
+        """What this drain has to do now, for the account's sender state."""
+        paused = self.pacer.paused_until - self.clock.monotonic()
+        return DrainView(
+            runnable=self._active(),
+            in_flight=self._in_flight,
+            paused_until=self.clock.time() + paused if paused > 0 else None,
+            due_at=self._due_at,
+        )
+
+    def adopt(
+        self, jobs: Sequence[Job], guards: Mapping[int, NotFoundWatch] | None = None
+    ) -> list[Job]:
+        """Drain these jobs too (loaded while this drain runs), each with its not-found
+        guard, if it has one; returns the ones new to it."""
+        new = [job for job in jobs if job.id not in self._all_jobs]
+        for job in new:
+            self.judge.guard(job.id, (guards or {}).get(job.id))
+            self._all_jobs[job.id] = job
+            if job.state == JobState.ACTIVE:
+                self._jobs[job.id] = job
+                self.report.drained_jobs.add(job.id)
+        if new:
+            self._wake()
+        return new
+
+    async def run(self) -> AccountReport:
+        for job_id, block in self.judge.due_blocks(set(self._all_jobs)):
+            await self._block(self._all_jobs[job_id], *block)  # due before: no answer to write
+        self.shutdown.on_force(self._abandon_requests)
+        # A TaskGroup: if one task fails (the disk is full), the others are cancelled.
+        async with asyncio.TaskGroup() as self._tasks:
+            workers = [self._tasks.create_task(self._worker())
+                       for _ in range(self.workers if self._jobs else 0)]  # fmt: skip
+            if self.judge.hope is not None and workers:
+                self._tasks.create_task(self._watch_deadline())
+                self._tasks.create_task(self._after(workers))
+        # Claimed in a batch, never sent: back to pending (the store merges the releases).
+        unsent = self._batches.drop_unsent()
+        await asyncio.gather(*(self.queue.release(claim) for claim in unsent))
+        return self.report
+
+    # -- the worker loop ---------------------------------------------------
+
+    async def _worker(self) -> None:
+        while (claim := await self._next_claim()) is not None:
+            job = self._all_jobs[claim.job_id]
+            try:
+                usable, token = await self._token()
+                reply = await self._send(job, claim, token) if usable else None
+            except asyncio.CancelledError:
+                await finish_even_if_cancelled(self.queue.release(claim))
+                raise
+            if reply is None:  # abandoned by a second signal, or no token to send with
+                await self.queue.release(claim)
+                self._in_flight -= 1
+                continue
+            ruling = self.judge.answer(claim, reply, self.clock.time())
+            self._carry_out(job, claim, ruling)
+            token_stop = None if token is None else await self._judge_token(token, reply.verdict)
+            # The answer is committed in the background (with others that arrive
+            # meanwhile) while this worker goes on; the record counts as done, and
+            # the run ends, only once it is committed.
+            self._tasks.create_task(self._record(job, claim, ruling, token_stop))
+
+    async def _after(self, workers: list[asyncio.Task[None]]) -> None:
+        await asyncio.wait(workers)
+        self._workers_done.set()
+
+    async def _watch_deadline(self) -> None:
+        """Judge the account hopeless when its deadline passes with no answer at all
+        (the workers sleep through a breaker's cool-down or a rate-limit pause)."""
+        hope = self.judge.hope
+        assert hope is not None
+        while not self._workers_done.is_set() and self.report.stopped is None:
+            deadline = hope.watch.deadline()
+            left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
+            # Past the deadline (a worker's account stays hopeless): look again later.
+            wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
+            changed = self._changed
+            await wait_any(
+                [changed, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
+            )
+            if self.shutdown.requested.is_set():
+                return
+            stop = self._judge_hopeless()
+            if stop is not None:
+                await self.queue.stop_account(self.report.account, *stop, self.clock.time())
+
+    async def _token(self) -> tuple[bool, str | None]:
+        """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
+        there is none (the account stopped, or a shutdown came while waiting for it)."""
+        if self.tokens is None:
+            return True, None
+        try:
+            token = await self.shutdown.unless_stopping(self.tokens.get())
+        except TokenStop as stop:
+            self._stop(stop.reason, stop.message, {})
+            await self.queue.stop_account(
+                self.report.account, stop.reason, stop.message, self.clock.time()
+            )
+            return False, None
+        return token is not None, token
+
+    async def _send(self, job: Job, claim: Claim, token: str | None) -> Reply | None:
+        """The request's answer, or None if a forced stop abandoned it."""
+        request = asyncio.ensure_future(
+            self.sender.delete(
+                claim.campaign or job.campaign, claim.phone, claim.name, token=token
+            )
+        )
+        self._sending.add(request)
+        try:
+            return await request
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if request.cancelled() and current is not None and not current.cancelling():
+                return None
+            raise
+        finally:
+            self._sending.discard(request)
+
+    async def _judge_token(self, token: str, verdict: Verdict) -> tuple[StopReason, str] | None:
+        """Tell the token provider how its token fared; the stop if a fresh one was refused."""
+        assert self.tokens is not None
+        try:
+            # A renewal may wait for the token budget (up to an hour): a stop must not.
+            await self.shutdown.unless_stopping(self.tokens.answered(token, verdict.outcome))
+        except TokenStop as stop:
+            self._stop(stop.reason, stop.message, {})
+            return stop.reason, stop.message
+        return None
+
+    def _abandon_requests(self) -> None:
+        for request in self._sending:
+            request.cancel()
+
+    def _active(self) -> bool:
+        """False once the account is stopped, out of jobs, or shutting down."""
+        return (
+            bool(self._jobs)
+            and self.report.stopped is None
+            and not self.shutdown.requested.is_set()
+        )
+
+    def _job_order(self) -> list[int]:
+        """Active jobs, starting one further each time, so jobs share the account fairly."""
+        ids = list(self._jobs)
+        self._turn = (self._turn + 1) % len(ids)
+        return ids[self._turn :] + ids[: self._turn]
+
+    async def _next_claim(self) -> Claim | None:
+        """The next record to send, returned at the moment its request may start."""
+        while self._active() and not self.budget.spent:
+            if self.hopeless is not None and self._in_flight > 0:
+                # A hopeless account is probed by one request at a time.
+                changed = self._changed
+                await wait_any([changed, self.shutdown.requested], MAX_IDLE_WAIT, self.clock.sleep)
+                continue
+            slot = self.pacer.reserve()
+            # Claim shortly before the slot (the audit row records the slot as the
+            # start), then send at the slot itself.
+            # A stop of the account wakes it too: a breaker's cool-down may be minutes long.
+            delay = slot - CLAIM_LEAD - self.clock.monotonic()
+            if delay > 0:
+                await wait_any([self.shutdown.requested, self._halted], delay, self.clock.sleep)
+            if not self._active() or not self.budget.take():
+                return None
+            # How many records a claim takes follows the pace (runner.sending.claimbatch).
+            claim = await self._batches.take(
+                claim_count(self.pacer.interval, self.workers, CLAIM_LEAD)
+            )
+            if claim is None:
+                self.budget.refund()
+                if not await self._wait_for_work():
+                    return None
+                continue
+            self._due_at = self.clock.time()  # work is due: the account sends
+            usable = await self.pacer.wait(slot)
+            if not usable or not self._active() or claim.job_id not in self._jobs:
+                self.budget.refund()
+                await self.queue.release(claim)
+                continue
+            self._in_flight += 1
+            self.report.sent += 1
+            self._announce(claim.job_id)
+            started = self.clock.time() + (slot - self.clock.monotonic())
+            return dataclasses.replace(claim, started_at=started)
+        return None
+
+    def _announce(self, job_id: int) -> None:
+        """``job_started`` when this process first sends for a job (adopted ones too)."""
+        if job_id not in self._started:
+            self._started.add(job_id)
+            job = self._all_jobs[job_id]
+            self.log.info("job_started", job=job.name, campaign=job.campaign)
+
+    async def _claim(self, count: int) -> list[Claim]:
+        return await self.queue.claim_many(
+            self._job_order(), self.report.account, count, self.clock.time()
+        )
+
+    async def _wait_for_work(self) -> bool:
+        """Wait until a record may be due; False when no more work can come."""
+        changed = self._changed  # taken before looking, so no wake-up is missed
+        due = await self.queue.next_due(list(self._jobs))
+        self._due_at = due
+        if due is None and self._in_flight == 0:
+            return False
+        wait = MAX_IDLE_WAIT if due is None else min(MAX_IDLE_WAIT, due - self.clock.time())
+        await wait_any([changed, self.shutdown.requested], wait, self.clock.sleep)
+        return True
+
+    def _wake(self) -> None:
+        self._changed.set()  # wake idle workers: a retry may now be due, or a job came
+        self._changed = asyncio.Event()
+
+    # -- after the answer --------------------------------------------------
+
+    async def _record(
+        self, job: Job, claim: Claim, ruling: Ruling, token_stop: Stop | None
+    ) -> None:
+        """Commit an answer (its record, any block or stop), then count it."""
+        await self.queue.settle(claim, ruling.settlement(self.clock.time(), token_stop))
+        if self.on_settled is not None:
+            self.on_settled(job.id, ruling.decision.state)
+        self._in_flight -= 1
+        self._wake()

@@ -1,0 +1,120 @@
+"""Carrying out the judge's rulings in a drain: the pacer, the log lines, and the
+account's and jobs' stops as this drain keeps them (the queue writes them with the
+answer's settlement, :meth:`runner.sending.judge.Ruling.settlement`).
+
+:class:`CarriesOut` is the part of :class:`runner.sending.drain.AccountDrain` that acts on a
+:class:`runner.sending.judge.Ruling`; the drain itself paces, claims, sends and settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.core.clock import Clock
+from runner.core.states import BlockReason, StopReason
+from runner.sending.hopeless import PROBE_INTERVAL, Hopeless
+from runner.sending.judge import Judge, Ruling, Stop
+from runner.sending.limiter import Pacer
+from runner.storage.queue import Claim, Job, Queue
+
+
+@dataclass
+class AccountReport:
+    account: str
+    sent: int = 0
+    stopped: tuple[StopReason, str] | None = None  # why the account was stopped, if it was
+    blocked_jobs: list[str] = field(default_factory=list)
+    drained_jobs: set[int] = field(default_factory=set)
+
+
+class CarriesOut:
+    """What a drain does with a ruling; the drain sets these attributes."""
+
+    queue: Queue
+    clock: Clock
+    pacer: Pacer
+    judge: Judge
+    log: Any
+    report: AccountReport
+    _jobs: dict[int, Job]  # still runnable in this drain
+    _halted: asyncio.Event
+    _show: Callable[[str], str]
+
+    def _wake(self) -> None:
+        raise NotImplementedError
+
+    def _carry_out(self, job: Job, claim: Claim, ruling: Ruling) -> None:
+        """What the ruling says, in memory and in the log (the queue writes it later)."""
+        decision, reply = ruling.decision, ruling.reply
+        if ruling.hopeless_stop is not None:
+            self._stop(*ruling.hopeless_stop, {})
+        if ruling.probe:
+            self.pacer.hold(PROBE_INTERVAL)
+        verdict = reply.verdict
+        fields: dict[str, Any] = {"job": job.name, "phone": self._show(claim.phone),
+                                  "reason": verdict.reason, "message": verdict.message,
+                                  "http_status": reply.http_status}  # fmt: skip
+        if decision.pause is not None:
+            self.pacer.pause(decision.pause)
+            self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2), **fields)
+        else:
+            self.pacer.recover()
+            self._say(job, claim, ruling, fields)
+        if ruling.guard_block is not None:
+            reason, message = ruling.guard_block
+            self._stop_job(job, {"job": job.name, "reason": str(reason), "message": message})
+
+    def _say(self, job: Job, claim: Claim, ruling: Ruling, fields: dict[str, Any]) -> None:
+        decision = ruling.decision
+        if ruling.cooldown is not None:
+            self.pacer.hold(ruling.cooldown)
+            self.log.warning("circuit_open", failures_in_a_row=self.judge.breaker.threshold,
+                             cooldown_seconds=ruling.cooldown, **fields)  # fmt: skip
+        if ruling.stop is not None:
+            self._stop(*ruling.stop, fields)
+        elif decision.block is not None and job.campaigns and claim.campaign:
+            # One campaign of several: the queue stops claiming its records, the job goes on.
+            self.log.error("campaign_blocked", campaign=claim.campaign, **fields)
+        elif decision.block is not None:
+            self._stop_job(job, fields)
+        elif decision.event == "retry":
+            self.log.debug("retry", attempt=decision.attempts,
+                           delay=round(decision.delay, 2), **fields)  # fmt: skip
+        elif decision.event == "record_failed":
+            self.log.warning("record_failed", attempts=decision.attempts, **fields)
+
+    def _judge_hopeless(self) -> Stop | None:
+        """A run's stop when the account has become hopeless; a worker only notes it."""
+        stop = self.judge.hopeless_stop(self.clock.time())
+        if stop is not None:
+            self._stop(*stop, {})
+        return stop
+
+    @property
+    def hopeless(self) -> Hopeless | None:
+        """The account's hopeless state, while it lasts (for ``runner status``)."""
+        return self.judge.hopeless
+
+    def _stop(self, reason: StopReason, message: str, fields: dict[str, Any]) -> None:
+        if self.report.stopped is None:
+            self.report.stopped = (reason, message)
+            self.judge.stopped = True
+            self._halted.set()
+            self.log.error("account_stopped", stop_reason=str(reason),
+                           **{"message": message, **fields})  # fmt: skip
+            self._wake()
+
+    async def _block(self, job: Job, reason: BlockReason, message: str) -> None:
+        """Block a job for a reason found here (not in an answer), and say so."""
+        await self.queue.block_job(job.id, reason, message)
+        self._stop_job(job, {"job": job.name, "reason": str(reason), "message": message})
+
+    def _stop_job(self, job: Job, fields: dict[str, Any]) -> None:
+        """Send nothing more for this job in this drain; ``fields`` say why, in the log."""
+        if job.id in self._jobs:
+            del self._jobs[job.id]
+            self.report.blocked_jobs.append(job.name)
+            self.log.error("job_blocked", **fields)

@@ -1,0 +1,44 @@
+"""How long a load keeps the write lock before it commits: it adapts to the senders.
+
+A sender draining the same database (another process holding its ``.lock``) must
+never wait long for its own commits: the load then commits every ``SHORT``. With
+no sender there, each commit only costs (WAL frames of index pages rewritten, an
+fsync at each checkpoint): the load then commits every ``LONG``, still short
+enough that a writer of the same process (a second store) gets in between.
+The sender is looked for before every batch, so one that starts mid-load is
+noticed within a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from runner.storage.lock import holder_pid
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    rows: int  # commit once this many rows are in the transaction
+    seconds: float  # or once it has held the write lock this long
+
+    def due(self, rows: int, started: float, now: float) -> bool:
+        return rows >= self.rows or now - started >= self.seconds
+
+
+SHORT: Final = Cadence(rows=20_000, seconds=0.1)
+LONG: Final = Cadence(rows=100_000, seconds=0.5)
+
+
+def choose(sender_pid: int | None, own_pid: int) -> Cadence:
+    """SHORT while another process drains the database, else LONG."""
+    return SHORT if sender_pid is not None and sender_pid != own_pid else LONG
+
+
+def for_database(database: Path | str) -> Cadence:
+    """The cadence beside whoever drains ``database`` now (``:memory:``: nobody)."""
+    if str(database) == ":memory:":
+        return LONG
+    return choose(holder_pid(Path(database)), os.getpid())
