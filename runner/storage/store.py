@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from runner.core.errors import ConfigError
-from runner.core.logs import get_logger
 from runner.core.states import BlockReason, StopReason
 from runner.intake.inputs import FileStamp, InvalidRow, Row
 from runner.storage.db import cadence, drainwrites, loading
 from runner.storage.db.connection import begin, explained, open_writer
 from runner.storage.db.connection import schema_version as _schema_version
 from runner.storage.db.drainwrites import BODY_LIMIT as BODY_LIMIT
+from runner.storage.db.jobs import campaign_spelling
 from runner.storage.db.loading import LoadCounts
 from runner.storage.db.operator import OperatorCommands
 from runner.storage.db.queries import Q
@@ -103,40 +102,17 @@ class Store(OperatorCommands):
         number_format: str = "as_is",
         account_identity: str | None = None,
     ) -> int:
-        """The id of job ``name``, created if new (with the account's identity).
-
-        Its account, campaign and number format may not change: records already
-        queued were made for them. Its identity follows the latest config that loads
-        it: an operator who fixes ``base_url`` (a redirect stop) loads the job again
-        with the fixed account, and the sender then takes it.
-        """
-        campaigns = (campaign,) if isinstance(campaign, str) else tuple(campaign)
-        campaign = ", ".join(campaigns)  # shown; each record holds its own campaign
-        listed = json.dumps(campaigns) if len(campaigns) > 1 else None
+        """The id of job ``name``, created if new (with the account's identity); a job
+        loaded again is checked, or its campaign corrected, by runner.storage.db.jobs."""
+        _, shown, listed = campaign_spelling(campaign)
         row = await self._fetchone(Q.job_by_name, {"name": name})
         if row is not None:
-            if await self._corrects_campaign(row, account, campaign, number_format):
-                async with self._transaction() as conn:
-                    fix = {"id": row[0], "campaign": campaign}
-                    await conn.execute(Q.correct_campaign, fix)
-                    await conn.execute(Q.correct_campaign_records, fix)
-                get_logger().warning("campaign_corrected", job=name, was=row[2], now=campaign)
-            elif tuple(row[1:4]) != (account, campaign, number_format):
-                raise ConfigError(
-                    f"job {name!r} is already in {self.path} with account {row[1]!r}, "
-                    f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
-                    "identity: give the changed job another name"
-                )
-            if account_identity is not None and row[4] != account_identity:
-                async with self._transaction() as conn:
-                    await conn.execute(
-                        Q.set_job_identity, {"id": row[0], "account_identity": account_identity}
-                    )
-            return int(row[0])
+            return await self._known_job(row, name, (account, shown, number_format),
+                                         account_identity)  # fmt: skip
         async with self._transaction() as conn:
             cursor = await conn.execute(
                 Q.insert_job,
-                {"name": name, "account": account, "campaign": campaign, "campaigns": listed,
+                {"name": name, "account": account, "campaign": shown, "campaigns": listed,
                  "number_format": number_format, "account_identity": account_identity,
                  "created_at": time.time()},
             )  # fmt: skip

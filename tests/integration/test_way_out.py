@@ -13,7 +13,7 @@ from test_db import answer, database_at, new_job, sql
 from runner.core.errors import ConfigError
 from runner.core.states import BlockReason, RecordState
 from runner.storage.counts import Counts
-from runner.storage.db.operator import campaign_correctable
+from runner.storage.db.jobs import campaign_correctable
 from runner.storage.store import Store
 
 

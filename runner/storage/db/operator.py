@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Sequence
 
 import aiosqlite
 
-from runner.core.states import BlockReason
 from runner.storage.db import pruning
+from runner.storage.db.jobs import KnownJobs
 from runner.storage.db.pruning import Archiver, Pruned
 from runner.storage.db.queries import Q
 from runner.storage.db.reader import DbReader
 
 
-class OperatorCommands(DbReader):
+class OperatorCommands(KnownJobs, DbReader):
     """What ``runner cancel``, ``retry --cancelled``, ``prune`` and a reload ask."""
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[aiosqlite.Connection]:
@@ -48,25 +47,3 @@ class OperatorCommands(DbReader):
                 Q.retry_cancelled, {"job": job_name, "campaign": campaign}
             )
             return cursor.rowcount
-
-    async def _corrects_campaign(
-        self, row: sqlite3.Row, account: str, campaign: str, number_format: str
-    ) -> bool:
-        """Whether loading the job with ``campaign`` corrects a mistyped one: blocked for
-        invalid_campaign, same account and format, and nothing deleted with the old one."""
-        if not campaign_correctable(
-            tuple(row[1:4]), row[5], row[6], (account, campaign, number_format)
-        ):
-            return False
-        answered = await self._fetchone(Q.job_answered, {"id": row[0]})
-        return answered is not None and not answered[0]
-
-
-def campaign_correctable(
-    stored: tuple[str, str, str], state: str, reason: str | None, wanted: tuple[str, str, str]
-) -> bool:
-    """(account, campaign, number_format) as stored and as loaded now: only the campaign
-    differs, and the job is blocked because the API refused its campaign."""
-    same_rest = (stored[0], stored[2]) == (wanted[0], wanted[2])
-    blocked = state == "blocked" and reason == BlockReason.INVALID_CAMPAIGN
-    return same_rest and stored[1] != wanted[1] and blocked

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.core.states import BlockReason
-from runner.storage.db.operator import campaign_correctable
+from runner.storage.db.jobs import KnownJobs
 from runner.storage.db.pruning import Archiver, Pruned
 from runner.storage.db.queries import PQ
 from runner.storage.pg.reader import Connection, PgReader, export_params
 
 
-class PgOperatorCommands(PgReader):
+class PgOperatorCommands(KnownJobs, PgReader):
     """What ``runner retry``, ``cancel``, ``retry --cancelled``, ``prune`` and a reload ask."""
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
@@ -68,17 +68,6 @@ class PgOperatorCommands(PgReader):
             await conn.execute(PQ.prune_sources, ids)
             await conn.execute(PQ.prune_jobs, ids)
             return Pruned(tuple(names), records_gone.rowcount, requests.rowcount)
-
-    async def _corrects_campaign(
-        self, row: Sequence[Any], account: str, campaign: str, number_format: str
-    ) -> bool:
-        """Whether loading the job with ``campaign`` corrects a mistyped one."""
-        if not campaign_correctable(
-            (row[1], row[2], row[3]), row[5], row[6], (account, campaign, number_format)
-        ):
-            return False
-        answered = await self._fetchone(PQ.job_answered, {"id": row[0]})
-        return answered is not None and not answered[0]
 
 
 async def _rows(conn: Connection, sql: str, names: Sequence[str]) -> list[tuple[Any, ...]]:

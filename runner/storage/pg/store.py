@@ -23,11 +23,10 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.core.errors import ConfigError
-from runner.core.logs import get_logger
 from runner.core.states import BlockReason, RecordState, StopReason
 from runner.intake.inputs import FileStamp, InvalidRow, Row
 from runner.storage.db.drainwrites import BODY_LIMIT, block_statement_names
+from runner.storage.db.jobs import campaign_spelling
 from runner.storage.db.loading import LoadCounts
 from runner.storage.db.queries import PQ
 from runner.storage.groupcommit import GroupCommit
@@ -93,28 +92,11 @@ class PgStore(PgOperatorCommands):
         account_identity: str | None = None,
     ) -> int:
         """The id of job ``name``, created if new (see runner.storage.store.Store.ensure_job)."""
-        campaigns = (campaign,) if isinstance(campaign, str) else tuple(campaign)
-        shown = ", ".join(campaigns)  # each record holds its own campaign
-        listed = json.dumps(campaigns) if len(campaigns) > 1 else None
+        campaigns, shown, listed = campaign_spelling(campaign)
         row = await self._fetchone(PQ.job_by_name, {"name": name})
         if row is not None:
-            if await self._corrects_campaign(row, account, shown, number_format):
-                async with self._transaction() as conn:
-                    fix = {"id": row[0], "campaign": shown}
-                    await conn.execute(PQ.correct_campaign, fix)
-                    await conn.execute(PQ.correct_campaign_records, fix)
-                get_logger().warning("campaign_corrected", job=name, was=row[2], now=shown)
-            elif tuple(row[1:4]) != (account, shown, number_format):
-                raise ConfigError(
-                    f"job {name!r} is already in {self.path} with account {row[1]!r}, "
-                    f"campaign {row[2]!r} and phone format {row[3]!r}; a job's name is its "
-                    "identity: give the changed job another name"
-                )
-            if account_identity is not None and row[4] != account_identity:
-                await self._write(
-                    PQ.set_job_identity, {"id": row[0], "account_identity": account_identity}
-                )
-            return int(row[0])
+            return await self._known_job(row, name, (account, shown, number_format),
+                                         account_identity)  # fmt: skip
         job_id = await self._insert(
             PQ.insert_job,
             {"name": name, "account": account, "campaign": shown, "campaigns": listed,
