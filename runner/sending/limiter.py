@@ -16,7 +16,10 @@ What the library cannot do is this module's small layer around it,
   checked against the last ``count`` starts, which are seeded from the
   database at start-up so that a restart cannot double the rate (the library
   starts empty in every new process);
-* paused and slowed after a rate-limit answer, recovering step by step.
+* paused and slowed after a rate-limit answer, recovering step by step;
+* a last check on the times requests really left: a process starved of CPU
+  wakes up late, and a slot booked against an earlier slot's *planned* time
+  would then follow that request too closely (the server counts arrivals).
 
 Callers reserve a slot first and do their bookkeeping while they wait for
 it, so that the request itself leaves at the slot, not a database commit later:
@@ -134,6 +137,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._starts: deque[float] = deque(maxlen=count)
+        self._departures: deque[float] = deque(maxlen=count)  # when requests really left
         self._next = float("-inf")
         self._paused_until = float("-inf")
         self._slowdown = 1.0
@@ -142,9 +146,13 @@ class Pacer:
 
     def remember(self, starts: Iterable[float]) -> None:
         """Count earlier starts (e.g. a previous run's, read from the database)."""
+        starts = list(starts)
         merged = sorted([*self._starts, *starts])[-self.count :]
         self._starts.clear()
         self._starts.extend(merged)
+        departed = sorted([*self._departures, *starts])[-self.count :]
+        self._departures.clear()
+        self._departures.extend(departed)
         if self._starts:
             self._next = max(self._next, self._starts[-1] + self.interval)
 
@@ -183,7 +191,7 @@ class Pacer:
         if self._paused_until > slot:
             return False
         await self._gate(slot)
-        return True
+        return await self._depart()
 
     async def _gate(self, slot: float) -> None:
         """The library's spacing, just before the request leaves.
@@ -198,6 +206,25 @@ class Pacer:
         """
         late = max(0.0, self._clock() - slot) / self.interval
         await self._spacer.acquire(1.0 - min(late, MAX_LATENESS_CREDIT))
+
+    async def _depart(self) -> bool:
+        """Wait until no more than ``count`` requests really left in the last window
+        and note this one's departure; False if the injected sleep was cut short.
+
+        Slots keep the window against *planned* starts. A process that got no CPU
+        for longer than the margin (a loaded host) sends a slot late, and the slot
+        a window after it, booked on time, would then leave less than a window after
+        that request really did: count + 1 in the server's window. Only then does
+        this wait; at the normal pace it never does.
+        """
+        if len(self._departures) == self.count:
+            free_at = self._departures[0] + self.window
+            if free_at > self._clock():
+                await self._sleep(free_at - self._clock())
+                if self._clock() < free_at:
+                    return False
+        self._departures.append(self._clock())
+        return True
 
     @property
     def paused_until(self) -> float:

@@ -212,6 +212,47 @@ async def test_a_very_late_request_and_the_next_stay_half_an_interval_apart() ->
     assert clock.now - sent == pytest.approx(0.5 * pacer.interval, rel=1e-3)
 
 
+async def test_a_request_sent_late_holds_the_window_from_when_it_really_left() -> None:
+    """A starved process sends its first slot late; the slot a window after it, booked
+    against the planned time, must wait until a window after the real departure."""
+    clock = FakeClock()
+    pacer = Pacer(3, 1.0, clock=clock, sleep=clock.sleep)
+    departures = []
+    for late in (0.3, 0.0, 0.0, 0.0):
+        slot = pacer.reserve()
+        clock.now = max(clock.now, slot + late)
+        assert await pacer.wait(slot)
+        departures.append(clock.now)
+    assert departures[3] >= departures[0] + pacer.window
+    assert most_in_window(departures, 1.0) <= 3
+
+
+async def test_on_time_requests_never_wait_for_their_departures() -> None:
+    clock = FakeClock()
+    pacer = Pacer(3, 1.0, clock=clock, sleep=clock.sleep)
+    for _ in range(9):
+        slot = pacer.reserve()
+        assert await pacer.wait(slot)
+        assert clock.now == pytest.approx(slot, abs=1e-6)
+
+
+async def test_a_departure_wait_cut_short_gives_the_slot_back() -> None:
+    clock = FakeClock()
+    pacer = Pacer(2, 1.0, clock=clock, sleep=clock.sleep)
+    first = pacer.reserve()
+    clock.now = first + 0.5  # sent late
+    assert await pacer.wait(first)
+    assert await pacer.wait(pacer.reserve())
+
+    async def cut_short(seconds: float) -> None:  # a shutdown: sleep returns at once
+        clock.sleeps.append(seconds)
+
+    pacer._sleep = cut_short
+    third = pacer.reserve()
+    clock.now = third  # its slot has come; the late first left less than a window ago
+    assert not await pacer.wait(third)
+
+
 # ---------------------------------------------------------------- recovery and history
 
 
