@@ -17,16 +17,14 @@ from sandbox_helpers import Client, MakeClient
 from runner.sandbox.server import build_app
 from runner.sandbox.settings import SandboxSettings
 
-# Tests that assert on rates and orderings against a sandbox in another process (0 × 429,
-# at most N in a window, a second process started while the first still sends). They
-# hold on a machine that runs them one at a time; beside three other tests on two cores
-# a starved sandbox stamps a backlog of arrivals at once and sees a burst the runner never
-# sent. `make test` runs everything else on four workers, then these alone.
-SERIAL_MODULES = frozenset(
+# The e2e files whose tests wait longest (sending at a paced rate, restarts, kill -9):
+# put first, so that four workers start on them at once and the short tests fill the
+# gaps, instead of one of them starting last and running alone at the end.
+LONG_MODULES = frozenset(
     {
         "test_chaos.py",
         "test_e2e.py",
-        "test_postgresql.py",  # two workers on one account, 0 × 429 (and its own server)
+        "test_postgresql.py",
         "test_readonly.py",
         "test_restart_window.py",
         "test_sharing.py",
@@ -36,10 +34,12 @@ SERIAL_MODULES = frozenset(
 )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.parent.name == "e2e" and item.path.name in SERIAL_MODULES:
-            item.add_marker(pytest.mark.serial)
+    def long_first(item: pytest.Item) -> bool:
+        return not (item.path.parent.name == "e2e" and item.path.name in LONG_MODULES)
+
+    items.sort(key=long_first)  # stable: file order otherwise kept
 
 
 @pytest.fixture(autouse=True)

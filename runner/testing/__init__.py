@@ -7,6 +7,7 @@ write configs the same way. Nothing here sleeps and hopes: waits poll a conditio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,17 @@ DELETED_PATH = "/_sandbox/deleted"
 INVALIDATE_TOKENS_PATH = "/_sandbox/invalidate-tokens"
 
 
+def _favour(pid: int) -> None:
+    """Schedule the sandbox ahead of the tests' other processes, where allowed (root).
+
+    The sandbox stamps each request when its event loop gets to it; starved of CPU by
+    tests running beside it, it would stamp a backlog at once and see a burst that was
+    never sent. A higher priority keeps its stamps close to the arrivals."""
+    # Not permitted (not root): the stamps are then as good as the machine is quiet.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, -10)
+
+
 class SandboxProcess:
     """``runner sandbox --port 0 ...`` as a child process.
 
@@ -37,6 +49,7 @@ class SandboxProcess:
     def __init__(self, *options: str, stderr: Any = subprocess.PIPE) -> None:
         command = [sys.executable, "-m", "runner", "sandbox", "--port", "0", *options]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        _favour(self.process.pid)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith("sandbox listening on "):
