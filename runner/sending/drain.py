@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from runner.config import RetryConfig
 from runner.core.clock import Clock
 from runner.core.errors import TokenStop
-from runner.core.lifecycle import Budget, Shutdown, finish_even_if_cancelled, wait_any
+from runner.core.lifecycle import Budget, Flag, Shutdown, finish_even_if_cancelled, wait_any
 from runner.core.logs import get_logger
 from runner.core.states import JobState, RecordState, StopReason
 from runner.intake.numbers import mask_number
@@ -82,14 +82,15 @@ class AccountDrain(CarriesOut):
         self.judge = Judge(retry, rng=rng, breaker=breaker, unknown=unknown, guards=guards,
                            hopeless=hopeless, give_up=give_up, log=self.log)  # fmt: skip
         self.on_settled = on_settled
-        self._workers_done = asyncio.Event()
-        self._halted = asyncio.Event()  # set when the account stops
+        self._workers_done = Flag()
+        self._halted = Flag()  # set when the account stops
         self.report = AccountReport(account)
         self._all_jobs: dict[int, Job] = {}
         self._jobs: dict[int, Job] = {}  # still runnable in this drain
         self._turn = 0
         self._in_flight = 0
-        self._changed = asyncio.Event()  # set (and replaced) by every settled request
+        self._changed = Flag()  # set (and replaced) by every settled request
+        self._streak_began = Flag()  # set (and replaced) when failures start a deadline
         self._sending: set[asyncio.Future[Reply]] = set()
         self._batches = ClaimBatches(self._claim, lambda claim: self._tasks.create_task(claim))
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
@@ -160,7 +161,10 @@ class AccountDrain(CarriesOut):
                 await self.queue.release(claim)
                 self._in_flight -= 1
                 continue
+            had_deadline = self._has_deadline()
             ruling = self.judge.answer(claim, reply, self.clock.time())
+            if not had_deadline and self._has_deadline():
+                self._streak_began.set()  # the deadline watcher has a deadline to wait for
             self._carry_out(job, claim, ruling)
             token_stop = None if token is None else await self._judge_token(token, reply.verdict)
             # The answer is committed in the background (with others that arrive
@@ -182,15 +186,22 @@ class AccountDrain(CarriesOut):
             left = MAX_IDLE_WAIT if deadline is None else deadline - self.clock.time()
             # Past the deadline (a worker's account stays hopeless): look again later.
             wait = min(MAX_IDLE_WAIT, left) if left > 0 else MAX_IDLE_WAIT
-            changed = self._changed
+            # Not woken by every answer: an answer only moves a deadline later or clears
+            # it; only the first failure of a streak brings one sooner than `wait`.
+            began = self._streak_began
             await wait_any(
-                [changed, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
+                [began, self.shutdown.requested, self._workers_done], wait, self.clock.sleep
             )
+            if began.is_set():
+                self._streak_began = Flag()
             if self.shutdown.requested.is_set():
                 return
             stop = self._judge_hopeless()
             if stop is not None:
                 await self.queue.stop_account(self.report.account, *stop, self.clock.time())
+
+    def _has_deadline(self) -> bool:
+        return self.judge.hope is not None and self.judge.hope.watch.deadline() is not None
 
     async def _token(self) -> tuple[bool, str | None]:
         """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
@@ -318,7 +329,7 @@ class AccountDrain(CarriesOut):
 
     def _wake(self) -> None:
         self._changed.set()  # wake idle workers: a retry may now be due, or a job came
-        self._changed = asyncio.Event()
+        self._changed = Flag()
 
     # -- after the answer --------------------------------------------------
 

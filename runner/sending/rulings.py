@@ -8,12 +8,12 @@ answer's settlement, :meth:`runner.sending.judge.Ruling.settlement`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.core.clock import Clock
+from runner.core.lifecycle import Flag
 from runner.core.states import BlockReason, StopReason
 from runner.sending.hopeless import PROBE_INTERVAL, Hopeless
 from runner.sending.judge import Judge, Ruling, Stop
@@ -40,7 +40,7 @@ class CarriesOut:
     log: Any
     report: AccountReport
     _jobs: dict[int, Job]  # still runnable in this drain
-    _halted: asyncio.Event
+    _halted: Flag
     _show: Callable[[str], str]
 
     def _wake(self) -> None:

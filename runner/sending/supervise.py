@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from runner.config import AccountConfig, Config
 from runner.core.clock import Clock, iso_ms
 from runner.core.errors import AccountLocked, RunnerError, first_error
-from runner.core.lifecycle import Budget, Shutdown, wait_any
+from runner.core.lifecycle import Budget, Flag, Shutdown, wait_any
 from runner.core.logs import get_logger
 from runner.core.states import JobState, RecordState
 from runner.sending import senderstate
@@ -89,7 +89,7 @@ class Supervisor:
         # PostgreSQL: many processes share the queue; advisory locks on one connection.
         self.session: LockSession | None = lock_session(config.database)
         self.log = get_logger()
-        self._ended = asyncio.Event()
+        self._ended = Flag()
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -311,7 +311,7 @@ class Supervisor:
             finally:
                 account.drain = None
                 self._ended.set()
-                self._ended = asyncio.Event()
+                self._ended = Flag()
 
         group.create_task(drain_then_note())
 

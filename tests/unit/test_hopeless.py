@@ -133,6 +133,21 @@ async def test_a_run_gives_up_with_the_reason_and_leaves_the_records_pending(
     assert set(rig.states()) == {RecordState.PENDING}
 
 
+async def test_a_deadline_sooner_than_the_idle_wait_is_judged_on_time() -> None:
+    """The watcher is not woken by every answer, only by the one that starts a streak:
+    a 2 s give-up must not wait for its next 5 s look (nor the 30 s pause)."""
+    pause = http_reply(429, "Too Many Requests", retry_after=30.0)
+    rig = Rig(lambda call, n: pause, workers=1, retry=PATIENT,
+              hopeless=HopelessWatch(2.0, grace=2.0), give_up=True)  # fmt: skip
+    rig.queue.add_job("purge", phones(5))
+    start = rig.clock.time()
+    drain = await rig.run()
+
+    assert drain.report.stopped is not None
+    assert drain.report.stopped[0] is StopReason.RATE_LIMITED
+    assert 2.0 <= rig.queue.stops["main"][2] - start <= 2.0 + rig.pacer.interval + 0.1
+
+
 async def test_without_the_watch_the_drain_retries_as_before() -> None:
     rig = Rig(lambda call, n: REFUSED if n < 3 else DELETED, retry=PATIENT)
     rig.queue.add_job("purge", phones(3))

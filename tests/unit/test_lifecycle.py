@@ -8,7 +8,14 @@ import signal
 import pytest
 from fakes import FakeClock, eventually
 
-from runner.core.lifecycle import SIGNALS, Budget, Shutdown, finish_even_if_cancelled, wait_any
+from runner.core.lifecycle import (
+    SIGNALS,
+    Budget,
+    Flag,
+    Shutdown,
+    finish_even_if_cancelled,
+    wait_any,
+)
 
 # ---------------------------------------------------------------- Budget
 
@@ -150,7 +157,7 @@ async def test_a_signal_during_the_run_requests_a_stop() -> None:
 
 async def test_wait_any_returns_at_the_first_event_or_the_timeout() -> None:
     clock = FakeClock()
-    a, b = asyncio.Event(), asyncio.Event()
+    a, b = Flag(), Flag()
     await wait_any([a, b], 50.0, clock.sleep)
     assert clock.monotonic() == pytest.approx(50.0)
 
@@ -160,6 +167,27 @@ async def test_wait_any_returns_at_the_first_event_or_the_timeout() -> None:
     await waiter
     assert clock.monotonic() < 60.0
     assert clock.sleeping == 0  # the timer was cancelled, not left behind
+
+
+async def test_wait_any_leaves_nothing_watching_its_flags() -> None:
+    clock = FakeClock()
+    flag = Flag()
+    waiter = asyncio.ensure_future(wait_any([flag], 500.0, clock.sleep))
+    await eventually(lambda: clock.sleeping > 0, clock, within=1.0, step=0.001)
+    waiter.cancel()  # the caller is stopped while it waits
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert flag._watchers == set()
+    await wait_any([flag], 1.0, clock.sleep)  # timed out: unwatched too
+    assert flag._watchers == set()
+
+
+async def test_wait_any_on_a_flag_already_set_returns_at_once() -> None:
+    clock = FakeClock()
+    flag = Flag()
+    flag.set()
+    await wait_any([flag], 500.0, clock.sleep)
+    assert clock.monotonic() == 0.0
 
 
 async def test_finish_even_if_cancelled_completes_the_work_then_cancels() -> None:
