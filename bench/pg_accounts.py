@@ -135,10 +135,17 @@ class Worker:
         )  # fmt: skip
         return cls(name, process, time.perf_counter(), log)
 
+    def failure(self) -> str | None:
+        """Why it ended by itself (its last line), or None while it runs."""
+        if self.process.poll() is None:
+            return None
+        said = Path(self.log.name).read_text(errors="replace").strip().splitlines()
+        return f"worker {self.name} exited {self.process.returncode}: {said[-1] if said else ''}"
+
     def stop(self) -> None:
         """SIGTERM, then its CPU time from wait4 (it stops gracefully: exit 143)."""
         if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
+            os.kill(self.process.pid, signal.SIGTERM)  # not send_signal: it would reap it
             _, status, usage = os.wait4(self.process.pid, 0)
             self.process.returncode = os.waitstatus_to_exitcode(status)
             self.cpu_seconds = usage.ru_utime + usage.ru_stime
@@ -154,8 +161,8 @@ def wait_settled(database: str, workers: list[Worker], timeout: float) -> float:
             if row[0] == 0:
                 return time.perf_counter()
             for worker in workers:
-                if worker.process.poll() is not None:
-                    raise RuntimeError(f"worker {worker.name} exited {worker.process.returncode}")
+                if (failure := worker.failure()) is not None:
+                    raise RuntimeError(failure)
             if time.perf_counter() > give_up:
                 raise RuntimeError(f"{row[0]} records still unsettled after {timeout:.0f} s")
             time.sleep(0.25)
