@@ -26,6 +26,7 @@ from cases import CASES as RUNNER_CASES
 from cases import FULL, QUICK, Context, Figure
 from common import machine
 from limiters import bench_limiters
+from pg_accounts import bench_postgresql_accounts
 from postgresql import bench_postgresql
 from rich.console import Console
 from rich.table import Table
@@ -35,6 +36,7 @@ OUT = Path(__file__).with_name("out")
 # (a dict union keeps the position of the keys of its left side).
 CASES = {"rate": RUNNER_CASES["rate"], "limiters": bench_limiters} | RUNNER_CASES
 CASES["postgresql"] = bench_postgresql  # the load and the drain on both backends
+CASES["postgresql_accounts"] = bench_postgresql_accounts  # two workers share the accounts
 console = Console(stderr=True)
 
 

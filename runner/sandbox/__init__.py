@@ -37,6 +37,7 @@ answers ends the request:
       than a string, an integer or null           -> INVALID_JSON
    d. ``userName`` missing or empty              -> USER_MISSING
    e. ``userName`` not the configured user       -> INVALID_USER
+      (with ``--users N``: not the user of the request's apiKey)
    f. ``campaignName`` missing or empty          -> CAMPAIGN_MISSING
    g. campaign not listed (only when ``--campaign`` was given) -> CAMPAIGN_INVALID
    h. ``phoneNumber`` missing or empty           -> PHONE_MISSING
@@ -63,6 +64,11 @@ to scope it to one campaign; blank lines and ``#`` comments are skipped; plain
 numbers exist in every campaign) or else ``--present-ratio R``: a number exists
 iff sha256 of (campaign, number) maps below R, so the answer is the same in
 every process and after every restart. Numbers are compared as sent, trimmed.
+
+``--users N`` (basic auth only) serves N accounts instead of one: userName
+``<user>-2`` ... ``<user>-N`` beside ``--user-name``, each valid only with its own
+apiKey ``<key>-2`` ... ``<key>-N``, so each account has its own rate window (labelled
+``key#2`` ... ``key#N`` in the stats).
 
 Side endpoints: ``GET /_sandbox/stats`` (counters), ``GET /_sandbox/deleted``,
 ``GET /_sandbox/requests`` and ``POST /_sandbox/invalidate-tokens``. API keys and

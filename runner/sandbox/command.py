@@ -99,6 +99,9 @@ _OPTIONS: Final[list[tuple[tuple[str, ...], dict[str, Any]]]] = [
     (("--allow-remote",), {"is_flag": True, "help": "Allow binding a non-loopback --host."}),
     (("--api-key",), {"default": "sandbox-key", "help": "The valid apiKey."}),
     (("--user-name",), {"default": "sandbox", "help": "The valid userName."}),
+    (("--users",), {"default": 1, "type": click.IntRange(min=1),
+     "help": "Accounts served: N > 1 adds userName <user>-2 ... <user>-N, each with its own "
+     "apiKey <key>-2 ... <key>-N and so its own rate window (--auth basic only)."}),
     (("--campaign", "campaigns"), {"multiple": True,
      "help": "A valid campaign (repeatable); none given: every campaign is valid."}),
     (("--numbers", "numbers_file"), {"callback": _file_option(load_numbers),
@@ -166,6 +169,8 @@ def sandbox_command(allow_remote: bool, **options: Any) -> None:
         raise click.UsageError("--error-rate plus --hang-rate must not exceed 1")
     if not options["api_key"].strip() or not options["user_name"].strip():
         raise click.UsageError("--api-key and --user-name must not be empty")
+    if options["users"] > 1 and options["auth"] != AuthMode.BASIC:
+        raise click.UsageError("--users N plays N basic-auth accounts: not with --auth token")
     if options["answer"] == ForcedAnswer.REDIRECT and options["redirect_to"] is None:
         raise click.UsageError("--answer redirect needs --redirect-to URL")
     answer = options.pop("answer")

@@ -83,6 +83,7 @@ class SandboxState:
     _open: int = field(default=0, init=False)  # deletes being answered now
     _deleted_set: set[tuple[str, str]] = field(default_factory=set, init=False)
     _labels: dict[str, str] = field(default_factory=dict, init=False)
+    _users: dict[str, str] = field(default_factory=dict, init=False)  # apiKey -> userName
     _fault_rng: random.Random = field(init=False)
     _jitter_rng: random.Random = field(init=False)
 
@@ -90,7 +91,9 @@ class SandboxState:
         settings = self.settings
         self._fault_rng = random.Random(settings.seed)
         self._jitter_rng = random.Random(f"jitter-{settings.seed}")
-        self._labels[settings.api_key] = "key#1"
+        self._users = settings.credentials()
+        for number, key in enumerate(self._users, start=1):
+            self._labels[key] = f"key#{number}"  # --users N: key#1 ... key#N, in user order
         self.tokens = TokenIssuer(settings.token_ttl, settings.token_budget, self.clock)
         if self.numbers is None and settings.numbers_file is not None:
             self.numbers = load_numbers(settings.numbers_file)
@@ -156,7 +159,7 @@ class SandboxState:
     ) -> DeleteRequest | HttpAnswer:
         """The request's record, or the documented answer that rejects it."""
         refusal = self._authenticate(key, authorization)
-        result = refusal if refusal is not None else self._check_record(body)
+        result = refusal if refusal is not None else self._check_record(body, key)
         if isinstance(result, DeleteRequest):
             return result
         self.counters.invalid += 1
@@ -166,7 +169,7 @@ class SandboxState:
         if not self.token_mode:
             if not key.strip():
                 return protocol.KEY_MISSING
-            return protocol.INVALID_USER if key != self.settings.api_key else None
+            return protocol.INVALID_USER if key not in self._users else None
         if authorization is None and key.strip():
             # A basic-auth call to a TOKEN_AUTH account.
             self.counters.invalid_action += 1
@@ -201,14 +204,14 @@ class SandboxState:
             return protocol.INVALID_USER
         return None
 
-    def _check_record(self, body: bytes) -> DeleteRequest | tuple[str, str]:
+    def _check_record(self, body: bytes, key: str) -> DeleteRequest | tuple[str, str]:
         record = _parse_record(body)
         if record is None:
             return protocol.INVALID_JSON
         user, campaign, phone = (record.get(name, "") for name in _FIELDS)
         if not user:
             return protocol.USER_MISSING
-        if user != self.settings.user_name:
+        if user != self._users.get(key, self.settings.user_name):  # the key's own user
             return protocol.INVALID_USER
         if not campaign:
             return protocol.CAMPAIGN_MISSING

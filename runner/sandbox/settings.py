@@ -51,6 +51,16 @@ class SandboxSettings:
     token_budget: int = 10
     token_headers: TokenHeaders = TokenHeaders.EITHER
     deleted_count: int | None = None  # answer "N Records Deleted Successfully" instead
+    users: int = 1  # --users N: N accounts, see ``credentials``
+
+    def credentials(self) -> dict[str, str]:
+        """Each valid apiKey and the userName it belongs to, the configured pair first.
+
+        ``--users N`` adds ``<key>-2``/``<user>-2`` ... ``<key>-N``/``<user>-N``: one key per
+        account, as the vendor gives each account its own, so each has its own rate window.
+        """
+        extra = {f"{self.api_key}-{n}": f"{self.user_name}-{n}" for n in range(2, self.users + 1)}
+        return {self.api_key: self.user_name} | extra
 
 
 @dataclass

@@ -71,3 +71,22 @@ def test_the_lock_key_is_a_signed_64_bit_number_of_the_identity() -> None:
     assert lock_key("00" * 32) == 0
     assert lock_key("ff" * 32) == -1
     assert lock_key("7f" + "ff" * 31) == 2**63 - 1
+
+
+async def test_many_accounts_locked_at_once_share_the_one_lock_connection(pg_url: str) -> None:
+    """A worker takes its accounts concurrently (and watches its lock connection meanwhile):
+    the acquisitions must not interleave their transactions on the one connection, nor
+    open a second one whose locks would go with it."""
+    identities = [f"{n:02x}" * 32 for n in range(1, 21)]
+    await note(pg_url, NOW)  # a migrated queue: an acquisition requeues what was in flight
+    session, other = LockSession(parse(pg_url)), LockSession(parse(pg_url))
+    try:
+        locks = [PgAccountLock(session, identity, f"a{n}") for n, identity in enumerate(identities)]
+        await asyncio.gather(*(lock.acquire(NOW) for lock in locks), session.check())
+        assert all(lock.held for lock in locks)
+        for n, identity in enumerate(identities):
+            with pytest.raises(AccountLocked):
+                await PgAccountLock(other, identity, f"a{n}").acquire(NOW)
+    finally:
+        await session.close()
+        await other.close()

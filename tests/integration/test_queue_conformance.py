@@ -358,6 +358,33 @@ async def test_concurrent_claims_never_take_one_record_twice(pg_url: str) -> Non
             await one.close()
 
 
+async def test_reads_beside_claims_and_settlements_on_one_connection(pg_url: str) -> None:
+    """A worker's accounts read (their rate window, the next due record, token
+    generations) while others claim and settle on the same connection: no read may slip
+    in between another task's statements ("another command is already in progress")."""
+    store = await PgStore.open(parse(pg_url))
+    try:
+        job = await store.ensure_job("a", "main", "Sales")
+        source_id, _ = await store.source(job, Path(__file__), FileStamp.of(Path(__file__)))
+        await load(store, job, source_id, [Row(i + 1, f"9{i:06d}", None) for i in range(600)])
+
+        async def send() -> None:
+            while claims := await store.claim_many([job], "main", 1, NOW):
+                await store.recent_starts("main", 0, 100)
+                await store.settle(claims[0], answer())
+
+        async def read() -> None:
+            for _ in range(100):
+                await store.token_generations("x" * 64, 0)
+                await store.next_due([job])
+
+        await asyncio.gather(*(send() for _ in range(20)), *(read() for _ in range(5)))
+        counts = await store.state_counts()
+        assert counts[job].deleted == 600
+    finally:
+        await store.close()
+
+
 async def test_a_claim_skips_records_another_session_has_locked(pg_url: str) -> None:
     """SKIP LOCKED: a claim beside another process's open claim takes the next records
     at once (a claim that waited would fail here on the 2 s lock_timeout)."""

@@ -13,9 +13,10 @@ loses its lock connection stops sending at once (:class:`AccountLockLost`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import psycopg
@@ -67,6 +68,16 @@ class LockSession:
     def __init__(self, database: PgUrl) -> None:
         self.database = database
         self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+        # A worker takes its accounts concurrently: one user of the connection at a time,
+        # so that no second connection is opened (its locks would go with it) and no two
+        # transactions interleave on it (psycopg would nest one in the other).
+        self._turn = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def using(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """The lock connection (opened on first use), this caller's alone meanwhile."""
+        async with self._turn:
+            yield await self.connection()
 
     async def connection(self) -> psycopg.AsyncConnection[tuple[Any, ...]]:
         if self._conn is None:
@@ -89,7 +100,8 @@ class LockSession:
         if self._conn is None:
             return
         try:
-            await self._conn.execute(PQ.lock_alive)
+            async with self._turn:
+                await self._conn.execute(PQ.lock_alive)
         except psycopg.Error as error:
             raise AccountLockLost(
                 f"{describe(error, self.database)}: the connection holding this process's "
@@ -129,16 +141,19 @@ class PgAccountLock:
         if self.held:
             return
         now = time.time() if now is None else now
-        conn = await self.session.connection()
-        try:
-            if not await self._try(conn) and not await self._end_hung_holder(conn, now):
-                raise AccountLocked(self._refusal)
-            self.held = True
-            async with conn.transaction():
-                await conn.execute(PQ.audit_interrupted, {"now": now, "account": self.account})
-                await conn.execute(PQ.requeue_interrupted, {"account": self.account})
-        except psycopg.Error as error:
-            raise RunnerError(describe(error, self.session.database)) from None
+        async with self.session.using() as conn:
+            try:
+                await self._take(conn, now)
+            except psycopg.Error as error:
+                raise RunnerError(describe(error, self.session.database)) from None
+
+    async def _take(self, conn: psycopg.AsyncConnection[tuple[Any, ...]], now: float) -> None:
+        if not await self._try(conn) and not await self._end_hung_holder(conn, now):
+            raise AccountLocked(self._refusal)
+        self.held = True
+        async with conn.transaction():
+            await conn.execute(PQ.audit_interrupted, {"now": now, "account": self.account})
+            await conn.execute(PQ.requeue_interrupted, {"account": self.account})
 
     async def _try(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> bool:
         row = await (await conn.execute(PQ.try_account_lock, {"key": self.key})).fetchone()

@@ -69,6 +69,17 @@ class PgStore(PgOperatorCommands):
         async with self._lock(), explained(self.path), self._conn.transaction():
             yield self._conn
 
+    # Reads take the lock too: between its statements another task's transaction (and the
+    # settlements' pipeline) leaves the connection busy, and a read slipped in there fails
+    # with "another command is already in progress" (two workers, 50 accounts each).
+    async def _fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        async with self._lock():
+            return await super()._fetchall(sql, params)
+
+    async def _fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        async with self._lock():
+            return await super()._fetchone(sql, params)
+
     async def _write(self, sql: str, params: Any = None) -> int:
         """One statement in its own transaction; the rows it changed."""
         async with self._transaction() as conn:
