@@ -60,8 +60,9 @@ SELECT pid, host, updated_at FROM senders WHERE account = %(account)s
 
 -- terminate_backend --
 -- Ends a hung holder's session, and with it its locks (needs the same role, or
--- membership in pg_signal_backend).
-SELECT pg_terminate_backend(%(pid)s)
+-- membership in pg_signal_backend). Waits up to 5 s for the backend to be gone:
+-- without the timeout it only signals, and the lock tried next may still be held.
+SELECT pg_terminate_backend(%(pid)s, 5000)
 
 -- ============================================================== loading
 
