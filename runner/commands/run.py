@@ -73,7 +73,8 @@ async def drain_database(
         recovered = await store.recover_in_flight(clock.time()) if held else 0
         if recovered:
             log.warning("recovered_in_flight", records=recovered)
-        await store.clear_account_stops()
+        if held:  # a shared queue's stops are cleared account by account (pg.lock)
+            await store.clear_account_stops()
         jobs = await store.jobs()
         counts = await store.state_counts()
         names = {job.name for job in config.jobs}

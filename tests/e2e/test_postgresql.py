@@ -262,3 +262,27 @@ def test_token_generations_are_counted_across_the_two_workers(
     made = sandbox.stats()["token_generations"]
     assert recorded is not None and recorded[0] == made >= 2
     assert sandbox.stats()["rate_limited"] == 0
+
+
+def test_a_run_clears_the_stop_of_the_account_it_takes_and_no_other(
+    sandbox_project: Callable[..., tuple[Project, Sandbox]], pg_url: str
+) -> None:
+    """On a shared queue another host's stopped account stays stopped (and shown so)
+    when a process starts; the account this process takes is its own to clear."""
+    project, sandbox = pg_project(sandbox_project, pg_url)
+    project.add_job("purge", numbers(5))
+    project.write()
+    assert run_as(project, "cron-host", "load").returncode == 0
+    with psycopg.connect(pg_url) as conn:
+        for account in ("main", "elsewhere"):
+            conn.execute(
+                "INSERT INTO account_stops (account, reason, message, stopped_at) "
+                "VALUES (%s, 'auth', 'Invalid User Details', 1)",
+                (account,),
+            )
+    done = run_as(project, "host-a", "run")
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(pg_url) as conn:
+        stopped = {row[0] for row in conn.execute("SELECT account FROM account_stops")}
+    assert stopped == {"elsewhere"}
+    assert len(sandbox.deleted()) == 5

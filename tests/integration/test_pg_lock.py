@@ -8,6 +8,7 @@ import contextlib
 import pytest
 
 from runner.core.errors import AccountLocked
+from runner.core.states import StopReason
 from runner.storage.pg.lock import HUNG_AFTER, AccountLockLost, LockSession, PgAccountLock, lock_key
 from runner.storage.pg.store import PgStore
 from runner.storage.pg.url import parse
@@ -90,3 +91,18 @@ async def test_many_accounts_locked_at_once_share_the_one_lock_connection(pg_url
     finally:
         await session.close()
         await other.close()
+
+
+async def test_taking_an_account_clears_its_stop_and_leaves_the_others(pg_url: str) -> None:
+    """A shared queue's stops belong to the processes holding their accounts: the one
+    that takes an account clears that account's stop, not one another process keeps."""
+    async with await PgStore.open(parse(pg_url)) as store:
+        for account in ("main", "other"):
+            await store.stop_account(account, StopReason.AUTH, "Invalid User Details", NOW)
+    session = LockSession(parse(pg_url))
+    try:
+        await PgAccountLock(session, IDENTITY, "main").acquire(NOW)
+    finally:
+        await session.close()
+    async with await PgStore.open(parse(pg_url)) as store:
+        assert set(await store.account_stops()) == {"other"}

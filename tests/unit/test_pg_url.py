@@ -67,6 +67,7 @@ def test_both_query_files_name_the_same_statements() -> None:
         "schema_table", "create_schema_table", "migration_lock", "read_only",
         "create_load_rows", "copy_load_rows", "lock_keepalives", "try_account_lock",
         "account_unlock", "lock_alive", "account_lock_holder", "sender_of", "terminate_backend",
+        "clear_account_stop",
     }  # fmt: skip
 
 

@@ -218,6 +218,11 @@ ON CONFLICT (account) DO UPDATE
 -- clear_account_stops --
 DELETE FROM account_stops
 
+-- clear_account_stop --
+-- A shared queue's stops belong to the processes that hold their accounts: a process
+-- clears an account's stop when it takes the account, never the others' at start-up.
+DELETE FROM account_stops WHERE account = %(account)s
+
 -- audit_interrupted --
 INSERT INTO requests (record_id, job_id, account, started_at, outcome, campaign)
 SELECT r.id, r.job_id, j.account, %(now)s, 'interrupted', j.campaign

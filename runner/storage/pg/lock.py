@@ -137,7 +137,8 @@ class PgAccountLock:
         """Take the lock (ending a hung holder's session first), or AccountLocked.
 
         Records of the account left in flight by an earlier holder go back to pending,
-        marked interrupted (runner.storage.pg.store.PgStore.recover_in_flight does the same)."""
+        marked interrupted (runner.storage.pg.store.PgStore.recover_in_flight does the same),
+        and the account's stop, if an earlier holder left one, is cleared."""
         if self.held:
             return
         now = time.time() if now is None else now
@@ -154,6 +155,7 @@ class PgAccountLock:
         async with conn.transaction():
             await conn.execute(PQ.audit_interrupted, {"now": now, "account": self.account})
             await conn.execute(PQ.requeue_interrupted, {"account": self.account})
+            await conn.execute(PQ.clear_account_stop, {"account": self.account})
 
     async def _try(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> bool:
         row = await (await conn.execute(PQ.try_account_lock, {"key": self.key})).fetchone()
