@@ -75,7 +75,7 @@ FULL = Sizes(
     rate_windows=10,
     drain_records=20_000,
     workers=4,
-    accounts=170,  # 170 × 10/s = 1,700 req/s: 1,020 accounts at the vendor's 100/min
+    accounts=175,  # 175 × 10/s = 1,750 req/s: 1,050 accounts at the vendor's 100/min
     account_count=100,
     account_period=10.0,
     account_windows=3,
