@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from runner.storage.db.queries import Q
 from runner.storage.lock import holder_pid
 
 
@@ -23,13 +24,21 @@ from runner.storage.lock import holder_pid
 class Cadence:
     rows: int  # commit once this many rows are in the transaction
     seconds: float  # or once it has held the write lock this long
+    # Checkpoints of the load's WAL, after each commit and at the end: its connection does
+    # not checkpoint by itself while it loads. Alone, each commit's checkpoint rewrote the
+    # same index pages into the database and synced it. Beside a sender, one after each
+    # commit, as before (else the sender's next commit would copy what the load wrote).
+    after_commit: tuple[str, ...]
+    final: str
 
     def due(self, rows: int, started: float, now: float) -> bool:
         return rows >= self.rows or now - started >= self.seconds
 
 
-SHORT: Final = Cadence(rows=20_000, seconds=0.1)
-LONG: Final = Cadence(rows=100_000, seconds=0.5)
+SHORT: Final = Cadence(rows=20_000, seconds=0.1, after_commit=(Q.checkpoint,), final=Q.checkpoint)
+# Alone, the WAL grows to about three times the records loaded (some 350 MB for a
+# million), copied into the database once at the end; the WAL file is then emptied.
+LONG: Final = Cadence(rows=250_000, seconds=0.9, after_commit=(), final=Q.checkpoint_truncate)
 
 
 def choose(sender_pid: int | None, own_pid: int) -> Cadence:
