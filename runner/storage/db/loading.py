@@ -177,7 +177,7 @@ async def write_all(
 ) -> LoadCounts:
     """Write the prepared batches up to the end (None), committing as the cadence says."""
     counts = LoadCounts()
-    rows = 0
+    rows = commits = 0
     started = 0.0
     in_transaction = False
     try:
@@ -189,8 +189,9 @@ async def write_all(
             rows += batch.rows
             if (now := cadence()).due(rows, started, clock()) or writers_waiting():
                 await conn.execute(Q.commit)
-                in_transaction = False
-                await set_pragmas(conn, *now.after_commit)
+                in_transaction, commits = False, commits + 1
+                if commits % now.checkpoint_every == 0:
+                    await set_pragmas(conn, Q.checkpoint)
                 await asyncio.sleep(YIELD_SECONDS)  # let a waiting writer in
         if in_transaction:
             await conn.execute(Q.commit)
