@@ -39,7 +39,7 @@ class Cadence:
 
 SHORT: Final = Cadence(rows=20_000, seconds=0.1, checkpoint_every=1, final=Q.checkpoint)
 # Alone, the WAL file is emptied at the end (it would otherwise stay at its largest).
-LONG: Final = Cadence(rows=100_000, seconds=0.5, checkpoint_every=4, final=Q.checkpoint_truncate)
+LONG: Final = Cadence(rows=250_000, seconds=0.9, checkpoint_every=4, final=Q.checkpoint_truncate)
 
 
 def choose(sender_pid: int | None, own_pid: int) -> Cadence:
