@@ -4,9 +4,11 @@ A sender draining the same database (another process holding its ``.lock``) must
 never wait long for its own commits: the load then commits every ``SHORT``. With
 no sender there, each commit only costs (WAL frames of index pages rewritten, an
 fsync at each checkpoint): the load then commits every ``LONG``, still short
-enough that a writer of the same process (a second store) gets in between.
-The sender is looked for before every batch, so one that starts mid-load is
-noticed within a batch.
+enough that a writer of another process (``retry``, a second ``load``) gets in
+well within its 5 s. A writer of the same process (a second store) that waits for
+the lock makes the load commit after its current batch
+(runner.storage.db.connection.writers_waiting). The sender is looked for before
+every batch, so one that starts mid-load is noticed within a batch.
 """
 
 from __future__ import annotations
