@@ -31,18 +31,17 @@ def load(config_path: Path) -> None:
     Works while a run or worker drains the same database: that process sends them.
     """
     from runner.cli.loads import print_loads
-    from runner.commands import run as runs
-    from runner.commands.loader import check_inputs
+    from runner.commands import loader
     from runner.config import load_config
     from runner.core.logs import configure
 
     # Off a terminal (cron's load.log) JSON lines, like every other command's log.
     log_format = configure("auto")
     config = load_config(config_path)
-    check_inputs(config)  # before the database is created: exit 2 leaves nothing behind
-    loads = asyncio.run(runs.load(config, checked=True))
+    loader.check_inputs(config)  # before the database is created: exit 2 leaves nothing behind
+    loads = asyncio.run(loader.load(config, checked=True))
     if log_format == "json":
-        runs.log_loads(loads)
+        loader.log_loads(loads)
     else:
         print_loads(loads)
 

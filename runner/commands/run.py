@@ -8,12 +8,12 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.commands.handover import hand_over
-from runner.commands.loader import JobLoad, load_jobs
+from runner.commands.loader import load, load_jobs, log_loads
 from runner.commands.outcome import exit_code, finished
 from runner.config import Config
 from runner.core.clock import SystemClock
@@ -38,18 +38,6 @@ class RunOptions:
     live: bool  # a live progress table on the terminal, rather than summary log lines
     summary_interval: float
     mode: Mode = "run"
-
-
-async def load(config: Config, *, checked: bool = False) -> list[JobLoad]:
-    async with await open_store(config.database) as store:
-        return await load_jobs(store, config, checked=checked)
-
-
-def log_loads(loads: Iterable[JobLoad]) -> None:
-    for item in loads:
-        get_logger().info("loaded", job=item.job, new=item.counts.new,
-                          duplicate=item.counts.duplicate, invalid=item.counts.invalid,
-                          unchanged=item.unchanged)  # fmt: skip
 
 
 async def drain_database(

@@ -335,6 +335,38 @@ async def test_a_load_leaves_other_writers_in_between_its_transactions(
     assert len({n for n in landed if n < 40}) >= 3, f"the runner's writes waited: {landed}"
 
 
+async def test_a_load_alone_empties_the_wal_and_gives_its_settings_back(
+    tmp_path: Path,
+) -> None:
+    """Alone, a load checkpoints at its end and truncates the WAL (it would otherwise
+    stay at its largest); its cache, temp store and checkpoint settings are the
+    defaults again; names and cells come through its JSON unchanged."""
+    path = tmp_path / "runner.db"
+    odd = 'Zoë "[x]", \\ 🙂'
+    async with await Store.open(path) as store:
+        job_id = await store.ensure_job("job", "main", "C")
+        source = tmp_path / "in.csv"
+        source.write_text("phoneNumber\n", encoding="utf-8")
+        source_id, _ = await store.source(job_id, source, FileStamp.of(source))
+
+        async def batches() -> AsyncIterator[Sequence[Row | InvalidRow]]:
+            for start in range(0, 15_000, 5000):
+                numbers = range(start, start + 5000)
+                yield [Row(i + 2, f"9{i:09d}", odd, f" 9{i:09d}'") for i in numbers]
+
+        counts = await store.insert_all(job_id, source_id, batches())
+        assert counts.new == 15_000
+        assert Path(f"{path}-wal").stat().st_size == 0
+        settings = [
+            (await store._fetchone(f"PRAGMA {name}", {}) or [None])[0]
+            for name in ("cache_size", "temp_store", "wal_autocheckpoint")
+        ]
+        assert settings == [-2000, 0, 1000]
+    assert sql(path, "SELECT line, phone, name, cell FROM records WHERE id = 2") == [
+        (3, "9000000001", odd, " 9000000001'")
+    ]
+
+
 # ---------------------------------------------------------------- read-only readers
 
 

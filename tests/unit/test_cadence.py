@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner.storage.db.cadence import LONG, SHORT, choose
+from runner.storage.db.connection import Wait, writers_waiting
 
 
 def test_another_process_draining_the_database_gets_short_transactions() -> None:
@@ -21,3 +22,21 @@ def test_a_transaction_is_due_by_rows_or_by_time() -> None:
     assert not SHORT.due(SHORT.rows - 1, started=10.0, now=10.0 + SHORT.seconds / 2)
     # Under a second: a writer of the same process still gets in between.
     assert LONG.seconds < 1.0
+
+
+def test_beside_a_sender_the_load_checkpoints_after_every_commit() -> None:
+    assert SHORT.checkpoint_every == 1
+    assert LONG.checkpoint_every > 1
+
+
+def test_a_writer_waits_from_its_first_refusal_until_it_is_through() -> None:
+    """What makes a load of the same process commit at once (runner.storage.db.loading)."""
+    assert not writers_waiting()
+    with Wait() as first:
+        assert not writers_waiting()  # not refused yet
+        first.refused()
+        first.refused()  # counted once
+        with Wait() as second:
+            second.refused()
+        assert writers_waiting()
+    assert not writers_waiting()

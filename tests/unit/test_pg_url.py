@@ -11,7 +11,9 @@ from runner.storage.pg.url import PASSWORD_REFUSED, PgUrl, is_postgres, parse, r
 SQLITE_ONLY = {
     "busy_timeout", "writer_busy_timeout", "journal_wal", "synchronous_normal",
     "foreign_keys_on", "foreign_keys_off", "begin_immediate", "commit", "rollback",
-    "insert_invalid_record",
+    "insert_invalid_record", "load_cache_size", "default_cache_size", "load_temp_store",
+    "default_temp_store", "load_no_autocheckpoint", "default_autocheckpoint", "checkpoint",
+    "checkpoint_truncate",
 }  # fmt: skip
 
 

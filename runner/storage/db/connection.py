@@ -178,19 +178,50 @@ async def _migrate(
                 await conn.execute(Q.foreign_keys_on)
 
 
+class Wait:
+    """A writer's wait for another connection's write lock (begin, the group writer),
+    counted from its first refusal: a load of this process, seeing one, commits now
+    rather than at its cadence."""
+
+    waiting = 0  # of this process, now
+
+    def __init__(self) -> None:
+        self.counted = False
+
+    def __enter__(self) -> Wait:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.counted:
+            Wait.waiting -= 1
+
+    def refused(self) -> None:
+        if not self.counted:
+            Wait.waiting += 1
+            self.counted = True
+
+
+def writers_waiting() -> bool:
+    """Whether a writer of this process waits for the write lock (another process's
+    senders are seen by their lock: runner.storage.db.cadence)."""
+    return Wait.waiting > 0
+
+
 async def begin(conn: aiosqlite.Connection) -> None:
     """``BEGIN IMMEDIATE``, retried every few ms for up to BUSY_SECONDS while another
     connection (a load, a run) holds the write lock."""
     deadline = time.monotonic() + BUSY_SECONDS
-    while True:
-        try:
-            await conn.execute(Q.begin_immediate)
-            return
-        except sqlite3.OperationalError as error:
-            busy = "locked" in str(error) or "busy" in str(error)
-            if not busy or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(BUSY_POLL_SECONDS)
+    with Wait() as wait:
+        while True:
+            try:
+                await conn.execute(Q.begin_immediate)
+                return
+            except sqlite3.OperationalError as error:
+                busy = "locked" in str(error) or "busy" in str(error)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            wait.refused()
+            await asyncio.sleep(BUSY_POLL_SECONDS)
 
 
 def reader_uri(database: Path, *, wal_exists: bool, folder_writable: bool) -> str:

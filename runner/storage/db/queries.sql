@@ -25,6 +25,42 @@ PRAGMA synchronous = NORMAL
 -- foreign_keys_on --
 PRAGMA foreign_keys = ON
 
+-- load_cache_size --
+-- While a load runs (runner.storage.db.loading): the identity index takes numbers in
+-- random order, and each insert into a page not in the cache costs a read, then a write
+-- when the page is pushed out again. {kib} is formatted in as an int (KiB).
+PRAGMA cache_size = -{kib}
+
+-- default_cache_size --
+-- SQLite's default (2 MiB), back after a load: a drain needs no more.
+PRAGMA cache_size = -2000
+
+-- load_temp_store --
+-- While a load runs: each insert_record statement keeps a journal of the pages it changes
+-- (it calls json_extract, which could fail half-way), written to a temporary file by
+-- default: a write call per page changed, as many as the inserts. In memory it is a
+-- copy, bounded by loading.STATEMENT_ROWS.
+PRAGMA temp_store = MEMORY
+
+-- default_temp_store --
+PRAGMA temp_store = DEFAULT
+
+-- load_no_autocheckpoint --
+-- While a load runs, its connection leaves checkpoints to runner.storage.db.cadence.
+PRAGMA wal_autocheckpoint = 0
+
+-- default_autocheckpoint --
+PRAGMA wal_autocheckpoint = 1000
+
+-- checkpoint --
+-- What an automatic checkpoint does: copy what it can, waiting for no reader or writer.
+PRAGMA wal_checkpoint(PASSIVE)
+
+-- checkpoint_truncate --
+-- After a load alone: copy everything and empty the WAL file (waits for readers, at most
+-- writer_busy_timeout; if one is still reading, as much as PASSIVE and the file stays).
+PRAGMA wal_checkpoint(TRUNCATE)
+
 -- foreign_keys_off --
 -- Around a migration script only (a no-op inside a transaction): a table rebuilt to
 -- change a CHECK constraint is dropped and replaced while others refer to it.
@@ -102,9 +138,14 @@ INSERT INTO sources (job_id, path, size, mtime_ns) VALUES (:job_id, :path, :size
 UPDATE sources SET size = :size, mtime_ns = :mtime_ns, loaded_at = :loaded_at WHERE id = :id
 
 -- insert_record --
--- Positional: a load binds a million tuples, cheaper to build than dicts.
+-- A whole batch in one statement: :rows is a JSON array of [line, phone, name, cell,
+-- campaign], in file order (the first line of a number keeps it). One step per batch,
+-- not per row: the statement's set-up (the CHECK's and partial indexes' IN lists) runs
+-- once, and the loader's thread holds the GIL once per batch, not once per row.
 INSERT OR IGNORE INTO records (job_id, source_id, line, phone, name, cell, campaign)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+SELECT :job_id, :source_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')
+  FROM json_each(:rows)
 
 -- insert_duplicate --
 -- A line whose number is already a record of the job, from another line: a duplicate of

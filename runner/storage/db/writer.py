@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar, cast
 
 import aiosqlite
 
-from runner.storage.db.connection import BUSY_POLL_SECONDS, BUSY_SECONDS, explained
+from runner.storage.db.connection import BUSY_POLL_SECONDS, BUSY_SECONDS, Wait, explained
 from runner.storage.db.queries import Q
 
 T = TypeVar("T")
@@ -149,15 +149,17 @@ class GroupWriter:
     async def _transaction(self, items: list[Any], ops: list[Op]) -> Sequence[Any]:
         """One hop per try; while another connection writes, try every few ms."""
         deadline = time.monotonic() + BUSY_SECONDS
-        while True:
-            outcome = await _on_thread(
-                self._conn, run_transaction, items, self._write_items, ops
-            )
-            if outcome is not _BUSY:
-                return cast(Sequence[Any], outcome)
-            if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError("database is locked")
-            await asyncio.sleep(BUSY_POLL_SECONDS)
+        with Wait() as wait:
+            while True:
+                outcome = await on_thread(
+                    self._conn, run_transaction, items, self._write_items, ops
+                )
+                if outcome is not _BUSY:
+                    return cast(Sequence[Any], outcome)
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked")
+                wait.refused()
+                await asyncio.sleep(BUSY_POLL_SECONDS)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -165,7 +167,7 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+async def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """``fn(raw connection, *args)`` on aiosqlite's thread (its private but stable entry:
     a sqlite3 connection may only be used on the thread that opened it)."""
     raw = conn._conn  # created on, and only used on, that thread
