@@ -3,6 +3,7 @@ thread inside one transaction of :class:`runner.storage.db.writer.GroupWriter`."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Final
@@ -42,22 +43,19 @@ def release(raw: sqlite3.Connection, record_id: int) -> None:
 
 def settlements(raw: sqlite3.Connection, batch: Sequence[tuple[Claim, Settlement]]) -> None:
     """The writes of a batch of answers: records, audit rows, blocks and stops."""
-    raw.executemany(
-        Q.settle_record,
-        [
-            (s.state, s.reason, s.attempts, s.not_before, s.http_status, s.message,
-             None if s.state == RecordState.PENDING else s.finished_at, c.record_id)
-            for c, s in batch
-        ],
-    )  # fmt: skip
-    raw.executemany(
-        Q.insert_request,
-        [
-            (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
-             s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count, c.campaign, c.job_id)
-            for c, s in batch
-        ],
-    )  # fmt: skip
+    # One statement each for the whole batch (queries.sql: settle_record, insert_request).
+    records = [
+        (s.state, s.reason, s.attempts, s.not_before, s.http_status, s.message,
+         None if s.state == RecordState.PENDING else s.finished_at, c.record_id)
+        for c, s in batch
+    ]  # fmt: skip
+    raw.execute(Q.settle_record, {"rows": json.dumps(records)})
+    requests = [
+        (c.record_id, c.job_id, c.account, c.started_at, s.finished_at, s.http_status,
+         s.outcome, s.message, s.body[:BODY_LIMIT], s.deleted_count, c.campaign)
+        for c, s in batch
+    ]  # fmt: skip
+    raw.execute(Q.insert_request, {"rows": json.dumps(requests)})
     for c, s in batch:
         if s.block_job is not None:
             block, why = s.block_job

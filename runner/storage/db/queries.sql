@@ -194,16 +194,29 @@ SELECT MIN(not_before) FROM records
    AND {{campaign_not_blocked}}
 
 -- settle_record --
-UPDATE records SET state = ?, reason = ?, attempts = ?, not_before = ?,
-       last_http_status = ?, last_message = ?, finished_at = ?
- WHERE id = ?
+-- A batch of answers in one statement: :rows is a JSON array of [state, reason,
+-- attempts, not_before, http_status, message, finished_at, record id]. One step per
+-- batch, not per row: the database thread takes the GIL once, not once per row while
+-- the event loop needs it for the requests (drainwrites.settlements).
+UPDATE records SET state = a.value ->> 0, reason = a.value ->> 1,
+       attempts = a.value ->> 2, not_before = a.value ->> 3,
+       last_http_status = a.value ->> 4, last_message = a.value ->> 5,
+       finished_at = a.value ->> 6
+  FROM json_each(:rows) AS a
+ WHERE records.id = a.value ->> 7
 
 -- insert_request --
 -- The campaign sent for: the record's own (a job may have several), else its job's,
 -- which may be corrected after a block (0006).
+-- :rows as settle_record's: [record id, job id, account, started_at, finished_at,
+-- http_status, outcome, message, body, deleted_count, campaign], in answer order.
 INSERT INTO requests (record_id, job_id, account, started_at, finished_at, http_status,
                       outcome, message, body, deleted_count, campaign)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT campaign FROM jobs WHERE id = ?)))
+SELECT a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4,
+       a.value ->> 5, a.value ->> 6, a.value ->> 7, a.value ->> 8, a.value ->> 9,
+       COALESCE(a.value ->> 10, (SELECT campaign FROM jobs WHERE id = a.value ->> 1))
+  FROM json_each(:rows) AS a
+ ORDER BY a.key
 
 -- block_job --
 UPDATE jobs SET state = 'blocked', blocked_reason = :reason, blocked_message = :message
