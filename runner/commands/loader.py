@@ -12,6 +12,7 @@ import functools
 import gc
 import itertools
 import re
+import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -41,6 +42,9 @@ class JobLoad:
 FIRST_REASONS: Final = 3
 # A number in a reason ("+44... has country code +44") is masked as in logs: the
 # message goes where the input file does not (a terminal, cron mail).
+# The GIL's switch interval while a file loads (sys.setswitchinterval; Python's is 5 ms).
+# A million rows: 7.4-7.6 s -> 6.0-6.1 s, with the same CPU (same-run A/B).
+LOAD_SWITCH_INTERVAL: Final = 0.0005
 _NUMBER: Final = re.compile(rf"\+?\d{{{MIN_DIGITS},}}")
 
 
@@ -118,6 +122,19 @@ def imports_left_alone() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextlib.contextmanager
+def quick_gil_handover() -> Iterator[None]:
+    """While a file loads, threads hand the GIL over every LOAD_SWITCH_INTERVAL, not every
+    5 ms (Python's default): SQLite's thread needs it for a moment after each statement and
+    waited up to a whole interval behind the parser's threads each time."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(LOAD_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None = None) -> JobLoad:
     """Enqueue one job's input; an input loaded before and unchanged is not read again."""
     job_id = await store.ensure_job(
@@ -150,7 +167,7 @@ async def load_job(store: Store | PgStore, job: JobConfig, identity: str | None 
             yield batch
 
     try:
-        with imports_left_alone():
+        with imports_left_alone(), quick_gil_handover():
             async with asyncio.TaskGroup() as group:
                 group.create_task(parse())
                 counts = await store.insert_all(job_id, source_id, batches(), job.campaigns)

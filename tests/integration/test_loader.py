@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from runner.commands.loader import all_invalid, check_inputs, load_job, load_jobs
+from runner.commands.loader import (
+    LOAD_SWITCH_INTERVAL,
+    all_invalid,
+    check_inputs,
+    load_job,
+    load_jobs,
+)
 from runner.config import Config, JobConfig
 from runner.core.errors import InputError
 from runner.intake.inputs import InvalidRow, Row
@@ -274,3 +281,25 @@ async def test_a_load_cut_off_half_way_resumes_on_the_unchanged_file(
         assert (resumed.unchanged, resumed.counts) == (False, LoadCounts(new=1, duplicate=2))
         assert len(await records(store)) == 3
         assert (await load_job(store, job(path))).unchanged
+
+
+async def test_a_load_hands_the_gil_over_quickly_and_puts_the_interval_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's thread waits for the GIL after every statement: while a file loads the
+    switch interval is short, and afterwards it is what it was."""
+    path = tmp_path / "numbers.txt"
+    path.write_text(NUMBERS, encoding="utf-8")
+    seen: list[float] = []
+    before = sys.getswitchinterval()
+    async with await Store.open(tmp_path / "db") as store:
+        insert_all = store.insert_all
+
+        async def watched(*args: object, **kwargs: object) -> LoadCounts:
+            seen.append(sys.getswitchinterval())
+            return await insert_all(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store, "insert_all", watched)
+        await load_job(store, job(path))
+    assert seen == [LOAD_SWITCH_INTERVAL] and before > LOAD_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
