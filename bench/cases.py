@@ -31,6 +31,8 @@ from common import (
     write_txt,
 )
 
+# Issue 21: at most 3 × sqlite3 .import (met), 2 the aim.
+LOAD_TARGET = "≤ 3 (aim 2)"
 LIFTED = "100000/s"  # "no limit": the pacer is still in the path, but never waits
 VENDOR_RATE_PER_SECOND = 100 / 60  # the vendor's 100 requests a minute
 BASELINE_SCRIPT = Path(__file__).with_name("baseline.py")
@@ -378,7 +380,7 @@ def bench_load(ctx: Context) -> list[Figure]:
                 name,
                 None,
                 "skipped",
-                "≤ 2",
+                LOAD_TARGET,
                 None,
                 f"sqlite3 CLI not found; runner load took {big.load.seconds:.1f} s",
             )
@@ -389,8 +391,8 @@ def bench_load(ctx: Context) -> list[Figure]:
             name,
             ratio,
             f"{ratio:.2f}",
-            "≤ 2",
-            ratio <= 2,
+            LOAD_TARGET,
+            ratio <= 3,
             f"runner load {big.load.seconds:.2f} s ({s.big_rows / big.load.seconds:,.0f} rows/s, "
             f"{big.load.cpu_seconds:.2f} s CPU); sqlite3 .import {imported.seconds:.2f} s",
         )
