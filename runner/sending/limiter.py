@@ -147,12 +147,10 @@ class Pacer:
     def remember(self, starts: Iterable[float]) -> None:
         """Count earlier starts (e.g. a previous run's, read from the database)."""
         starts = list(starts)
-        merged = sorted([*self._starts, *starts])[-self.count :]
-        self._starts.clear()
-        self._starts.extend(merged)
-        departed = sorted([*self._departures, *starts])[-self.count :]
-        self._departures.clear()
-        self._departures.extend(departed)
+        for times in (self._starts, self._departures):  # both keep the latest `count`
+            merged = sorted([*times, *starts])
+            times.clear()
+            times.extend(merged)  # the deque's maxlen drops the earliest
         if self._starts:
             self._next = max(self._next, self._starts[-1] + self.interval)
 
