@@ -14,9 +14,9 @@ queue in unit tests.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from runner.config import RetryConfig
 from runner.core.clock import Clock
@@ -30,11 +30,12 @@ from runner.sending.claimsize import claim_count
 from runner.sending.classify import Verdict
 from runner.sending.client import Reply, Sender
 from runner.sending.hopeless import HopelessWatch
-from runner.sending.judge import Judge, Ruling, Stop
+from runner.sending.judge import Judge
 from runner.sending.limiter import Pacer
 from runner.sending.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
 from runner.sending.rulings import AccountReport, CarriesOut
 from runner.sending.senderstate import DrainView
+from runner.sending.settler import Answer, Settler
 from runner.sending.tokens import TokenProvider
 from runner.storage.queue import Claim, Job, Queue
 
@@ -92,7 +93,9 @@ class AccountDrain(CarriesOut):
         self._changed = Flag()  # set (and replaced) by every settled request
         self._streak_began = Flag()  # set (and replaced) when failures start a deadline
         self._sending: set[asyncio.Future[Reply]] = set()
-        self._batches = ClaimBatches(self._claim, lambda claim: self._tasks.create_task(claim))
+        spawn = self._spawn
+        self._batches = ClaimBatches(self._claim, spawn)
+        self._settler = Settler(queue.settle_many, spawn, self._settled)
         self._due_at: float | None = 0.0  # when idle workers expect work (wall clock)
         self._started: set[int] = set()  # jobs this drain has sent for (job_started logged)
         self._tasks = asyncio.TaskGroup()  # the workers and the commits of their answers
@@ -167,10 +170,9 @@ class AccountDrain(CarriesOut):
                 self._streak_began.set()  # the deadline watcher has a deadline to wait for
             self._carry_out(job, claim, ruling)
             token_stop = None if token is None else await self._judge_token(token, reply.verdict)
-            # The answer is committed in the background (with others that arrive
-            # meanwhile) while this worker goes on; the record counts as done, and
-            # the run ends, only once it is committed.
-            self._tasks.create_task(self._record(job, claim, ruling, token_stop))
+            # Committed in the background with the answers that arrive meanwhile
+            # (runner.sending.settler); counted once committed.
+            self._settler.add(claim, ruling.settlement(self.clock.time(), token_stop))
 
     async def _after(self, workers: list[asyncio.Task[None]]) -> None:
         await asyncio.wait(workers)
@@ -301,7 +303,7 @@ class AccountDrain(CarriesOut):
             self.report.sent += 1
             self._announce(claim.job_id)
             started = self.clock.time() + (slot - self.clock.monotonic())
-            return dataclasses.replace(claim, started_at=started)
+            return claim.starting_at(started)
         return None
 
     def _announce(self, job_id: int) -> None:
@@ -327,18 +329,20 @@ class AccountDrain(CarriesOut):
         await wait_any([changed, self.shutdown.requested], wait, self.clock.sleep)
         return True
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task of this drain's task group (claims ahead, commits of answers)."""
+        return self._tasks.create_task(work)
+
     def _wake(self) -> None:
         self._changed.set()  # wake idle workers: a retry may now be due, or a job came
         self._changed = Flag()
 
     # -- after the answer --------------------------------------------------
 
-    async def _record(
-        self, job: Job, claim: Claim, ruling: Ruling, token_stop: Stop | None
-    ) -> None:
-        """Commit an answer (its record, any block or stop), then count it."""
-        await self.queue.settle(claim, ruling.settlement(self.clock.time(), token_stop))
+    def _settled(self, answers: list[Answer]) -> None:
+        """These answers are committed: count them, and wake idle workers."""
         if self.on_settled is not None:
-            self.on_settled(job.id, ruling.decision.state)
-        self._in_flight -= 1
+            for claim, settlement in answers:
+                self.on_settled(claim.job_id, settlement.state)
+        self._in_flight -= len(answers)
         self._wake()

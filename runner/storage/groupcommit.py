@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class GroupCommit(Generic[T]):
-    """``add`` returns once its item is committed, with the items queued beside it."""
+    """``add`` returns once its items are committed, with the items queued beside them."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[None]]) -> None:
         self._write = write
-        self._queued: list[tuple[T, asyncio.Future[None]]] = []
+        self._queued: list[tuple[Sequence[T], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def add(self, item: T) -> None:
+    async def add(self, items: Sequence[T]) -> None:
+        """Queue ``items``; returns once they are committed (one wait for all of them)."""
         done = asyncio.get_running_loop().create_future()
         # Its waiter may be cancelled (the run is stopping): the error is still seen.
         done.add_done_callback(lambda future: future.cancelled() or future.exception())
-        self._queued.append((item, done))
+        self._queued.append((items, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit())
         await asyncio.shield(done)
@@ -42,7 +43,7 @@ class GroupCommit(Generic[T]):
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                await self._write([item for item, _ in batch])
+                await self._write([item for items, _ in batch for item in items])
             except BaseException as error:
                 for _, done in batch:
                     done.set_exception(error)

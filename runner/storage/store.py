@@ -191,13 +191,17 @@ class Store(OperatorCommands):
         return None if row is None or row[0] is None else float(row[0])
 
     async def settle(self, claim: Claim, settlement: Settlement) -> None:
-        """Record the answer to one request: the record, its audit row, any block or stop.
+        """Record the answer to one request: the record, its audit row, any block or stop."""
+        await self.settle_many([(claim, settlement)])
 
-        Returns once committed. Answers arriving together are committed together
-        (group commit): one transaction for many records costs about as much as one
-        for a single record, which keeps the queue's overhead far below the API's.
+    async def settle_many(self, answers: Sequence[tuple[Claim, Settlement]]) -> None:
+        """Record these answers; returns once committed.
+
+        Answers arriving together are committed together (group commit): one
+        transaction for many records costs about as much as one for a single
+        record, which keeps the queue's overhead far below the API's.
         """
-        await self._writer.add((claim, settlement))
+        await self._writer.add(answers)
 
     async def block_job(self, job_id: int, reason: BlockReason, message: str) -> None:
         async with self._transaction() as conn:

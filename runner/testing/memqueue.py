@@ -94,6 +94,10 @@ class MemoryQueue:
             reason, message = settlement.stop_account
             await self.stop_account(claim.account, reason, message, settlement.finished_at)
 
+    async def settle_many(self, answers: Sequence[tuple[Claim, Settlement]]) -> None:
+        for claim, settlement in answers:
+            await self.settle(claim, settlement)
+
     async def next_due(self, job_ids: Sequence[int]) -> float | None:
         due = [
             r.not_before

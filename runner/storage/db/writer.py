@@ -90,10 +90,11 @@ class GroupWriter:
         self._op_came: asyncio.Future[None] | None = None  # wakes the answers' wait
         self.task: asyncio.Task[None] | None = None
 
-    async def add(self, item: object) -> None:
-        """Write ``item`` with the others queued; returns once committed."""
+    async def add(self, items: Sequence[object]) -> None:
+        """Write ``items`` with the others queued; returns once committed (one future
+        for all of them: a drain hands over every answer that came meanwhile)."""
         future = self._future()
-        self._items.append(item)
+        self._items.extend(items)
         self._item_waiters.append(future)
         await asyncio.shield(future)
 

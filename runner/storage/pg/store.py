@@ -196,9 +196,12 @@ class PgStore(PgOperatorCommands):
         return None if row is None or row[0] is None else float(row[0])
 
     async def settle(self, claim: Claim, settlement: Settlement) -> None:
-        """Record one answer; returns once committed (answers arriving together share a
-        transaction: runner.storage.groupcommit)."""
-        await self._settlements.add((claim, settlement))
+        await self.settle_many([(claim, settlement)])
+
+    async def settle_many(self, answers: Sequence[tuple[Claim, Settlement]]) -> None:
+        """Record these answers; returns once committed (answers arriving together share
+        a transaction: runner.storage.groupcommit)."""
+        await self._settlements.add(answers)
 
     async def _write_settlements(self, batch: list[tuple[Claim, Settlement]]) -> None:
         # Pipeline mode: the batch's statements go out without waiting for each answer.
