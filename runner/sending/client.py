@@ -152,7 +152,8 @@ class CloudAgentClient:
                     location=self._mask(location) if location else None,
                 )
                 # Parsing decodes escapes the raw masking may not have seen: mask again.
-                verdict = replace(verdict, message=self._mask(verdict.message))
+                if (message := self._mask(verdict.message)) != verdict.message:
+                    verdict = replace(verdict, message=message)
                 retry_after = retry_after_of(resp.headers)
                 return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:

@@ -50,6 +50,13 @@ class Ruling:
     cooldown: float | None = None  # the breaker tripped: send nothing for this long
     probe: bool = False  # a worker's hopeless account: one request now and then
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing for the log: the record deleted or not found, the account going on."""
+        decision = self.decision
+        return (decision.event is None and decision.block is None and self.stop is None
+                and self.cooldown is None)  # fmt: skip
+
     def settlement(self, now: float, token_stop: Stop | None = None) -> Settlement:
         """The one row the queue writes for this answer: a token stop (found when the
         token provider was told of the answer) comes first."""

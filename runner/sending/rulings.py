@@ -15,6 +15,7 @@ from typing import Any
 from runner.core.clock import Clock
 from runner.core.lifecycle import Flag
 from runner.core.states import BlockReason, StopReason
+from runner.sending.client import Reply
 from runner.sending.hopeless import PROBE_INTERVAL, Hopeless
 from runner.sending.judge import Judge, Ruling, Stop
 from runner.sending.limiter import Pacer
@@ -53,19 +54,23 @@ class CarriesOut:
             self._stop(*ruling.hopeless_stop, {})
         if ruling.probe:
             self.pacer.hold(PROBE_INTERVAL)
-        verdict = reply.verdict
-        fields: dict[str, Any] = {"job": job.name, "phone": self._show(claim.phone),
-                                  "reason": verdict.reason, "message": verdict.message,
-                                  "http_status": reply.http_status}  # fmt: skip
         if decision.pause is not None:
             self.pacer.pause(decision.pause)
-            self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2), **fields)
+            self.log.warning("rate_limited", pause_seconds=round(decision.pause, 2),
+                             **self._fields(job, claim, reply))  # fmt: skip
         else:
             self.pacer.recover()
-            self._say(job, claim, ruling, fields)
+            if not ruling.quiet:  # most answers: their log fields are not even built
+                self._say(job, claim, ruling, self._fields(job, claim, reply))
         if ruling.guard_block is not None:
             reason, message = ruling.guard_block
             self._stop_job(job, {"job": job.name, "reason": str(reason), "message": message})
+
+    def _fields(self, job: Job, claim: Claim, reply: Reply) -> dict[str, Any]:
+        """What every log line about an answer says."""
+        verdict = reply.verdict
+        return {"job": job.name, "phone": self._show(claim.phone), "reason": verdict.reason,
+                "message": verdict.message, "http_status": reply.http_status}  # fmt: skip
 
     def _say(self, job: Job, claim: Claim, ruling: Ruling, fields: dict[str, Any]) -> None:
         decision = ruling.decision
