@@ -28,14 +28,15 @@ class CountingQueue(MemoryQueue):
 
 async def test_a_lifted_limit_claims_many_records_per_claim() -> None:
     queue = CountingQueue()
-    queue.add_job("big", phones(200))
+    records = 3 * MAX_CLAIM + 8
+    queue.add_job("big", phones(records))
     rig = Rig(rate=(100_000, 1.0), workers=4, queue=queue)
     await rig.run()
-    assert rig.states() == [RecordState.DELETED] * 200
+    assert rig.states() == [RecordState.DELETED] * records
     assert set(queue.asked) == {MAX_CLAIM}
-    # 200 records in batches of 32: seven claims, and at the end one look per idle
-    # worker for work that came back; not one claim per request or per four requests.
-    assert len(queue.asked) <= 200 // MAX_CLAIM + 1 + 2 * rig.workers
+    # Four full claims, and at the end one look per idle worker for work that came
+    # back; not one claim per request or per four requests.
+    assert len(queue.asked) <= records // MAX_CLAIM + 1 + 2 * rig.workers
 
 
 async def test_at_the_apis_pace_each_claim_takes_one_record() -> None:
