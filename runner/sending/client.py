@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from types import TracebackType
 from typing import Protocol
 
@@ -65,6 +66,32 @@ def request_body(campaign: str, phone: str, user_name: str, name: str | None) ->
     return json.dumps(record).encode()
 
 
+def read_answer(
+    status: int, text: str, location: str | None, token_auth: bool, secrets: frozenset[str]
+) -> tuple[str, Verdict]:
+    """The masked body and the verdict of one answer (what classify makes of it)."""
+    body = redact(text, secrets)
+    masked_location = redact(location, secrets) if location else None
+    verdict = classify(status, body, token_auth=token_auth, location=masked_location)
+    # Parsing decodes escapes the raw masking may not have seen: mask again.
+    if (message := redact(verdict.message, secrets)) != verdict.message:
+        verdict = replace(verdict, message=message)
+    return body, verdict
+
+
+# Most answers are one of a few short bodies ("No Record Found"): each is masked and
+# classified once per client, not once per request. Only short ones are kept.
+read_answer_memo = lru_cache(maxsize=128)(read_answer)
+MEMO_BODY_BYTES = 512
+
+
+async def read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The body, cut at MAX_BODY_BYTES; one read when its length is declared and allowed."""
+    if resp.content_length is not None and resp.content_length <= MAX_BODY_BYTES:
+        return await resp.read()
+    return await read_limited(resp.content, MAX_BODY_BYTES)
+
+
 async def read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes:
     """Up to ``limit`` bytes of a body; ``read(n)`` alone stops at the first chunk."""
     raw = b""
@@ -100,6 +127,7 @@ class CloudAgentClient:
         self._api_key = api_key
         self._user_name = user_name
         self._secrets = {api_key}
+        self._masks = frozenset(self._secrets)  # the same, hashable (read_answer_memo)
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -124,6 +152,11 @@ class CloudAgentClient:
             raise RuntimeError("CloudAgentClient must be used as an async context manager")
         return self._session
 
+    def _remember(self, secret: str) -> None:
+        """Mask this secret too (a token) from now on."""
+        self._secrets.add(secret)
+        self._masks = frozenset(self._secrets)
+
     def _mask(self, text: str) -> str:
         return redact(text, self._secrets)
 
@@ -142,18 +175,11 @@ class CloudAgentClient:
             async with session.delete(
                 self.url, data=data, headers=headers, allow_redirects=False
             ) as resp:
-                raw = await read_limited(resp.content, MAX_BODY_BYTES)
-                body = self._mask(raw.decode("utf-8", errors="replace"))
+                raw = await read_body(resp)
+                text = raw.decode("utf-8", errors="replace")
                 location = resp.headers.get("Location")
-                verdict = classify(
-                    resp.status,
-                    body,
-                    token_auth=self.token_auth,
-                    location=self._mask(location) if location else None,
-                )
-                # Parsing decodes escapes the raw masking may not have seen: mask again.
-                if (message := self._mask(verdict.message)) != verdict.message:
-                    verdict = replace(verdict, message=message)
+                read = read_answer_memo if len(raw) <= MEMO_BODY_BYTES else read_answer
+                body, verdict = read(resp.status, text, location, self.token_auth, self._masks)
                 retry_after = retry_after_of(resp.headers)
                 return Reply(verdict, resp.status, body, retry_after)
         except TimeoutError:
@@ -169,8 +195,8 @@ class CloudAgentClient:
         if not self.token_auth or self.token_with_key:
             headers[protocol.API_KEY_HEADER] = self._api_key
         if self.token_auth:
-            if token:
-                self._secrets.add(token)
+            if token and token not in self._secrets:
+                self._remember(token)
             headers[protocol.AUTHORIZATION_HEADER] = protocol.BEARER + (token or "")
         return headers
 
@@ -190,7 +216,7 @@ class CloudAgentClient:
                 obj = body_object(raw)
                 token = field(obj, protocol.TOKEN) if obj is not None else None
                 if token:
-                    self._secrets.add(token)
+                    self._remember(token)
                     return TokenReply(token, resp.status, "", retry_after)
                 said = (field(obj, "message") if obj is not None else None) or raw.strip()
                 message = self._mask(said[:300]) or f"HTTP {resp.status}, no token"

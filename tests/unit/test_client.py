@@ -432,6 +432,22 @@ async def test_an_echoed_token_is_masked(mock: aioresponses) -> None:
     assert reply.verdict.stop is StopReason.AUTH
 
 
+async def test_a_body_seen_before_a_token_is_masked_once_the_token_is_known(
+    mock: aioresponses,
+) -> None:
+    # Short bodies are read once per set of secrets (read_answer_memo): the same body,
+    # echoing a token the client learns later, must not come back from the memo unmasked.
+    token = "eyJhbGciOi.eyJleHAiOjF9.bGF0ZXI"
+    echo = json.dumps({"status": "false", "message": f"Token {token} is not known here"})
+    answer(mock, body=echo, repeat=True)
+    async with CloudAgentClient(BASE, API_KEY, USER, 5.0, token_auth=True) as api:
+        before = await api.delete("Outbound_Sales", "8123456789", token="other")
+        after = await api.delete("Outbound_Sales", "8123456789", token=token)
+    assert token in before.body  # not a secret of this client yet
+    assert token not in repr(after)
+    assert MASK in after.body and MASK in after.verdict.message
+
+
 def token_answer(mock: aioresponses, status: int = 200, body: str = "", **options: Any) -> None:
     options.setdefault("response_class", CompatClientResponse)
     mock.post(TOKEN_URL, status=status, body=body, **options)
