@@ -134,7 +134,10 @@ class CloudAgentClient:
 
     async def __aenter__(self) -> CloudAgentClient:
         connector = aiohttp.TCPConnector(limit=self._connections)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        # No cookie jar: the API is stateless, and matching cookies to every request costs.
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
+        )
         return self
 
     async def __aexit__(
