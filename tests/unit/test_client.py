@@ -222,6 +222,32 @@ async def test_real_timeout_of_a_silent_server() -> None:
     assert reply.verdict.reason == "timeout"
 
 
+async def test_a_cookie_the_server_sets_is_never_sent_back() -> None:
+    seen: list[str | None] = []
+
+    async def cookie_setter(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"status": "Error", "message": "No Record Found"})
+        response.set_cookie("AWSALB", "sticky")
+        return response
+
+    app = web.Application()
+    app.router.add_delete(protocol.PATH, cookie_setter)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        # A host name: aiohttp's jar never keeps cookies of an IP address anyway.
+        base = f"http://localhost:{runner.addresses[0][1]}"
+        async with CloudAgentClient(base, API_KEY, USER, 5.0) as api:
+            for _ in range(2):
+                await api.delete("Outbound_Sales", "8123456789")
+    finally:
+        await runner.cleanup()
+    assert seen == [None, None]
+
+
 async def test_connection_error_is_transient_and_keeps_the_key_out(
     mock: aioresponses, client: CloudAgentClient
 ) -> None:
