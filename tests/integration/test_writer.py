@@ -45,7 +45,7 @@ async def test_answers_and_claims_queued_together_share_one_transaction(
     batches: list[list[Any]] = []
     writer = make_writer(conn, batches)
     results = await asyncio.gather(
-        writer.add(1), writer.add(2), writer.run(count), writer.add(3), writer.run(count)
+        writer.add([1]), writer.add([2]), writer.run(count), writer.add([3]), writer.run(count)
     )
     # The items are written first, once, together; each op sees them and gets its result.
     assert batches == [[1, 2, 3]]
@@ -60,10 +60,10 @@ async def test_a_failed_transaction_fails_every_operation_and_writes_nothing(
     def broken(raw: sqlite3.Connection) -> None:
         raw.execute("INSERT INTO missing VALUES (1)")
 
-    outcomes = await asyncio.gather(writer.add(1), writer.run(broken), return_exceptions=True)
+    outcomes = await asyncio.gather(writer.add([1]), writer.run(broken), return_exceptions=True)
     assert all(isinstance(outcome, StoreError) for outcome in outcomes)
     assert await writer.run(count) == 0
-    await writer.add(4)  # the writer goes on after a failure
+    await writer.add([4])  # the writer goes on after a failure
     with closing(sqlite3.connect(tmp_path / "w.db")) as other:
         assert other.execute("SELECT v FROM t").fetchall() == [(4,)]
 
@@ -75,7 +75,7 @@ async def test_waits_for_another_connections_write_lock(
     with closing(sqlite3.connect(tmp_path / "w.db", isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t VALUES (7)")
-        pending = asyncio.ensure_future(writer.add(8))
+        pending = asyncio.ensure_future(writer.add([8]))
         await asyncio.sleep(0.05)
         assert not pending.done()  # still waiting for the lock, not failed
         other.execute("COMMIT")
