@@ -30,7 +30,8 @@ from runner.sending.classify import Verdict, body_object, classify, field, trans
 MAX_BODY_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, for speed: see runner.storage.queue.Claim.
+@dataclass(slots=True)
 class Reply:
     """What came back for one request, and what it means (secrets already masked)."""
 

@@ -38,7 +38,8 @@ Stop = tuple[StopReason, str]
 Block = tuple[BlockReason, str]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, for speed: see runner.storage.queue.Claim.
+@dataclass(slots=True)
 class Ruling:
     """Everything one answer changes, judged once."""
 

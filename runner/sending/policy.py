@@ -17,7 +17,8 @@ from runner.sending.classify import Outcome, Verdict
 from runner.storage.queue import Claim, Settlement
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, for speed: see runner.storage.queue.Claim.
+@dataclass(slots=True)
 class Decision:
     """Everything one answer changes: the record, the account, the job."""
 
