@@ -7,9 +7,10 @@ every mocked answer below passes ``response_class=CompatClientResponse``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.utils import formatdate
 from types import SimpleNamespace
 from typing import Any
@@ -197,6 +198,23 @@ async def test_timeout_becomes_transient_timeout(
     assert reply.retry_after is None
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[int]:
+    """A real server on loopback answering deleteCampaignData with ``handler``; its port."""
+    app = web.Application()
+    app.router.add_delete(protocol.PATH, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 async def test_real_timeout_of_a_silent_server() -> None:
     """The configured per-request timeout really applies (no mock: a server that never answers)."""
     release = asyncio.Event()
@@ -205,19 +223,12 @@ async def test_real_timeout_of_a_silent_server() -> None:
         await release.wait()
         return web.Response(text="{}")
 
-    app = web.Application()
-    app.router.add_delete(protocol.PATH, silent)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with CloudAgentClient(f"http://127.0.0.1:{port}", API_KEY, USER, 0.05) as api:
-            reply = await api.delete("Outbound_Sales", "8123456789")
-    finally:
-        release.set()
-        await runner.cleanup()
+    async with serving(silent) as port:
+        try:
+            async with CloudAgentClient(f"http://127.0.0.1:{port}", API_KEY, USER, 0.05) as api:
+                reply = await api.delete("Outbound_Sales", "8123456789")
+        finally:
+            release.set()
     assert reply.verdict.outcome is Outcome.TRANSIENT
     assert reply.verdict.reason == "timeout"
 
@@ -231,20 +242,12 @@ async def test_a_cookie_the_server_sets_is_never_sent_back() -> None:
         response.set_cookie("AWSALB", "sticky")
         return response
 
-    app = web.Application()
-    app.router.add_delete(protocol.PATH, cookie_setter)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        # A host name: aiohttp's jar never keeps cookies of an IP address anyway.
-        base = f"http://localhost:{runner.addresses[0][1]}"
-        async with CloudAgentClient(base, API_KEY, USER, 5.0) as api:
-            for _ in range(2):
-                await api.delete("Outbound_Sales", "8123456789")
-    finally:
-        await runner.cleanup()
+    # A host name: aiohttp's jar never keeps cookies of an IP address anyway.
+    async with serving(cookie_setter) as port, CloudAgentClient(
+        f"http://localhost:{port}", API_KEY, USER, 5.0
+    ) as api:
+        for _ in range(2):
+            await api.delete("Outbound_Sales", "8123456789")
     assert seen == [None, None]
 
 
