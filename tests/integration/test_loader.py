@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -224,6 +226,23 @@ async def test_an_unchanged_input_is_not_read_again_and_says_so(tmp_path: Path) 
         assert (first.unchanged, first.counts) == (False, LoadCounts(new=2))
         again = await load_job(store, job(path))
         assert (again.unchanged, again.counts) == (True, LoadCounts())
+
+
+async def test_only_invalid_lines_are_flagged_invalid_and_a_line_loads_once(
+    tmp_path: Path,
+) -> None:
+    # The identity and invalid-line indexes are partial on the flag (migration 0009).
+    path = tmp_path / "numbers.txt"
+    path.write_text("9876543210\nnot a number\n9876543210\nnot a number\n", encoding="utf-8")
+    async with await Store.open(tmp_path / "db") as store:
+        counts = (await load_job(store, job(path))).counts
+        assert (counts.new, counts.duplicate, counts.invalid) == (1, 1, 2)
+        with path.open("a", encoding="utf-8") as more:
+            more.write("9876543211\n")  # read again: the lines already loaded load once
+        assert (await load_job(store, job(path))).counts.new == 1
+    with closing(sqlite3.connect(tmp_path / "db")) as db:
+        rows = db.execute("SELECT line, state, invalid FROM records ORDER BY line").fetchall()
+    assert rows == [(1, "pending", 0), (2, "invalid", 1), (4, "invalid", 1), (5, "pending", 0)]
 
 
 async def test_an_edit_of_the_same_size_is_read_again_and_its_new_numbers_enqueued(

@@ -42,8 +42,8 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
         before = db.execute("SELECT * FROM records ORDER BY id").fetchall()
     async with await Store.open(path) as store:
         assert await store.cancel(["a"], now=9.0) == 1
-    # + cell (0006), campaign (0007)
-    assert sql(path, "SELECT * FROM records WHERE id = 1") == [(*before[0], None, "C")]
+    # + cell (0006), campaign (0007), invalid (0009)
+    assert sql(path, "SELECT * FROM records WHERE id = 1") == [(*before[0], None, "C", 0)]
     assert sql(path, "SELECT state FROM records WHERE id = 2") == [("cancelled",)]
     assert sql(path, "SELECT campaign FROM requests") == [("C",)]
     assert sql(path, "PRAGMA foreign_key_check") == []
@@ -52,6 +52,29 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
     assert indexes == {"records_identity", "records_invalid_line", "records_runnable",
                        "records_job_state", "records_failed", "records_finished",
                        "records_after_interrupted"}  # fmt: skip
+
+
+async def test_migration_0009_flags_invalid_lines_and_keeps_state_out_of_their_indexes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with closing(database_at(path, 8)) as db:
+        db.executescript(
+            "INSERT INTO jobs (id, name, account, campaign, created_at)"
+            " VALUES (1, 'a', 'm', 'C', 0);"
+            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+            "INSERT INTO records (id, job_id, source_id, line, phone, state, reason)"
+            " VALUES (1, 1, 1, 1, '9000000001', 'pending', NULL),"
+            " (2, 1, 1, 2, 'not-a-number', 'invalid', 'not_a_number');"
+        )
+    async with await Store.open(path):
+        pass
+    assert sql(path, "SELECT id, invalid FROM records ORDER BY id") == [(1, 0), (2, 1)]
+    # An index partial on `state` is rewritten at every claim and answer (0009).
+    query = "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?)"
+    for name, definition in sql(path, query, ("records_identity", "records_invalid_line")):
+        assert "state" not in definition, name
+        assert "invalid =" in definition, name
 
 
 async def test_cancelled_records_are_never_claimed_and_come_back(

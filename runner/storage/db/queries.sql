@@ -152,13 +152,14 @@ SELECT :job_id, :source_id, json_extract(value, '$[0]'), json_extract(value, '$[
 -- it (the record's own line loaded again is none). Run only when some insert was ignored.
 INSERT OR IGNORE INTO duplicates (job_id, source_id, line, cell, name, record_id)
 SELECT :job_id, :source_id, :line, :cell, :name, r.id FROM records r
- WHERE r.job_id = :job_id AND r.phone = :phone AND r.state != 'invalid'
+ WHERE r.job_id = :job_id AND r.phone = :phone AND r.invalid = 0
    AND r.campaign IS :campaign
    AND NOT (r.source_id = :source_id AND r.line = :line)
 
 -- insert_invalid_record --
-INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason, cell)
-VALUES (?, ?, ?, ?, 'invalid', ?, ?)
+-- `invalid` marks it for good: the identity and invalid-line indexes are partial on it (0009).
+INSERT OR IGNORE INTO records (job_id, source_id, line, phone, state, reason, cell, invalid)
+VALUES (?, ?, ?, ?, 'invalid', ?, ?, 1)
 
 -- ============================================================== the queue
 
