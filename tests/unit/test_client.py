@@ -21,6 +21,8 @@ from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses
 from aioresponses_compat import CompatClientResponse
+from hypothesis import given
+from hypothesis import strategies as st
 from yarl import URL
 
 from runner.core import protocol
@@ -28,7 +30,7 @@ from runner.core.logs import MASK
 from runner.core.states import StopReason
 from runner.sending import client as client_module
 from runner.sending.classify import Outcome
-from runner.sending.client import MAX_BODY_BYTES, CloudAgentClient, Reply
+from runner.sending.client import MAX_BODY_BYTES, CloudAgentClient, Reply, request_body
 
 BASE = "https://api.example.test"
 URL_ = BASE + "/ca_apis/deleteCampaignData"
@@ -196,6 +198,16 @@ async def test_timeout_becomes_transient_timeout(
     assert reply.verdict.reason == "timeout"
     assert reply.http_status is None
     assert reply.retry_after is None
+
+
+@given(st.text(), st.text(), st.text(), st.none() | st.text())
+def test_the_request_body_is_what_json_dumps_writes(
+    campaign: str, phone: str, user: str, name: str | None
+) -> None:
+    record = {protocol.CAMPAIGN: campaign, protocol.PHONE: phone, protocol.USER: user}
+    if name:
+        record[protocol.NAME] = name
+    assert request_body(campaign, phone, user, name) == json.dumps(record).encode()
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
