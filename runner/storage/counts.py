@@ -7,7 +7,7 @@ sums of a run are properties here, never sums of string keys at each caller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from runner.core.states import RecordState
 
@@ -58,8 +58,12 @@ class Counts:
         """These counts after one pending record was answered into ``state``."""
         if state is RecordState.PENDING:
             return self
-        moved = {state.value: self[state] + 1, RecordState.PENDING.value: self.pending - 1}
-        return replace(self, **moved)
+        # Field by field: dataclasses.replace costs three times as much, once per answer.
+        values = {"pending": self.pending - 1, "in_flight": self.in_flight,
+                  "deleted": self.deleted, "not_found": self.not_found, "failed": self.failed,
+                  "invalid": self.invalid, "cancelled": self.cancelled}  # fmt: skip
+        values[state.value] += 1
+        return Counts(**values)
 
     @property
     def percent_done(self) -> float:
