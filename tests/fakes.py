@@ -183,8 +183,16 @@ class FakeSender:
     calls: list[Call] = field(default_factory=list)
 
     async def delete(
-        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
+        self,
+        campaign: str,
+        phone: str,
+        name: str | None = None,
+        *,
+        token: str | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> Reply:
+        if sent is not None:
+            sent()  # written at once, on the fake clock
         call = Call(campaign, phone, name, token, self.clock.time())
         n = sum(1 for earlier in self.calls if earlier.phone == phone)
         self.calls.append(call)

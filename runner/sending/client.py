@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as quote
@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 
 from runner.core import protocol
 from runner.core.protocol import parse_retry_after
@@ -56,8 +58,16 @@ class Sender(Protocol):
     """What sends one record: :class:`CloudAgentClient`, or a fake in the drain's tests."""
 
     async def delete(
-        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
-    ) -> Reply: ...
+        self,
+        campaign: str,
+        phone: str,
+        name: str | None = None,
+        *,
+        token: str | None = None,
+        sent: Callable[[], None] | None = None,
+    ) -> Reply:
+        """``sent`` is called when the request is written to the socket, if it is."""
+        ...
 
 
 def request_body(campaign: str, phone: str, user_name: str, name: str | None) -> bytes:
@@ -91,6 +101,20 @@ def read_answer(
 # classified once per client, not once per request. Only short ones are kept.
 read_answer_memo = lru_cache(maxsize=128)(read_answer)
 MEMO_BODY_BYTES = 512
+
+
+class SaysWhenSent(BytesPayload):
+    """A request body that calls ``sent`` as aiohttp writes it (headers go with it)."""
+
+    def __init__(self, body: bytes, sent: Callable[[], None]) -> None:
+        super().__init__(body, content_type="application/json")
+        self._sent = sent
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        self._sent()
+        await super().write_with_length(writer, content_length)
 
 
 async def read_body(resp: aiohttp.ClientResponse) -> bytes:
@@ -172,16 +196,24 @@ class CloudAgentClient:
         return redact(text, self._secrets)
 
     async def delete(
-        self, campaign: str, phone: str, name: str | None = None, *, token: str | None = None
+        self,
+        campaign: str,
+        phone: str,
+        name: str | None = None,
+        *,
+        token: str | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> Reply:
         """Send one record; never raises for network trouble, which becomes a transient reply.
 
         With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``, and the key
         beside it unless ``token_with_key`` is off (see :meth:`_auth_headers`).
+        ``sent`` is called as the body is written to the socket.
         """
         session = self._open()
         headers = {"Content-Type": "application/json", **self._auth_headers(token)}
-        data = request_body(campaign, phone, self._user_name, name)
+        record = request_body(campaign, phone, self._user_name, name)
+        data = record if sent is None else SaysWhenSent(record, sent)
         try:
             async with session.delete(
                 self.url, data=data, headers=headers, allow_redirects=False

@@ -20,18 +20,16 @@ from typing import Any
 
 from runner.config import RetryConfig
 from runner.core.clock import Clock
-from runner.core.errors import TokenStop
 from runner.core.lifecycle import Budget, Flag, Shutdown, finish_even_if_cancelled, wait_any
 from runner.core.logs import get_logger
-from runner.core.states import JobState, RecordState, StopReason
+from runner.core.states import JobState, RecordState
 from runner.intake.numbers import mask_number
 from runner.sending.claimbatch import ClaimBatches
 from runner.sending.claimsize import claim_count
-from runner.sending.classify import Verdict
 from runner.sending.client import Reply, Sender
 from runner.sending.hopeless import HopelessWatch
 from runner.sending.judge import Judge
-from runner.sending.limiter import Pacer
+from runner.sending.limiter import Departure, Pacer
 from runner.sending.policy import CircuitBreaker, NotFoundWatch, UnknownAnswers
 from runner.sending.rulings import AccountReport, CarriesOut
 from runner.sending.senderstate import DrainView
@@ -152,11 +150,12 @@ class AccountDrain(CarriesOut):
     # -- the worker loop ---------------------------------------------------
 
     async def _worker(self) -> None:
-        while (claim := await self._next_claim()) is not None:
+        while (taken := await self._next_claim()) is not None:
+            claim, departure = taken
             job = self._all_jobs[claim.job_id]
             try:
                 usable, token = await self._token()
-                reply = await self._send(job, claim, token) if usable else None
+                reply = await self._send(job, claim, token, departure) if usable else None
             except asyncio.CancelledError:
                 await finish_even_if_cancelled(self.queue.release(claim))
                 raise
@@ -205,22 +204,9 @@ class AccountDrain(CarriesOut):
     def _has_deadline(self) -> bool:
         return self.judge.hope is not None and self.judge.hope.watch.deadline() is not None
 
-    async def _token(self) -> tuple[bool, str | None]:
-        """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
-        there is none (the account stopped, or a shutdown came while waiting for it)."""
-        if self.tokens is None:
-            return True, None
-        try:
-            token = await self.shutdown.unless_stopping(self.tokens.get())
-        except TokenStop as stop:
-            self._stop(stop.reason, stop.message, {})
-            await self.queue.stop_account(
-                self.report.account, stop.reason, stop.message, self.clock.time()
-            )
-            return False, None
-        return token is not None, token
-
-    async def _send(self, job: Job, claim: Claim, token: str | None) -> Reply | None:
+    async def _send(
+        self, job: Job, claim: Claim, token: str | None, departure: Departure
+    ) -> Reply | None:
         """The request's answer, or None if a forced stop abandoned it: that cancels the
         worker waiting here (no task per request: 5 % of a lifted-limit drain), and only
         that cancellation is taken back."""
@@ -228,8 +214,10 @@ class AccountDrain(CarriesOut):
         assert worker is not None
         self._sending.add(worker)
         try:
+            campaign = claim.campaign or job.campaign
+            # The pacer counts the request as gone when its bytes are written (`sent`).
             return await self.sender.delete(
-                claim.campaign or job.campaign, claim.phone, claim.name, token=token
+                campaign, claim.phone, claim.name, token=token, sent=departure.sent
             )
         except asyncio.CancelledError:
             if worker in self._abandoned and worker.uncancel() == 0:
@@ -238,17 +226,6 @@ class AccountDrain(CarriesOut):
         finally:
             self._sending.discard(worker)
             self._abandoned.discard(worker)
-
-    async def _judge_token(self, token: str, verdict: Verdict) -> tuple[StopReason, str] | None:
-        """Tell the token provider how its token fared; the stop if a fresh one was refused."""
-        assert self.tokens is not None
-        try:
-            # A renewal may wait for the token budget (up to an hour): a stop must not.
-            await self.shutdown.unless_stopping(self.tokens.answered(token, verdict.outcome))
-        except TokenStop as stop:
-            self._stop(stop.reason, stop.message, {})
-            return stop.reason, stop.message
-        return None
 
     def _abandon_requests(self) -> None:
         for worker in self._sending:
@@ -269,7 +246,7 @@ class AccountDrain(CarriesOut):
         self._turn = (self._turn + 1) % len(ids)
         return ids[self._turn :] + ids[: self._turn]
 
-    async def _next_claim(self) -> Claim | None:
+    async def _next_claim(self) -> tuple[Claim, Departure] | None:
         """The next record to send, returned at the moment its request may start."""
         while self._active() and not self.budget.spent:
             if self.hopeless is not None and self._in_flight > 0:
@@ -296,8 +273,8 @@ class AccountDrain(CarriesOut):
                     return None
                 continue
             self._due_at = self.clock.time()  # work is due: the account sends
-            usable = await self.pacer.wait(slot)
-            if not usable or not self._active() or claim.job_id not in self._jobs:
+            departure = await self.pacer.wait(slot)
+            if departure is None or not self._active() or claim.job_id not in self._jobs:
                 self.budget.refund()
                 await self.queue.release(claim)
                 continue
@@ -305,7 +282,7 @@ class AccountDrain(CarriesOut):
             self.report.sent += 1
             self._announce(claim.job_id)
             started = self.clock.time() + (slot - self.clock.monotonic())
-            return claim.starting_at(started)
+            return claim.starting_at(started), departure
         return None
 
     def _announce(self, job_id: int) -> None:

@@ -1,5 +1,5 @@
 """Carrying out the judge's rulings in a drain: the pacer, the log lines, and the
-account's and jobs' stops as this drain keeps them (the queue writes them with the
+account's and jobs' stops as this drain keeps them (a token provider's stops too) (the queue writes them with the
 answer's settlement, :meth:`runner.sending.judge.Ruling.settlement`).
 
 :class:`CarriesOut` is the part of :class:`runner.sending.drain.AccountDrain` that acts on a
@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.core.clock import Clock
-from runner.core.lifecycle import Flag
+from runner.core.errors import TokenStop
+from runner.core.lifecycle import Flag, Shutdown
 from runner.core.states import BlockReason, StopReason
+from runner.sending.classify import Verdict
 from runner.sending.client import Reply
 from runner.sending.hopeless import PROBE_INTERVAL, Hopeless
 from runner.sending.judge import Judge, Ruling, Stop
 from runner.sending.limiter import Pacer
+from runner.sending.tokens import TokenProvider
 from runner.storage.queue import Claim, Job, Queue
 
 
@@ -32,10 +35,13 @@ class AccountReport:
 
 
 class CarriesOut:
-    """What a drain does with a ruling; the drain sets these attributes."""
+    """What a drain does with a ruling, and with a token provider's stop; the drain sets
+    these attributes."""
 
     queue: Queue
     clock: Clock
+    shutdown: Shutdown
+    tokens: TokenProvider | None
     pacer: Pacer
     judge: Judge
     log: Any
@@ -90,6 +96,32 @@ class CarriesOut:
                            delay=round(decision.delay, 2), **fields)  # fmt: skip
         elif decision.event == "record_failed":
             self.log.warning("record_failed", attempts=decision.attempts, **fields)
+
+    async def _token(self) -> tuple[bool, str | None]:
+        """(usable, the bearer token to send with: None without TOKEN_AUTH); not usable when
+        there is none (the account stopped, or a shutdown came while waiting for it)."""
+        if self.tokens is None:
+            return True, None
+        try:
+            token = await self.shutdown.unless_stopping(self.tokens.get())
+        except TokenStop as stop:
+            self._stop(stop.reason, stop.message, {})
+            await self.queue.stop_account(
+                self.report.account, stop.reason, stop.message, self.clock.time()
+            )
+            return False, None
+        return token is not None, token
+
+    async def _judge_token(self, token: str, verdict: Verdict) -> tuple[StopReason, str] | None:
+        """Tell the token provider how its token fared; the stop if a fresh one was refused."""
+        assert self.tokens is not None
+        try:
+            # A renewal may wait for the token budget (up to an hour): a stop must not.
+            await self.shutdown.unless_stopping(self.tokens.answered(token, verdict.outcome))
+        except TokenStop as stop:
+            self._stop(stop.reason, stop.message, {})
+            return stop.reason, stop.message
+        return None
 
     def _judge_hopeless(self) -> Stop | None:
         """A run's stop when the account has become hopeless; a worker only notes it."""

@@ -245,6 +245,26 @@ async def test_real_timeout_of_a_silent_server() -> None:
     assert reply.verdict.reason == "timeout"
 
 
+async def test_sent_is_called_as_the_request_is_written_and_the_body_is_unchanged() -> None:
+    events: list[str] = []
+    seen: list[tuple[str | None, Any]] = []
+
+    async def recorder(request: web.Request) -> web.Response:
+        events.append("arrived")
+        seen.append((request.headers.get("Content-Type"), await request.json()))
+        return web.json_response({"status": "Error", "message": "No Record Found"})
+
+    async with serving(recorder) as port, CloudAgentClient(
+        f"http://127.0.0.1:{port}", API_KEY, USER, 5.0
+    ) as api:
+        reply = await api.delete("Outbound_Sales", "8123456789", sent=lambda: events.append("sent"))
+    assert events == ["sent", "arrived"]
+    record = {protocol.CAMPAIGN: "Outbound_Sales", protocol.PHONE: "8123456789",
+              protocol.USER: USER}  # fmt: skip
+    assert seen == [("application/json", record)]
+    assert reply.verdict.outcome is Outcome.NOT_FOUND
+
+
 async def test_a_cookie_the_server_sets_is_never_sent_back() -> None:
     seen: list[str | None] = []
 

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -590,3 +590,31 @@ async def test_a_job_adopted_with_its_guard_is_guarded() -> None:
     # The block was written with the answer that tripped the guard: one settlement.
     tripped = [s for _, s in rig.queue.requests if s.block_job is not None]
     assert len(tripped) == 1 and tripped[0].block_job[0] is BlockReason.NOT_FOUND_GUARD
+
+
+class LateFirstWrite(FakeSender):
+    """Starved for 0.3 s between the pacer and the socket, on its first request only."""
+
+    async def delete(
+        self,
+        campaign: str,
+        phone: str,
+        name: str | None = None,
+        *,
+        token: str | None = None,
+        sent: Callable[[], None] | None = None,
+    ) -> Reply:
+        if not self.calls:
+            await self.clock.sleep(0.3)
+        return await super().delete(campaign, phone, name, token=token, sent=sent)
+
+
+async def test_the_pacer_counts_a_request_from_when_the_sender_wrote_it() -> None:
+    rig = Rig(rate=(3, 1.0), workers=3)
+    rig.sender = LateFirstWrite(rig.clock)
+    rig.queue.add_job("purge", phones(4))
+    await rig.run()
+    written = [call.at for call in rig.sender.calls]
+    # The fourth request leaves a window after the first was written, not after the
+    # pacer let it go (0.3 s earlier): the server never sees four in one second.
+    assert written[3] >= written[0] + rig.pacer.window

@@ -133,7 +133,7 @@ async def test_wait_refuses_a_slot_overtaken_by_a_pause() -> None:
     pacer.reserve()
     slot = pacer.reserve()
     pacer.pause(30.0)
-    assert await pacer.wait(slot) is False
+    assert await pacer.wait(slot) is None
 
 
 async def test_wait_refuses_a_slot_when_woken_early() -> None:
@@ -144,7 +144,7 @@ async def test_wait_refuses_a_slot_when_woken_early() -> None:
 
     pacer = Pacer(1, 1.0, clock=clock, sleep=interrupted)
     pacer.reserve()
-    assert await pacer.wait(pacer.reserve()) is False
+    assert await pacer.wait(pacer.reserve()) is None
 
 
 def test_remember_merges_history_and_keeps_the_latest() -> None:
@@ -225,6 +225,33 @@ async def test_a_request_sent_late_holds_the_window_from_when_it_really_left() -
         departures.append(clock.now)
     assert departures[3] >= departures[0] + pacer.window
     assert most_in_window(departures, 1.0) <= 3
+
+
+async def test_a_request_written_late_holds_the_window_from_when_it_was_written() -> None:
+    """Let go on time, then starved before its bytes reach the socket: the request a
+    window later must wait for a window after the write, which the sender reports."""
+    clock = FakeClock()
+    pacer = Pacer(3, 1.0, clock=clock, sleep=clock.sleep)
+    written = []
+    for starved in (0.3, 0.0, 0.0, 0.0):
+        departure = await pacer.wait(pacer.reserve())
+        assert departure is not None
+        clock.now += starved  # between the pacer and the socket
+        departure.sent()
+        written.append(clock.now)
+    assert written[3] >= written[0] + pacer.window
+    assert most_in_window(written, 1.0) <= 3
+
+
+async def test_a_departure_never_moves_earlier() -> None:
+    clock = FakeClock()
+    pacer = Pacer(3, 1.0, clock=clock, sleep=clock.sleep)
+    departure = await pacer.wait(pacer.reserve())
+    assert departure is not None
+    at = departure.at
+    clock.now -= 5.0  # a clock that went back must not make the request leave earlier
+    departure.sent()
+    assert departure.at == at
 
 
 async def test_on_time_requests_never_wait_for_their_departures() -> None:
