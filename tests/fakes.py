@@ -183,14 +183,9 @@ class FakeSender:
     calls: list[Call] = field(default_factory=list)
 
     async def delete(
-        self,
-        campaign: str,
-        phone: str,
-        name: str | None = None,
-        *,
-        token: str | None = None,
-        sent: Callable[[], None] | None = None,
-    ) -> Reply:
+        self, campaign: str, phone: str, name: str | None = None, *,
+        token: str | None = None, sent: Callable[[], None] | None = None,
+    ) -> Reply:  # fmt: skip
         if sent is not None:
             sent()  # written at once, on the fake clock
         call = Call(campaign, phone, name, token, self.clock.time())

@@ -58,14 +58,9 @@ class Sender(Protocol):
     """What sends one record: :class:`CloudAgentClient`, or a fake in the drain's tests."""
 
     async def delete(
-        self,
-        campaign: str,
-        phone: str,
-        name: str | None = None,
-        *,
-        token: str | None = None,
-        sent: Callable[[], None] | None = None,
-    ) -> Reply:
+        self, campaign: str, phone: str, name: str | None = None, *,
+        token: str | None = None, sent: Callable[[], None] | None = None,
+    ) -> Reply:  # fmt: skip
         """``sent`` is called when the request is written to the socket, if it is."""
         ...
 
@@ -196,14 +191,9 @@ class CloudAgentClient:
         return redact(text, self._secrets)
 
     async def delete(
-        self,
-        campaign: str,
-        phone: str,
-        name: str | None = None,
-        *,
-        token: str | None = None,
-        sent: Callable[[], None] | None = None,
-    ) -> Reply:
+        self, campaign: str, phone: str, name: str | None = None, *,
+        token: str | None = None, sent: Callable[[], None] | None = None,
+    ) -> Reply:  # fmt: skip
         """Send one record; never raises for network trouble, which becomes a transient reply.
 
         With TOKEN_AUTH, ``token`` goes in ``Authorization: Bearer``, and the key

@@ -1,6 +1,7 @@
 """Carrying out the judge's rulings in a drain: the pacer, the log lines, and the
-account's and jobs' stops as this drain keeps them (a token provider's stops too) (the queue writes them with the
-answer's settlement, :meth:`runner.sending.judge.Ruling.settlement`).
+account's and jobs' stops as this drain keeps them (the queue writes them with the
+answer's settlement, :meth:`runner.sending.judge.Ruling.settlement`), a token
+provider's stops too.
 
 :class:`CarriesOut` is the part of :class:`runner.sending.drain.AccountDrain` that acts on a
 :class:`runner.sending.judge.Ruling`; the drain itself paces, claims, sends and settles.

@@ -232,9 +232,10 @@ async def test_only_invalid_lines_are_flagged_invalid_and_a_line_loads_once(
     tmp_path: Path,
 ) -> None:
     # The identity and invalid-line indexes are partial on the flag (migration 0009).
+    lines = ["9876543210", "not a number", "9876543210", "not a number"]
     path = tmp_path / "numbers.txt"
-    path.write_text("9876543210\nnot a number\n9876543210\nnot a number\n", encoding="utf-8")
     async with await Store.open(tmp_path / "db") as store:
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         counts = (await load_job(store, job(path))).counts
         assert (counts.new, counts.duplicate, counts.invalid) == (1, 1, 2)
         with path.open("a", encoding="utf-8") as more:

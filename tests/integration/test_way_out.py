@@ -16,6 +16,19 @@ from runner.storage.counts import Counts
 from runner.storage.db.jobs import campaign_correctable
 from runner.storage.store import Store
 
+# An old database's job "a" and its input file, as the migration tests start from.
+A_JOB_AND_ITS_FILE = (
+    "INSERT INTO jobs (id, name, account, campaign, created_at) VALUES (1, 'a', 'm', 'C', 0);"
+    "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+)
+
+
+def database_with(path: Path, version: int, script: str) -> Path:
+    """An old database at ``version`` holding job "a", its file, and ``script``'s rows."""
+    with closing(database_at(path, version)) as db:
+        db.executescript(A_JOB_AND_ITS_FILE + script)
+    return path
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
@@ -29,9 +42,7 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
     path = tmp_path / "old.db"
     with closing(database_at(path, 5)) as db:
         db.executescript(
-            "INSERT INTO jobs (id, name, account, campaign, created_at)"
-            " VALUES (1, 'a', 'm', 'C', 0);"
-            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
+            A_JOB_AND_ITS_FILE +
             "INSERT INTO records (id, job_id, source_id, line, phone, name, state, reason,"
             " attempts, not_before, last_http_status, last_message, finished_at, interrupted)"
             " VALUES (1, 1, 1, 1, '9000000001', 'Ann', 'deleted', NULL, 1, 0, 200, 'ok', 7.5, 1),"
@@ -57,16 +68,13 @@ async def test_migration_0006_keeps_every_record_and_request_and_allows_cancelle
 async def test_migration_0009_flags_invalid_lines_and_keeps_state_out_of_their_indexes(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "old.db"
-    with closing(database_at(path, 8)) as db:
-        db.executescript(
-            "INSERT INTO jobs (id, name, account, campaign, created_at)"
-            " VALUES (1, 'a', 'm', 'C', 0);"
-            "INSERT INTO sources (id, job_id, path, size, mtime_ns) VALUES (1, 1, 'f', 0, 0);"
-            "INSERT INTO records (id, job_id, source_id, line, phone, state, reason)"
-            " VALUES (1, 1, 1, 1, '9000000001', 'pending', NULL),"
-            " (2, 1, 1, 2, 'not-a-number', 'invalid', 'not_a_number');"
-        )
+    path = database_with(
+        tmp_path / "old.db",
+        8,
+        "INSERT INTO records (id, job_id, source_id, line, phone, state, reason)"
+        " VALUES (1, 1, 1, 1, '9000000001', 'pending', NULL),"
+        " (2, 1, 1, 2, 'not-a-number', 'invalid', 'not_a_number');",
+    )
     async with await Store.open(path):
         pass
     assert sql(path, "SELECT id, invalid FROM records ORDER BY id") == [(1, 0), (2, 1)]

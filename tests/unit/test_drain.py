@@ -596,14 +596,9 @@ class LateFirstWrite(FakeSender):
     """Starved for 0.3 s between the pacer and the socket, on its first request only."""
 
     async def delete(
-        self,
-        campaign: str,
-        phone: str,
-        name: str | None = None,
-        *,
-        token: str | None = None,
-        sent: Callable[[], None] | None = None,
-    ) -> Reply:
+        self, campaign: str, phone: str, name: str | None = None, *,
+        token: str | None = None, sent: Callable[[], None] | None = None,
+    ) -> Reply:  # fmt: skip
         if not self.calls:
             await self.clock.sleep(0.3)
         return await super().delete(campaign, phone, name, token=token, sent=sent)
