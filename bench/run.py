@@ -52,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, help="keep inputs and databases in this folder")
     parser.add_argument(
-        "--accounts", type=int, help="accounts of the accounts benchmark (default: the size's)"
+        "--accounts", type=int, help="accounts of both accounts benchmarks (default: the size's)"
     )
     return parser.parse_args(argv)
 
@@ -106,7 +106,7 @@ def save(figures: list[Figure], info: dict[str, object], args: argparse.Namespac
 def run_all(root: Path, args: argparse.Namespace) -> tuple[list[Figure], bool]:
     sizes = QUICK if args.quick else FULL
     if args.accounts is not None:
-        sizes = dataclasses.replace(sizes, accounts=args.accounts)
+        sizes = dataclasses.replace(sizes, accounts=args.accounts, pg_accounts=args.accounts)
     context = Context(root, sizes, log)
     figures: list[Figure] = []
     ok = True
