@@ -10,9 +10,11 @@ enforces every account's limit. PostgreSQL as in bench/postgresql.py: started he
 pgserver, or RUNNER_TEST_POSTGRES_URL's server. Figures only: no target is set.
 
 It runs 120 accounts, not the SQLite case's 175: here two workers, PostgreSQL and the
-sandbox share the 2 cores, and at 175 they are saturated (each account kept 0.83-0.88 of
-its rate, and the sandbox, starved now and then, stamped a few arrivals more than the
-50 ms margin late: 1 to 4 × 429 in 52,000 requests). `--accounts 175` shows it.
+sandbox share the 2 cores, and at 175 they are saturated: each account kept 0.83-0.88 of
+its rate, and the sandbox answered 1 to 4 × 429 in 52,000 requests. The workers count a
+request from when its body is written; the sandbox counts it when its loop reaches it,
+and on saturated cores that is most likely what came more than the 50 ms margin late.
+`--accounts 175` shows it.
 """
 
 from __future__ import annotations
