@@ -163,6 +163,8 @@ class AccountDrain(CarriesOut):
                 await self.queue.release(claim)
                 self._in_flight -= 1
                 continue
+            # The audit row's start: when the request was written (wall clock).
+            claim = claim.starting_at(self.clock.time() - self.clock.monotonic() + departure.at)
             had_deadline = self._has_deadline()
             ruling = self.judge.answer(claim, reply, self.clock.time())
             if not had_deadline and self._has_deadline():
@@ -281,8 +283,7 @@ class AccountDrain(CarriesOut):
             self._in_flight += 1
             self.report.sent += 1
             self._announce(claim.job_id)
-            started = self.clock.time() + (slot - self.clock.monotonic())
-            return claim.starting_at(started), departure
+            return claim, departure
         return None
 
     def _announce(self, job_id: int) -> None:

@@ -155,7 +155,7 @@ async def test_every_record_is_claimed_sent_and_settled(
     assert max(gaps(starts)) == pytest.approx(rig.pacer.interval, abs=1e-5)
 
 
-async def test_the_claim_records_the_start_slot() -> None:
+async def test_the_audit_row_records_when_the_request_left() -> None:
     rig = Rig()
     rig.queue.add_job("purge", phones(5))
     await rig.run()
@@ -613,3 +613,6 @@ async def test_the_pacer_counts_a_request_from_when_the_sender_wrote_it() -> Non
     # The fourth request leaves a window after the first was written, not after the
     # pacer let it go (0.3 s earlier): the server never sees four in one second.
     assert written[3] >= written[0] + rig.pacer.window
+    # The audit rows say when each request was written, the late one too.
+    started = sorted(claim.started_at for claim, _ in rig.queue.requests)
+    assert started == pytest.approx(written, abs=1e-6)
