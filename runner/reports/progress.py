@@ -23,8 +23,8 @@ from runner.core.clock import Ticks
 from runner.core.logs import get_logger
 from runner.core.states import ANSWERED_STATES as FINAL_STATES
 from runner.core.states import RecordState
+from runner.reports.eta import account_rate, fair_shares, job_eta, per_minute
 from runner.reports.jobtable import duration
-from runner.reports.report import job_eta, per_minute
 from runner.sending.senderstate import SENDING
 from runner.storage.counts import Counts, JobCounts, of_job
 from runner.storage.queue import Job
@@ -99,12 +99,21 @@ class Progress:
                 job.finished = True
                 log_finished(job.name, job.account, job.counts)
 
-    def _eta(self, job: JobProgress) -> float | None:
-        """The ETA status shows, from this process's own records finished recently."""
+    def _etas(self) -> dict[int, float | None]:
+        """The ETAs status shows, from this process's own records finished recently: each
+        job's share of its account's rate (runner.reports.eta.fair_shares)."""
         sender = (SENDING, None) if self._sending else None
-        return job_eta(
-            job.left, _rate(job.finals), blocked=False, stopped=False, sender=sender
-        ).seconds
+        by_account: dict[str, dict[int, JobProgress]] = {}
+        for job_id, job in self._jobs.items():
+            by_account.setdefault(job.account, {})[job_id] = job
+        shares: dict[int, float | None] = {}
+        for jobs in by_account.values():
+            rate = account_rate((len(j.finals), j.finals[0], j.finals[-1])
+                                for j in jobs.values() if j.finals)  # fmt: skip
+            shares.update(fair_shares({job_id: j.left for job_id, j in jobs.items()}, rate))
+        return {job_id: job_eta(job.left, shares[job_id], blocked=False, stopped=False,
+                                sender=sender).seconds
+                for job_id, job in self._jobs.items()}  # fmt: skip
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per job: counts, requests per minute and seconds left (None: unknown).
@@ -113,11 +122,13 @@ class Progress:
         ``runner status`` does with request starts; the ETA follows the final answers.
         """
         now = self._clock()
-        rows = []
         for job in self._jobs.values():
             for times in (job.answers, job.finals):
                 while times and times[0] < now - LIVE_RATE_WINDOW:
                     times.popleft()
+        etas = self._etas()
+        rows = []
+        for job_id, job in self._jobs.items():
             rows.append(
                 {
                     "job": job.name,
@@ -126,7 +137,7 @@ class Progress:
                     **_by_state(job.counts),
                     "left": job.left,
                     "rate_per_minute": _rounded(_rate(job.answers)),
-                    "eta_seconds": _rounded(self._eta(job), None),
+                    "eta_seconds": _rounded(etas[job_id], None),
                 }
             )
         return rows

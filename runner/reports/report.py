@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from runner.core.states import HOPELESS_STATES, BlockReason, JobState, StopReason
+from runner.reports.eta import job_eta, per_minute
 from runner.sending.senderstate import is_sending
 from runner.storage.counts import Counts as Counts  # re-exported: the reports are made of it
 from runner.storage.queue import Job, SenderNote
@@ -105,63 +106,6 @@ class Report:
 # ---------------------------------------------------------------- decisions
 
 
-def per_minute(count: int, first: float, last: float) -> float | None:
-    """The rate of ``count`` events from ``first`` to ``last``, per minute.
-
-    ``count`` events make ``count - 1`` intervals: counting the events instead would
-    show 111/min for a run that keeps 100/min exactly, right after it starts. With
-    fewer than two events (or all at one instant) there is no interval, so no rate.
-    """
-    if count < 2 or last <= first:
-        return None
-    return (count - 1) * 60.0 / (last - first)
-
-
-def eta(left: int, rate_per_minute: float | None) -> float | None:
-    """Seconds to send ``left`` records at that rate; 0 when none is left."""
-    if not left:
-        return 0.0
-    if not rate_per_minute:
-        return None
-    return left * 60.0 / rate_per_minute
-
-
-@dataclass(frozen=True, slots=True)
-class Eta:
-    """The one ETA of a job: seconds while it is drained, else a word and maybe a time."""
-
-    seconds: float | None = None
-    word: str | None = None
-    until: float | None = None
-
-
-def job_eta(
-    left: int,
-    finished_per_minute: float | None,
-    *,
-    blocked: bool,
-    stopped: bool,
-    sender: tuple[str, float | None] | None,
-) -> Eta:
-    """Seconds left from the records *finished* recently (retries are not progress), shown
-    only while the account's sender is sending; otherwise why not: ``blocked``,
-    ``stopped``, ``no sender``, or the sender's own state (``waiting`` with its end,
-    ``idle``, a hopeless state...). ``sender`` is the current (state, until), or None.
-    Status, the log's progress lines and the live table all come here."""
-    if not left:
-        return Eta(0.0)
-    if blocked:
-        return Eta(word="blocked")
-    if stopped:
-        return Eta(word="stopped")
-    if sender is None:
-        return Eta(word="no sender")
-    state, until = sender
-    if not is_sending(state):
-        return Eta(word=state, until=until)
-    return Eta(eta(left, finished_per_minute))
-
-
 def job_state(stored: JobState, left: int) -> JobState:
     """Blocked as stored; otherwise done when nothing is left to send."""
     if stored is JobState.BLOCKED:
@@ -200,12 +144,13 @@ def job_status(
     recent: tuple[int, float, float] | None,
     last_activity: float | None,
     runner_active: bool,
-    finished: tuple[int, float, float] | None = None,
+    finished_per_minute: float | None = None,
     account: AccountStatus | None = None,
     campaign_counts: dict[str, dict[str, int]] | None = None,
 ) -> JobStatus:
     """A job as status shows it; ``recent`` are its recent requests (the rate),
-    ``finished`` its records finished recently (the ETA), ``account`` its account's status."""
+    ``finished_per_minute`` its share of its account's records finished recently (the
+    ETA: :func:`fair_shares`), ``account`` its account's status."""
     state = job_state(job.state, counts.left)
     rate = per_minute(*recent) if recent is not None else None
     blocked = state is JobState.BLOCKED
@@ -214,7 +159,7 @@ def job_status(
     waiting = job.waiting if runner_active and state is JobState.ACTIVE else None
     estimate = job_eta(
         counts.left,
-        per_minute(*finished) if finished is not None else None,
+        finished_per_minute,
         blocked=blocked,
         stopped=account is not None and account.stopped,
         sender=None if waiting is not None else current_sender(account),

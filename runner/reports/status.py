@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.core.clock import iso_ms as iso  # one format of every time shown
 from runner.core.states import RecordState
+from runner.reports.eta import finishing_shares
 from runner.reports.report import (
     RECENT_RATE_WINDOW,
     AccountStatus,
@@ -78,6 +79,8 @@ async def collect(
         for name in names
     )
     by_name = {account.name: account for account in accounts}
+    lefts = {job.id: of_job(counts, job.id).left for job in stored}
+    shares = finishing_shares(stored, lefts, finished, runner_active=active)
     jobs = tuple(
         job_status(
             job,
@@ -87,7 +90,7 @@ async def collect(
             recent=recent.get(job.id),
             last_activity=last.get(job.id),
             runner_active=active,
-            finished=finished.get(job.id),
+            finished_per_minute=shares.get(job.id),
             account=by_name.get(job.account),
             campaign_counts=per_campaign.get(job.id, {}),
         )

@@ -11,15 +11,14 @@ from rich.console import Console
 
 from runner.core.states import BlockReason, JobState, StopReason
 from runner.reports import status, statustable
+from runner.reports.eta import eta, per_minute
 from runner.reports.jobtable import eta_text
 from runner.reports.report import (
     RECENT_RATE_WINDOW,
     SENDER_STALE_AFTER,
     Counts,
     Report,
-    eta,
     note_is_current,
-    per_minute,
 )
 from runner.storage.queue import Job, SenderNote
 
