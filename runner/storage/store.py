@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +26,7 @@ import aiosqlite
 
 from runner.core.states import BlockReason, StopReason
 from runner.intake.inputs import FileStamp, InvalidRow, Row
-from runner.storage.db import cadence, drainwrites, loading
+from runner.storage.db import cadence, drainwrites, loading, params
 from runner.storage.db.connection import begin, explained, open_writer
 from runner.storage.db.connection import schema_version as _schema_version
 from runner.storage.db.drainwrites import BODY_LIMIT as BODY_LIMIT
@@ -109,42 +107,28 @@ class Store(OperatorCommands):
         if row is not None:
             return await self._known_job(row, name, (account, shown, number_format),
                                          account_identity)  # fmt: skip
+        job = params.new_job(name, account, (shown, listed), number_format, account_identity)
         async with self._transaction() as conn:
-            cursor = await conn.execute(
-                Q.insert_job,
-                {"name": name, "account": account, "campaign": shown, "campaigns": listed,
-                 "number_format": number_format, "account_identity": account_identity,
-                 "created_at": time.time()},
-            )  # fmt: skip
+            cursor = await conn.execute(Q.insert_job, job)
             return int(cursor.lastrowid or 0)
 
     async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
-        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
         async with self._transaction() as conn:
-            await conn.execute(Q.set_job_guard, {"id": job_id, "guard": said})
+            await conn.execute(Q.set_job_guard, {"id": job_id, "guard": params.guard_text(guard)})
 
     async def source(self, job_id: int, path: Path, stamp: FileStamp) -> tuple[int, bool]:
         """(source id, already fully loaded unchanged) for an input file of a job, whose
         size and time the loader read (the store reads no input file)."""
         row = await self._fetchone(Q.source_by_path, {"job_id": job_id, "path": str(path)})
         if row is not None:
-            unchanged = (row[1], row[2]) == (stamp.size, stamp.mtime_ns)
-            return int(row[0]), unchanged and row[3] is not None
+            return params.source_state(row, stamp)
         async with self._transaction() as conn:
-            cursor = await conn.execute(
-                Q.insert_source,
-                {"job_id": job_id, "path": str(path), "size": stamp.size,
-                 "mtime_ns": stamp.mtime_ns},
-            )  # fmt: skip
+            cursor = await conn.execute(Q.insert_source, params.new_source(job_id, path, stamp))
             return int(cursor.lastrowid or 0), False
 
     async def mark_loaded(self, source_id: int, stamp: FileStamp) -> None:
         async with self._transaction() as conn:
-            await conn.execute(
-                Q.mark_source_loaded,
-                {"id": source_id, "size": stamp.size, "mtime_ns": stamp.mtime_ns,
-                 "loaded_at": time.time()},
-            )  # fmt: skip
+            await conn.execute(Q.mark_source_loaded, params.loaded_source(source_id, stamp))
 
     async def insert_all(
         self,
@@ -165,7 +149,7 @@ class Store(OperatorCommands):
     async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
         row = await self._fetchone(Q.job_campaigns, {"id": job_id})
         assert row is not None, f"no job {job_id}"
-        return tuple(json.loads(row[1])) if row[1] else (str(row[0]),)
+        return params.job_campaigns(row)
 
     # -- the queue (runner.storage.queue.Queue) ------------------------------------
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import socket
-import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.core.states import BlockReason, RecordState, StopReason
 from runner.intake.inputs import FileStamp, InvalidRow, Row
+from runner.storage.db import params
 from runner.storage.db.drainwrites import BODY_LIMIT, block_statement_names
 from runner.storage.db.jobs import campaign_spelling
 from runner.storage.db.loading import LoadCounts
@@ -108,42 +106,28 @@ class PgStore(PgOperatorCommands):
         if row is not None:
             return await self._known_job(row, name, (account, shown, number_format),
                                          account_identity)  # fmt: skip
-        job_id = await self._insert(
-            PQ.insert_job,
-            {"name": name, "account": account, "campaign": shown, "campaigns": listed,
-             "number_format": number_format, "account_identity": account_identity,
-             "created_at": time.time()},
-        )  # fmt: skip
+        job = params.new_job(name, account, (shown, listed), number_format, account_identity)
+        job_id = await self._insert(PQ.insert_job, job)
         if job_id == 0:  # another process created it meanwhile: check it as above
             return await self.ensure_job(name, account, campaigns, number_format, account_identity)
         return job_id
 
     async def set_job_guard(self, job_id: int, guard: GuardSettings | None) -> None:
-        said = None if guard is None else json.dumps(dataclasses.asdict(guard))
-        await self._write(PQ.set_job_guard, {"id": job_id, "guard": said})
+        await self._write(PQ.set_job_guard, {"id": job_id, "guard": params.guard_text(guard)})
 
     async def source(self, job_id: int, path: Path, stamp: FileStamp) -> tuple[int, bool]:
         """(source id, already fully loaded unchanged) for an input file of a job, whose
         size and time the loader read (the store reads no input file)."""
         row = await self._fetchone(PQ.source_by_path, {"job_id": job_id, "path": str(path)})
         if row is not None:
-            unchanged = (row[1], row[2]) == (stamp.size, stamp.mtime_ns)
-            return int(row[0]), unchanged and row[3] is not None
-        source_id = await self._insert(
-            PQ.insert_source,
-            {"job_id": job_id, "path": str(path), "size": stamp.size,
-             "mtime_ns": stamp.mtime_ns},
-        )  # fmt: skip
+            return params.source_state(row, stamp)
+        source_id = await self._insert(PQ.insert_source, params.new_source(job_id, path, stamp))
         if source_id == 0:  # another process is loading the same file: both insert, once
             return await self.source(job_id, path, stamp)
         return source_id, False
 
     async def mark_loaded(self, source_id: int, stamp: FileStamp) -> None:
-        await self._write(
-            PQ.mark_source_loaded,
-            {"id": source_id, "size": stamp.size, "mtime_ns": stamp.mtime_ns,
-             "loaded_at": time.time()},
-        )  # fmt: skip
+        await self._write(PQ.mark_source_loaded, params.loaded_source(source_id, stamp))
 
     async def insert_all(
         self,
@@ -165,7 +149,7 @@ class PgStore(PgOperatorCommands):
     async def _job_campaigns(self, job_id: int) -> tuple[str, ...]:
         row = await self._fetchone(PQ.job_campaigns, {"id": job_id})
         assert row is not None, f"no job {job_id}"
-        return tuple(json.loads(row[1])) if row[1] else (str(row[0]),)
+        return params.job_campaigns(row)
 
     # -- the queue (runner.storage.queue.Queue) ------------------------------------
 
